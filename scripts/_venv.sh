@@ -1,0 +1,24 @@
+# Sourced by the other scripts: a project virtualenv with the project installed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+extras=${WMS_EXTRAS:-}
+stamp=.venv/.installed${extras:+-$extras}
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "Installing dependencies into .venv ..."
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".${extras:+[$extras]}"
+  touch "$stamp"
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+
+compile_translations() {
+  if command -v msgfmt >/dev/null 2>&1; then
+    python manage.py compilemessages --ignore=.venv -v0
+  else
+    echo "gettext's msgfmt is not installed: using the committed .mo files."
+  fi
+}

@@ -1,0 +1,55 @@
+"""The Celery application and the one beat schedule of the product.
+
+Correlation ids travel in a message header, so a task's log lines and the
+events it writes carry the id of the request that caused it.
+"""
+
+import contextlib
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wms.settings")
+
+app = Celery("wms")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Every periodic job, in one place (task names are stable strings so this
+# module imports nothing from the apps).
+app.conf.beat_schedule = {
+    "outbox-relay": {"task": "integrations.tasks.outbox_relay_task", "schedule": 1.0},
+    "webhook-deliveries": {"task": "integrations.tasks.webhook_deliver_due_task", "schedule": 5.0},
+    "idempotency-purge": {"task": "wms.tasks.idempotency_purge_task", "schedule": 3600.0},
+    "reservation-expiry": {"task": "inventory.tasks.reservation_expire_due_task", "schedule": 30.0},
+}
+
+CORRELATION_HEADER = "wms_correlation_id"
+_task_tokens: dict[str, object] = {}
+
+
+@signals.before_task_publish.connect
+def _attach_correlation_id(headers=None, **kwargs):
+    from wms.correlation import get_correlation_id
+
+    if headers is not None and CORRELATION_HEADER not in headers:
+        headers[CORRELATION_HEADER] = get_correlation_id()
+
+
+@signals.task_prerun.connect
+def _restore_correlation_id(task_id=None, task=None, **kwargs):
+    from wms.correlation import set_correlation_id
+
+    incoming = getattr(task.request, CORRELATION_HEADER, None) if task else None
+    _task_tokens[task_id] = set_correlation_id(incoming)
+
+
+@signals.task_postrun.connect
+def _clear_correlation_id(task_id=None, **kwargs):
+    from wms.correlation import reset_correlation_id
+
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        # A token from another context (eager mode) cannot be reset; harmless.
+        with contextlib.suppress(ValueError):
+            reset_correlation_id(token)

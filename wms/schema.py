@@ -1,0 +1,70 @@
+"""OpenAPI: token authentication and the problem-details responses of every operation."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "Stable machine-readable error code."},
+        "correlationId": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string", "nullable": True},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+_COMMON_ERRORS = {
+    "400": "Malformed request or invalid input",
+    "401": "Missing or invalid token",
+    "403": "Token of the wrong system type or warehouse",
+    "421": "X-WMS-Instance names another instance",
+    "429": "Rate limited; retry after Retry-After seconds",
+    "500": "Internal error; safe to retry with the same Idempotency-Key",
+}
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "integrations.authentication.ApiTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`: one key per external system (store, automation, "
+            "finance).",
+        }
+
+
+def add_problem_responses(result, generator, request, public):
+    """Postprocessing hook: every operation documents its problem-details errors."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in _COMMON_ERRORS.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/problem+json": {"schema": ref}},
+                    },
+                )
+    return result

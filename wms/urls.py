@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import health
+
+handler404 = "wms.problems.handler404"
+handler500 = "wms.problems.handler500"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include("wms.api_urls")),
+    path("admin/", admin.site.urls),
+]
