@@ -1,0 +1,1 @@
+"""Admin for warehouse layout, items, units, statuses and reason codes."""
