@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "simple_history",
+    "import_export",
     "django_prometheus",
     "wms",
     "inventory",
@@ -143,6 +144,12 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Admin CSV import/export (django-import-export) --------------------------
+# An import is one transaction: a file with any bad row imports nothing.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 # --- API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
