@@ -58,3 +58,38 @@ class OutboxEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.aggregate_type}:{self.aggregate_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored outcome of one idempotent request (CONTRACT.md, Idempotency).
+
+    Written by ``wms.idempotency.idempotent`` in the transaction of the effect,
+    so an outcome exists if and only if the effect committed. ``scope`` names
+    the calling client (``system:<id>`` or ``user:<id>``): two clients may use
+    the same key independently.
+    """
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(
+        max_length=64, help_text=_("SHA-256 of method, path and canonical body.")
+    )
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(encoder=DjangoJSONEncoder, null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    correlation_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_uniq"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self):
+        return f"{self.scope} {self.key} → {self.response_status}"
