@@ -22,6 +22,9 @@ app.conf.beat_schedule = {
     "webhook-deliveries": {"task": "integrations.tasks.webhook_deliver_due_task", "schedule": 5.0},
     "idempotency-purge": {"task": "wms.tasks.idempotency_purge_task", "schedule": 3600.0},
     "reservation-expiry": {"task": "inventory.tasks.reservation_expire_due_task", "schedule": 30.0},
+    # Plans what the order.accepted trigger missed, re-plans backorders that
+    # stock appeared for, releases due waves and marks lost planning jobs.
+    "planning-sweep": {"task": "outbound.tasks.planning_sweep_task", "schedule": 15.0},
 }
 
 CORRELATION_HEADER = "wms_correlation_id"

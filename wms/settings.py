@@ -207,12 +207,32 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# One queue name per deployment (tests and benches start workers on their own).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # --- Event bus (outbox relay target) -----------------------------------------
 # Empty: the embedded default records relayed events in the database only.
 WMS_EVENT_BUS_URL = env.str("WMS_EVENT_BUS_URL", default="")
 WMS_EVENT_EXCHANGE = env.str("WMS_EVENT_EXCHANGE", default="wms.events")
 WMS_IDEMPOTENCY_RETENTION_HOURS = env.int("WMS_IDEMPOTENCY_RETENTION_HOURS", default=72)
+
+# --- Outbound: order intake, admission control, planning, waves --------------
+WMS_ORDER_MAX_LINES = env.int("WMS_ORDER_MAX_LINES", default=1000)
+# Orders accepted but not yet planned, per warehouse; beyond it intake answers 429.
+WMS_PLANNING_BACKLOG_LIMIT = env.int("WMS_PLANNING_BACKLOG_LIMIT", default=100_000)
+# Planning partitions per warehouse (orders are spread by store) and orders per job run.
+WMS_PLANNING_GROUPS = env.int("WMS_PLANNING_GROUPS", default=8)
+WMS_PLANNING_BATCH_SIZE = env.int("WMS_PLANNING_BATCH_SIZE", default=500)
+# Planning rejects an order whose ship-by passed more than this long ago.
+WMS_ORDER_SHIP_BY_GRACE_HOURS = env.int("WMS_ORDER_SHIP_BY_GRACE_HOURS", default=24)
+# Wave defaults for warehouses without a wave policy of their own (admin).
+WMS_WAVE_MAX_ORDERS = env.int("WMS_WAVE_MAX_ORDERS", default=50)
+WMS_WAVE_MAX_LINES = env.int("WMS_WAVE_MAX_LINES", default=500)
+WMS_WAVE_MAX_UNITS = env.int("WMS_WAVE_MAX_UNITS", default=10_000)
+WMS_WAVE_WINDOW_MINUTES = env.int("WMS_WAVE_WINDOW_MINUTES", default=120)
+WMS_WAVE_RELEASE_MODE = env.str("WMS_WAVE_RELEASE_MODE", default="AUTOMATIC")
+WMS_WAVE_RELEASE_LEAD_MINUTES = env.int("WMS_WAVE_RELEASE_LEAD_MINUTES", default=240)
+WMS_WAVE_MAX_OPEN_MINUTES = env.int("WMS_WAVE_MAX_OPEN_MINUTES", default=15)
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
