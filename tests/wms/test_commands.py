@@ -1,0 +1,181 @@
+"""Operator commands: seed_demo and create_api_client (CONTRACT.md, Operator commands)."""
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
+from guardian.shortcuts import get_perms
+
+from integrations.models import ApiToken, ExternalSystem
+from inventory.models import (
+    DockDoor,
+    InventoryStatus,
+    Item,
+    Location,
+    LocationType,
+    Warehouse,
+)
+from wms.scoping import warehouses_visible_to
+
+pytestmark = pytest.mark.django_db
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def table_counts() -> dict[str, int]:
+    """Rows in every table of the database, history tables and ledger included."""
+    with connection.cursor() as cursor:
+        counts = {}
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f'SELECT COUNT(*) FROM "{table}"')
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+def test_seed_demo_builds_the_demo_warehouse():
+    """One run: MAD1 with every location type, items, statuses, users, systems."""
+    output = run("seed_demo")
+    warehouse = Warehouse.objects.get(code="MAD1")
+    assert set(Location.objects.filter(warehouse=warehouse).values_list("type", flat=True)) == set(
+        LocationType.values
+    )
+    pick_faces = Location.objects.filter(warehouse=warehouse, type=LocationType.PICK_FACE)
+    assert pick_faces.count() == 12
+    assert len(set(pick_faces.values_list("pick_sequence", flat=True))) == 12
+    assert all(loc.barcode for loc in pick_faces)
+    assert DockDoor.objects.filter(warehouse=warehouse).count() == 3
+
+    items = Item.objects.filter(warehouse=warehouse)
+    assert items.count() == 12
+    for item in items:
+        assert item.base_uom.code == "EA"
+        assert len(item.gtin) == 13
+        assert item.description_en and item.description_es
+        assert item.unit_conversions.get(uom__code="CS").base_units == 12
+
+    statuses = {s.code: s.allocatable for s in InventoryStatus.objects.all()}
+    assert statuses["AVAILABLE"] is True
+    assert statuses["QUARANTINED"] is False
+    assert statuses["DAMAGED"] is False
+
+    User = get_user_model()
+    for username in ("supervisor", "picker", "receiver", "controller", "finance"):
+        user = User.objects.get(username=username)
+        assert user.check_password("wms-demo")
+        assert "access_warehouse" in get_perms(user, warehouse)
+        assert list(warehouses_visible_to(user)) == [warehouse]
+    assert User.objects.get(username="admin").is_superuser
+
+    for code, system_type in (("S042", "store"), ("AUTO1", "automation"), ("FIN1", "finance")):
+        system = ExternalSystem.objects.get(code=code)
+        assert system.type == system_type
+        assert list(system.warehouses.all()) == [warehouse]
+        assert system.tokens.filter(revoked_at__isnull=True).count() == 1
+
+    assert "supervisor" in output and "wms-demo" in output
+    assert output.count("wms_") == 3  # one token per system
+
+
+def test_seed_demo_twice_changes_nothing():
+    """A second run writes no row in any table and prints the same logins and tokens."""
+    first_output = run("seed_demo")
+    after_first = table_counts()
+    second_output = run("seed_demo")
+    after_second = table_counts()
+    changed = {
+        table: (after_first[table], after_second[table])
+        for table in after_first
+        if after_first[table] != after_second[table]
+    }
+    assert changed == {}
+    assert after_first["inventory_historicalitem"] > 0  # history tables are counted too
+    assert first_output.split("Demo warehouse")[1] == second_output.split("Demo warehouse")[1]
+
+
+def test_seed_demo_api_token_works():
+    """The printed store token authenticates against the API for MAD1."""
+    from rest_framework.test import APIClient
+
+    output = run("seed_demo")
+    line = next(line for line in output.splitlines() if "S042" in line and "wms_" in line)
+    key = line.split()[-1]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/items?warehouse=MAD1").status_code == 200
+
+
+def test_create_api_client_creates_then_shows_same_token(warehouse):
+    """First call creates the system and token; the second shows the same token."""
+    first = run("create_api_client", "--type", "store", "--code", "S077", "--warehouse", "MAD1")
+    second = run("create_api_client", "--type", "store", "--code", "S077")
+    assert first.startswith("Created store system S077 (warehouses: MAD1).")
+    assert second.startswith("Found store system S077")
+    token_first = next(li for li in first.splitlines() if li.startswith("API token:"))
+    token_second = next(li for li in second.splitlines() if li.startswith("API token:"))
+    assert token_first == token_second
+    key = token_first.split()[-1]
+    assert ApiToken.objects.get(system__code="S077").key_hash == ApiToken.hash_key(key)
+    assert ExternalSystem.objects.filter(code="S077").count() == 1
+
+
+def test_create_api_client_rotate_issues_new_token(warehouse):
+    """--rotate revokes the live token and prints a new one that works."""
+    old = run("create_api_client", "--type", "automation", "--code", "AUTO9", "--token-only")
+    new = run(
+        "create_api_client", "--type", "automation", "--code", "AUTO9", "--rotate", "--token-only"
+    )
+    assert old.strip() != new.strip()
+    live = ApiToken.objects.get(system__code="AUTO9", revoked_at__isnull=True)
+    assert live.key_hash == ApiToken.hash_key(new.strip())
+    assert ApiToken.objects.filter(system__code="AUTO9").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--type", "shop", "--code", "X1"], "--type must be one of store, automation, finance"),
+        (["--code", "X1"], "--type must be one of"),
+        (["--type", "store"], "--code is required"),
+        (["--type", "store", "--code", "X1", "--warehouse", "NOPE"], "Unknown warehouse 'NOPE'"),
+    ],
+)
+def test_create_api_client_bad_input_is_command_error(args, message):
+    """Bad input raises CommandError with a clear message and creates nothing."""
+    with pytest.raises(CommandError, match=message):
+        run("create_api_client", *args)
+    assert not ExternalSystem.objects.filter(code="X1").exists()
+
+
+def test_create_api_client_type_clash_is_command_error(warehouse):
+    """A code that names a system of another type is refused."""
+    run("create_api_client", "--type", "store", "--code", "S078")
+    with pytest.raises(CommandError, match="exists with type 'store'"):
+        run("create_api_client", "--type", "finance", "--code", "S078")
+
+
+def test_create_api_client_bad_type_exits_non_zero_with_one_line():
+    """From the shell: exit status 1 and a single line on stderr, no usage block."""
+    env = {**os.environ, "DJANGO_DEBUG": "1"}
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "create_api_client", "--type", "shop", "--code", "X1"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == ["CommandError: --type must be one of store, automation, finance (got 'shop')."]
