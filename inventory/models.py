@@ -7,9 +7,11 @@ are written only by ``inventory.services``.
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -256,3 +258,298 @@ class ReasonCode(models.Model):
 
     def __str__(self):
         return self.code
+
+
+# --- Stock: postings, ledger, balances, reservations -------------------------
+#
+# Written only by ``inventory.services`` (the one posting service). The ledger
+# is the truth; balances are its projection, kept in the same transaction.
+
+QTY_DIGITS = 18
+QTY_DECIMALS = 3
+
+
+def _qty_field(verbose_name, **kwargs):
+    return models.DecimalField(
+        verbose_name, max_digits=QTY_DIGITS, decimal_places=QTY_DECIMALS, **kwargs
+    )
+
+
+class PostingKind(models.TextChoices):
+    RECEIVE = "RECEIVE", _("Receipt")
+    MOVE = "MOVE", _("Move")
+    STATUS_TRANSFER = "STATUS_TRANSFER", _("Status transfer")
+    RESERVE = "RESERVE", _("Reservation")
+    RELEASE = "RELEASE", _("Reservation release")
+    EXPIRE = "EXPIRE", _("Reservation expiry")
+    CONSUME = "CONSUME", _("Pick (reservation consumed)")
+    ISSUE = "ISSUE", _("Issue (shipped)")
+    ADJUST = "ADJUST", _("Adjustment")
+
+
+class InventoryPosting(models.Model):
+    """One intended stock change, identified by its caller-chosen ``posting_key``.
+
+    The unique key is what makes every posting idempotent: a second call with
+    the same key finds this row and returns its entries instead of posting
+    again; ``fingerprint`` tells a faithful replay from a reused key.
+    """
+
+    posting_key = models.CharField(_("posting key"), max_length=255, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=PostingKind.choices)
+    fingerprint = models.CharField(
+        _("content fingerprint"), max_length=64, help_text=_("SHA-256 of the posting content.")
+    )
+    source_ref = models.CharField(_("source document"), max_length=128, blank=True)
+    created_at = models.DateTimeField(_("posted at"), db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("inventory posting")
+        verbose_name_plural = _("inventory postings")
+
+    def __str__(self):
+        return f"{self.kind} {self.posting_key}"
+
+
+class InventoryBalance(models.Model):
+    """On hand and reserved of one item, location and status (a projection of the ledger).
+
+    ``warehouse`` repeats the location's warehouse so that scoped searches
+    need no join. ``available`` is computed by the database.
+    """
+
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    item = models.ForeignKey(
+        Item, on_delete=models.PROTECT, related_name="balances", db_index=False
+    )
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="balances", db_index=False
+    )
+    status = models.ForeignKey(
+        InventoryStatus, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    on_hand = _qty_field(_("on hand"), default=Decimal("0"))
+    reserved = _qty_field(_("reserved"), default=Decimal("0"))
+    available = models.GeneratedField(
+        expression=F("on_hand") - F("reserved"),
+        output_field=models.DecimalField(max_digits=QTY_DIGITS, decimal_places=QTY_DECIMALS),
+        db_persist=True,
+        verbose_name=_("available"),
+    )
+    updated_at = models.DateTimeField(_("updated at"), db_default=Now())
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("inventory balance")
+        verbose_name_plural = _("inventory balances")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "location", "status"], name="balance_item_location_status_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(on_hand__gte=0), name="balance_on_hand_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0) & Q(reserved__lte=F("on_hand")),
+                name="balance_reserved_within_on_hand",
+            ),
+        ]
+        indexes = [
+            # item lookups use the unique constraint above (item first).
+            models.Index(fields=["location", "item", "status"], name="balance_location_idx"),
+            models.Index(fields=["warehouse", "status", "id"], name="balance_wh_status_idx"),
+            models.Index(fields=["warehouse", "id"], name="balance_wh_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.item_id}@{self.location_id}/{self.status_id}"
+
+
+class LedgerEntryType(models.TextChoices):
+    RECEIPT = "RECEIPT", _("Receipt")
+    MOVE_OUT = "MOVE_OUT", _("Move out")
+    MOVE_IN = "MOVE_IN", _("Move in")
+    STATUS_OUT = "STATUS_OUT", _("Status transfer out")
+    STATUS_IN = "STATUS_IN", _("Status transfer in")
+    RESERVE = "RESERVE", _("Reserve")
+    RELEASE = "RELEASE", _("Release")
+    EXPIRE = "EXPIRE", _("Reservation expired")
+    PICK_OUT = "PICK_OUT", _("Pick out (reservation consumed)")
+    PICK_IN = "PICK_IN", _("Pick in (to staging)")
+    ISSUE = "ISSUE", _("Issue (shipped)")
+    ADJUSTMENT = "ADJUSTMENT", _("Adjustment")
+
+
+class InventoryLedgerEntry(models.Model):
+    """An append-only line of a posting: the change of one balance.
+
+    The database refuses UPDATE and DELETE on this table (a trigger, see the
+    migration). Summing the deltas per item, location and status gives every
+    balance (``verify_inventory``).
+    """
+
+    posting = models.ForeignKey(
+        InventoryPosting, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
+    line_no = models.PositiveSmallIntegerField(_("line"))
+    entry_type = models.CharField(_("entry type"), max_length=16, choices=LedgerEntryType.choices)
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+", db_index=False)
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    status = models.ForeignKey(
+        InventoryStatus, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    on_hand_delta = _qty_field(_("on hand change"))
+    reserved_delta = _qty_field(_("reserved change"))
+    reservation = models.ForeignKey(
+        "InventoryReservation",
+        on_delete=models.PROTECT,
+        related_name="entries",
+        null=True,
+        blank=True,
+        db_index=False,
+    )
+    source_ref = models.CharField(_("source document"), max_length=128, blank=True)
+    reason_code = models.CharField(_("reason code"), max_length=32, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    actor_label = models.CharField(
+        _("actor"), max_length=150, blank=True, help_text=_("User name or external system.")
+    )
+    correlation_id = models.CharField(_("correlation id"), max_length=128, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), db_default=Now())
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("inventory ledger entry")
+        verbose_name_plural = _("inventory ledger entries")
+        constraints = [
+            models.UniqueConstraint(fields=["posting", "line_no"], name="ledger_posting_line_uniq"),
+            models.CheckConstraint(
+                condition=~Q(on_hand_delta=0) | ~Q(reserved_delta=0), name="ledger_entry_not_empty"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["item", "location", "status", "id"], name="ledger_balance_idx"),
+            models.Index(fields=["location", "id"], name="ledger_location_idx"),
+            models.Index(fields=["warehouse", "occurred_at"], name="ledger_wh_time_idx"),
+            models.Index(
+                fields=["reservation"],
+                condition=Q(reservation__isnull=False),
+                name="ledger_reservation_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.entry_type}"
+
+    @property
+    def posting_key(self) -> str:
+        return self.posting.posting_key
+
+
+class ReservationState(models.TextChoices):
+    PENDING = "PENDING", _("Pending")
+    COMMITTED = "COMMITTED", _("Committed")
+    CONSUMED = "CONSUMED", _("Consumed")
+    RELEASED = "RELEASED", _("Released")
+    EXPIRED = "EXPIRED", _("Expired")
+
+
+OPEN_RESERVATION_STATES = (ReservationState.PENDING, ReservationState.COMMITTED)
+
+
+class InventoryReservation(models.Model):
+    """Stock of one balance held for a demand (usually a replenishment order line).
+
+    Pending → Committed → Consumed / Released / Expired. Both open states hold
+    ``qty - qty_consumed - qty_released`` of the balance's ``reserved``; a
+    reservation resolves once: a closed one refuses every further change.
+    """
+
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    balance = models.ForeignKey(
+        InventoryBalance, on_delete=models.PROTECT, related_name="reservations", db_index=False
+    )
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+", db_index=False)
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    status = models.ForeignKey(
+        InventoryStatus, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    state = models.CharField(
+        _("state"),
+        max_length=10,
+        choices=ReservationState.choices,
+        default=ReservationState.COMMITTED,
+    )
+    qty = _qty_field(_("reserved quantity"))
+    qty_consumed = _qty_field(_("consumed"), default=Decimal("0"))
+    qty_released = _qty_field(_("released"), default=Decimal("0"))
+    demand_ref = models.CharField(_("demand"), max_length=128)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("inventory reservation")
+        verbose_name_plural = _("inventory reservations")
+        constraints = [
+            models.CheckConstraint(condition=Q(qty__gt=0), name="reservation_qty_positive"),
+            models.CheckConstraint(
+                condition=Q(qty_consumed__gte=0)
+                & Q(qty_released__gte=0)
+                & Q(qty__gte=F("qty_consumed") + F("qty_released")),
+                name="reservation_resolved_within_qty",
+            ),
+            # Open ⇔ something is still held; closed ⇔ everything resolved.
+            models.CheckConstraint(
+                condition=(
+                    Q(state__in=OPEN_RESERVATION_STATES)
+                    & Q(qty__gt=F("qty_consumed") + F("qty_released"))
+                )
+                | (
+                    ~Q(state__in=OPEN_RESERVATION_STATES)
+                    & Q(qty=F("qty_consumed") + F("qty_released"))
+                ),
+                name="reservation_state_matches_qty",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["balance", "state"], name="reservation_balance_idx"),
+            models.Index(fields=["demand_ref"], name="reservation_demand_idx"),
+            models.Index(
+                fields=["expires_at", "id"],
+                condition=Q(state__in=OPEN_RESERVATION_STATES) & Q(expires_at__isnull=False),
+                name="reservation_expiry_idx",
+            ),
+            models.Index(fields=["warehouse", "state", "id"], name="reservation_wh_state_idx"),
+        ]
+
+    def __str__(self):
+        return f"Reservation #{self.pk} {self.state} {self.qty} for {self.demand_ref}"
+
+    @property
+    def qty_open(self) -> Decimal:
+        return self.qty - self.qty_consumed - self.qty_released
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_RESERVATION_STATES

@@ -1,10 +1,22 @@
 """Reads of the inventory context, always scoped by warehouse (``wms.scoping``)."""
 
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.db.models.functions import Now
 
 from wms.scoping import scope_by_warehouse, warehouses_visible_to
 
-from .models import Item, Location
+from .models import (
+    OPEN_RESERVATION_STATES,
+    InventoryBalance,
+    InventoryLedgerEntry,
+    InventoryPosting,
+    InventoryReservation,
+    Item,
+    Location,
+)
 
 
 def warehouse_list(*, actor) -> QuerySet:
@@ -29,3 +41,199 @@ def location_list(
     if location_type:
         qs = qs.filter(type=location_type)
     return qs
+
+
+# --- verification (verify_inventory) -----------------------------------------
+
+# Quantities have three decimals; on SQLite decimals sum as floats, so compare
+# with half a unit of the last decimal instead of exact equality.
+_EPSILON = "0.0005"
+
+
+@dataclass
+class InventoryVerification:
+    """What ``inventory_verify`` found: ``problems`` is empty when nothing drifts."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _rows(sql: str, params=()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "balance": quote(InventoryBalance._meta.db_table),
+        "ledger": quote(InventoryLedgerEntry._meta.db_table),
+        "reservation": quote(InventoryReservation._meta.db_table),
+        "posting": quote(InventoryPosting._meta.db_table),
+        "item": quote(Item._meta.db_table),
+        "location": quote(Location._meta.db_table),
+    }
+
+
+def inventory_verify() -> InventoryVerification:
+    """Recompute every balance from the ledger and check every invariant and reservation.
+
+    Read-only; runs in one transaction so all checks see one snapshot
+    (REPEATABLE READ on PostgreSQL when it owns the transaction, since postings
+    may run concurrently).
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return _verify()
+
+
+def _verify() -> InventoryVerification:
+    t = _tables()
+    eps = _EPSILON
+    open_states = ", ".join(f"'{state}'" for state in OPEN_RESERVATION_STATES)
+    report = InventoryVerification()
+    report.counts = {
+        "balances": _rows(f"SELECT COUNT(*) FROM {t['balance']}")[0][0],
+        "ledger entries": _rows(f"SELECT COUNT(*) FROM {t['ledger']}")[0][0],
+        "reservations": _rows(f"SELECT COUNT(*) FROM {t['reservation']}")[0][0],
+        "postings": _rows(f"SELECT COUNT(*) FROM {t['posting']}")[0][0],
+    }
+
+    # 1. Every balance is the sum of its ledger entries (and no ledger sum lacks a balance).
+    for item_id, location_id, status_id, on_hand, reserved, l_on_hand, l_reserved in _rows(
+        f"""
+        WITH sums AS (
+            SELECT item_id, location_id, status_id,
+                   SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved
+            FROM {t["ledger"]} GROUP BY item_id, location_id, status_id
+        )
+        SELECT COALESCE(b.item_id, s.item_id), COALESCE(b.location_id, s.location_id),
+               COALESCE(b.status_id, s.status_id), b.on_hand, b.reserved, s.on_hand, s.reserved
+        FROM {t["balance"]} b
+        FULL OUTER JOIN sums s ON s.item_id = b.item_id AND s.location_id = b.location_id
+                              AND s.status_id = b.status_id
+        WHERE ABS(COALESCE(b.on_hand, 0) - COALESCE(s.on_hand, 0)) > {eps}
+           OR ABS(COALESCE(b.reserved, 0) - COALESCE(s.reserved, 0)) > {eps}
+        ORDER BY 1, 2, 3
+        """
+    ):
+        report.problems.append(
+            f"balance item={item_id} location={location_id} status={status_id}: "
+            f"on hand {on_hand} / reserved {reserved} but the ledger sums to "
+            f"{l_on_hand} / {l_reserved}"
+        )
+
+    # 2. Balance invariants (the check constraints should make these impossible).
+    for balance_id, on_hand, reserved, available in _rows(
+        f"""
+        SELECT id, on_hand, reserved, available FROM {t["balance"]}
+        WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand
+           OR ABS(available - (on_hand - reserved)) > {eps}
+        ORDER BY id
+        """
+    ):
+        report.problems.append(
+            f"balance #{balance_id}: invariant broken "
+            f"(on hand {on_hand}, reserved {reserved}, available {available})"
+        )
+
+    # 3. A balance belongs to the warehouse of its item and its location.
+    for balance_id, warehouse_id, item_wh, location_wh in _rows(
+        f"""
+        SELECT b.id, b.warehouse_id, i.warehouse_id, l.warehouse_id
+        FROM {t["balance"]} b
+        JOIN {t["item"]} i ON i.id = b.item_id
+        JOIN {t["location"]} l ON l.id = b.location_id
+        WHERE b.warehouse_id <> i.warehouse_id OR b.warehouse_id <> l.warehouse_id
+        ORDER BY b.id
+        """
+    ):
+        report.problems.append(
+            f"balance #{balance_id}: warehouse {warehouse_id} but item in {item_wh}, "
+            f"location in {location_wh}"
+        )
+
+    # 4. Reserved on a balance is exactly what its open reservations hold.
+    for balance_id, reserved, held in _rows(
+        f"""
+        SELECT b.id, b.reserved, COALESCE(h.held, 0)
+        FROM {t["balance"]} b
+        LEFT JOIN (
+            SELECT balance_id, SUM(qty - qty_consumed - qty_released) AS held
+            FROM {t["reservation"]} WHERE state IN ({open_states}) GROUP BY balance_id
+        ) h ON h.balance_id = b.id
+        WHERE ABS(b.reserved - COALESCE(h.held, 0)) > {eps}
+        ORDER BY b.id
+        """
+    ):
+        report.problems.append(
+            f"balance #{balance_id}: reserved {reserved} but open reservations hold {held}"
+        )
+
+    # 5. Each reservation: state matches quantities, identity matches its balance,
+    #    and its ledger entries add up to what it says was reserved, consumed, released.
+    for row in _rows(
+        f"""
+        SELECT r.id, r.state, r.qty, r.qty_consumed, r.qty_released,
+               COALESCE(SUM(CASE WHEN e.entry_type = 'RESERVE' THEN e.reserved_delta END), 0),
+               COALESCE(SUM(CASE WHEN e.entry_type = 'PICK_OUT' THEN -e.on_hand_delta END), 0),
+               COALESCE(SUM(CASE WHEN e.entry_type IN ('RELEASE', 'EXPIRE')
+                                 THEN -e.reserved_delta END), 0),
+               COALESCE(SUM(e.reserved_delta), 0),
+               MAX(CASE WHEN b.item_id <> r.item_id OR b.location_id <> r.location_id
+                         OR b.status_id <> r.status_id THEN 1 ELSE 0 END)
+        FROM {t["reservation"]} r
+        JOIN {t["balance"]} b ON b.id = r.balance_id
+        LEFT JOIN {t["ledger"]} e ON e.reservation_id = r.id
+        GROUP BY r.id, r.state, r.qty, r.qty_consumed, r.qty_released
+        HAVING ABS(COALESCE(SUM(CASE WHEN e.entry_type = 'RESERVE'
+                                     THEN e.reserved_delta END), 0) - r.qty) > {eps}
+            OR ABS(COALESCE(SUM(CASE WHEN e.entry_type = 'PICK_OUT'
+                                     THEN -e.on_hand_delta END), 0) - r.qty_consumed) > {eps}
+            OR ABS(COALESCE(SUM(CASE WHEN e.entry_type IN ('RELEASE', 'EXPIRE')
+                                     THEN -e.reserved_delta END), 0) - r.qty_released) > {eps}
+            OR ABS(COALESCE(SUM(e.reserved_delta), 0)
+                   - (r.qty - r.qty_consumed - r.qty_released)) > {eps}
+            OR r.qty_consumed + r.qty_released > r.qty + {eps}
+            OR (r.state IN ({open_states}) AND r.qty_consumed + r.qty_released >= r.qty)
+            OR (r.state NOT IN ({open_states})
+                AND ABS(r.qty_consumed + r.qty_released - r.qty) > {eps})
+            OR MAX(CASE WHEN b.item_id <> r.item_id OR b.location_id <> r.location_id
+                        OR b.status_id <> r.status_id THEN 1 ELSE 0 END) = 1
+        ORDER BY r.id
+        """
+    ):
+        (res_id, state, qty, consumed, released, l_res, l_cons, l_rel, l_held, wrong_bal) = row
+        report.problems.append(
+            f"reservation #{res_id} ({state}): qty {qty}, consumed {consumed}, released "
+            f"{released}; ledger says reserved {l_res}, consumed {l_cons}, released {l_rel}, "
+            f"still held {l_held}" + ("; not on its own balance" if wrong_bal else "")
+        )
+
+    # 6. Every posting left ledger entries (a posting is all or nothing).
+    for posting_id, key in _rows(
+        f"""
+        SELECT p.id, p.posting_key FROM {t["posting"]} p
+        WHERE NOT EXISTS (SELECT 1 FROM {t["ledger"]} e WHERE e.posting_id = p.id)
+        ORDER BY p.id
+        """
+    ):
+        report.problems.append(f"posting #{posting_id} '{key}' has no ledger entries")
+
+    overdue = InventoryReservation.objects.filter(
+        state__in=OPEN_RESERVATION_STATES, expires_at__lte=Now()
+    ).count()
+    if overdue:
+        report.notes.append(
+            f"{overdue} open reservation(s) past their expiry, waiting for the expiry task"
+        )
+    return report

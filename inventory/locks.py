@@ -1,0 +1,103 @@
+"""Every lock the inventory context takes, in one module (STYLE.md; Saleor ``lock_objects``).
+
+Lock order, for every posting (``inventory.services``):
+
+1. the posting key: inserting the unique ``InventoryPosting`` row makes a second
+   call with the same key wait for the first to finish;
+2. missing balance rows are created (zero, natural-key order) before any
+   balance row is locked, so an insert never waits while we hold a row lock;
+3. balance rows, ``SELECT … FOR UPDATE`` in primary-key order;
+4. the reservation row, after its balance.
+
+Two postings therefore always want shared rows in the same order and cannot
+deadlock each other. Quantities are never read-modified-written in Python:
+the locked values are only read to check availability, the UPDATE adds deltas.
+"""
+
+import functools
+import operator
+from collections.abc import Iterable
+
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.functions import Now
+
+from .models import OPEN_RESERVATION_STATES, InventoryBalance, InventoryReservation
+
+# (item_id, location_id, status_id): the natural key of a balance.
+BalanceKey = tuple[int, int, int]
+
+
+def _keys_filter(keys: Iterable[BalanceKey]) -> Q:
+    return functools.reduce(
+        operator.or_,
+        (
+            Q(item_id=item, location_id=location, status_id=status)
+            for item, location, status in keys
+        ),
+    )
+
+
+def balances_ensure(*, keys: Iterable[BalanceKey], warehouse_ids: dict[BalanceKey, int]) -> None:
+    """Create the missing zero balance rows of ``keys`` (so they can be locked).
+
+    ``ON CONFLICT DO NOTHING`` in natural-key order: two postings creating the
+    same rows wait for each other in one order, and no row lock is held yet.
+    """
+    keys = sorted(set(keys))
+    existing = set(
+        InventoryBalance.objects.filter(_keys_filter(keys)).values_list(
+            "item_id", "location_id", "status_id"
+        )
+    )
+    missing = [key for key in keys if key not in existing]
+    if missing:
+        InventoryBalance.objects.bulk_create(
+            [
+                InventoryBalance(
+                    warehouse_id=warehouse_ids[key],
+                    item_id=key[0],
+                    location_id=key[1],
+                    status_id=key[2],
+                )
+                for key in missing
+            ],
+            ignore_conflicts=True,
+        )
+
+
+def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBalance]:
+    """Lock the existing balance rows of ``keys`` in primary-key order."""
+    keys = set(keys)
+    rows = (
+        InventoryBalance.objects.filter(_keys_filter(keys))
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    )
+    return {(row.item_id, row.location_id, row.status_id): row for row in rows}
+
+
+def reservation_lock(*, reservation_id: int) -> InventoryReservation | None:
+    """Lock one reservation (after its balance), with ``expired_by_clock`` on the DB clock."""
+    return (
+        InventoryReservation.objects.select_for_update(of=("self",))
+        .select_related("item__warehouse", "location", "status")
+        .annotate(
+            expired_by_clock=ExpressionWrapper(
+                Q(expires_at__isnull=False) & Q(expires_at__lte=Now()),
+                output_field=BooleanField(),
+            )
+        )
+        .filter(pk=reservation_id)
+        .first()
+    )
+
+
+def reservation_ids_due(*, limit: int) -> list[int]:
+    """Open reservations whose expiry has passed on the database clock (no lock taken)."""
+    return list(
+        InventoryReservation.objects.filter(
+            state__in=OPEN_RESERVATION_STATES, expires_at__lte=Now()
+        )
+        .order_by("expires_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
