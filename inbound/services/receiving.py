@@ -1,0 +1,384 @@
+"""Receiving: register goods, post them to stock, judge variances, plan put-away.
+
+One receipt is one transaction: receipt and lines, one ``stock_receive`` per
+line into the receiving location (the ledger entry and ``inventory.received``
+event come from the posting service), the ASN line totals, the exceptions the
+warehouse's tolerances call for, the put-away tasks, and ``receipt.posted``.
+Any refusal leaves nothing behind.
+
+Locks: the ASN (serialises receipts of one ASN, so line totals and variance
+cases stay right), then the warehouse's inbound settings (serialises put-away
+placement and handheld replays), then stock balances inside the postings.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+
+from inventory.models import DockDoor, Item, UnitOfMeasure
+from inventory.services import stock_receive
+from wms.exceptions import BusinessValidationError, DomainError
+from wms.outbox import outbox_emit
+
+from ..locks import lock_inbound_settings, lock_shipment
+from ..models import (
+    DockAssignmentStatus,
+    InboundShipment,
+    InboundShipmentLine,
+    InboundStatus,
+    PutAwayTask,
+    Receipt,
+    ReceiptLine,
+    ReceivingException,
+    ReceivingExceptionType,
+)
+from ..strategies import putaway_location_choose
+from .asn import complete_receiving, mark_arrived
+from .common import (
+    DAMAGED_STATUS,
+    actor_has_perm,
+    actor_label,
+    actor_user,
+    inventory_status,
+    quantity,
+    receiving_location_for,
+    staging_location_for,
+    to_base,
+)
+from .exception_cases import receiving_exception_open, variance_check
+
+RECEIVE_PERMISSION = "inbound.add_receipt"
+BLIND_PERMISSION = "inbound.receive_blind"
+
+
+@dataclass(frozen=True)
+class ReceiptLineSpec:
+    """One received quantity. Against an ASN give ``line_number`` (API) or ``item``
+    (handheld scan); blind receipts give ``item``. ``uom`` defaults to the ASN
+    line's unit (else the item's base unit); ``status_code`` to AVAILABLE."""
+
+    qty: Decimal
+    line_number: int | None = None
+    item: Item | None = None
+    uom: UnitOfMeasure | None = None
+    status_code: str | None = None
+
+
+@dataclass
+class ReceiptResult:
+    receipt: Receipt
+    replayed: bool = False
+    exceptions: list[ReceivingException] = field(default_factory=list)
+    tasks: list[PutAwayTask] = field(default_factory=list)
+
+
+@transaction.atomic
+def receipt_post(
+    *,
+    lines: list[ReceiptLineSpec],
+    shipment: InboundShipment | None = None,
+    warehouse=None,
+    dock_door: DockDoor | None = None,
+    complete: bool = False,
+    client_key: str = "",
+    actor=None,
+) -> ReceiptResult:
+    """Receive ``lines`` against ``shipment`` (or blind into ``warehouse``) and post them.
+
+    ``complete`` finishes receiving of the ASN in the same transaction (short
+    lines are judged). ``client_key`` makes a handheld resubmission a replay:
+    the receipt already posted under that key is returned and nothing else
+    happens.
+    """
+    if not actor_has_perm(actor, RECEIVE_PERMISSION):
+        raise DomainError("You may not receive goods.", code="permission_denied", status=403)
+    if shipment is None and not actor_has_perm(actor, BLIND_PERMISSION):
+        raise DomainError(
+            "Receiving without an ASN needs the blind-receiving permission.",
+            code="blind_receiving_not_permitted",
+            status=403,
+        )
+    if not lines:
+        raise BusinessValidationError(
+            "A receipt needs at least one line.",
+            code="validation_failed",
+            errors=[{"field": "lines", "code": "empty", "message": "No lines."}],
+        )
+    if shipment is not None:
+        shipment = lock_shipment(shipment.pk)
+        warehouse = shipment.warehouse
+    if warehouse is None:
+        raise BusinessValidationError("A blind receipt needs a warehouse.", code="no_warehouse")
+    settings_row = lock_inbound_settings(warehouse)
+    if client_key:
+        previous = Receipt.objects.filter(warehouse=warehouse, client_key=client_key).first()
+        if previous is not None:
+            return ReceiptResult(receipt=previous, replayed=True)
+    if shipment is not None and shipment.status in (InboundStatus.RECEIVED, InboundStatus.CLOSED):
+        raise DomainError(
+            f"Receiving of ASN {shipment.external_ref} is already completed.",
+            code="shipment_receiving_completed",
+        )
+    if dock_door is not None and dock_door.warehouse_id != warehouse.pk:
+        raise BusinessValidationError("The dock door is in another warehouse.", code="bad_dock")
+    if dock_door is None and shipment is not None:
+        dock_door = _door_at_work(shipment)
+
+    resolved = _resolve(lines=lines, shipment=shipment, warehouse=warehouse)
+    location = receiving_location_for(
+        warehouse=warehouse, dock_door=dock_door, settings_row=settings_row
+    )
+    receipt = Receipt.objects.create(
+        warehouse=warehouse,
+        shipment=shipment,
+        dock_door=dock_door,
+        receiving_location=location,
+        is_blind=shipment is None,
+        completes_receiving=bool(complete and shipment is not None),
+        received_by=actor_user(actor),
+        source=actor_label(actor),
+        client_key=client_key,
+    )
+    receipt_lines = []
+    for number, (_spec, asn_line, item, uom, qty, qty_base, status) in enumerate(resolved, 1):
+        receipt_lines.append(
+            ReceiptLine.objects.create(
+                receipt=receipt,
+                line_number=number,
+                shipment_line=asn_line,
+                item=item,
+                uom=uom,
+                qty_received=qty,
+                qty_base=qty_base,
+                inventory_status=status,
+            )
+        )
+    for line in receipt_lines:
+        stock_receive(
+            item=line.item,
+            location=location,
+            status=line.inventory_status,
+            qty=line.qty_base,
+            posting_key=line.posting_key,
+            source_ref=f"ReceiptLine:{line.pk}",
+            actor=actor,
+        )
+        if line.shipment_line_id:
+            InboundShipmentLine.objects.filter(pk=line.shipment_line_id).update(
+                qty_received_base=F("qty_received_base") + line.qty_base
+            )
+
+    result = ReceiptResult(receipt=receipt)
+    if shipment is not None:
+        mark_arrived(shipment)
+        shipment.status = InboundStatus.RECEIVING
+        shipment.save(update_fields=["status"])
+        if complete:
+            result.exceptions.extend(complete_receiving(shipment, receipt=receipt))
+        else:
+            touched = {line.shipment_line_id for line in receipt_lines if line.shipment_line_id}
+            for asn_line in _lines(touched):
+                case = variance_check(
+                    line=asn_line, settings_row=settings_row, final=False, receipt=receipt
+                )
+                if case is not None:
+                    result.exceptions.append(case)
+    if settings_row.damaged_opens_exception:
+        for line in receipt_lines:
+            if line.inventory_status.code == DAMAGED_STATUS:
+                result.exceptions.append(
+                    receiving_exception_open(
+                        warehouse=warehouse,
+                        type=ReceivingExceptionType.DAMAGED,
+                        shipment=shipment,
+                        shipment_line_id=line.shipment_line_id,
+                        receipt=receipt,
+                        item=line.item,
+                        qty_received_base=line.qty_base,
+                        detail=f"{line.qty_base} {line.item.base_uom.code} of {line.item.sku} "
+                        f"received damaged into {location.code}.",
+                    )
+                )
+    for line in receipt_lines:
+        task, case = putaway_task_plan(receipt_line=line, settings_row=settings_row)
+        result.tasks.append(task)
+        if case is not None:
+            result.exceptions.append(case)
+
+    outbox_emit(
+        event_type="receipt.posted",
+        aggregate_type="Receipt",
+        aggregate_id=receipt.pk,
+        data=_receipt_event(receipt, receipt_lines),
+    )
+    return result
+
+
+def _door_at_work(shipment: InboundShipment) -> DockDoor | None:
+    """The door of the ASN's appointment where the truck checked in, if any."""
+    appointment = (
+        shipment.dock_assignments.filter(status=DockAssignmentStatus.ARRIVED)
+        .select_related("dock_door__location")
+        .order_by("-starts_at")
+        .first()
+    )
+    return appointment.dock_door if appointment else None
+
+
+def _lines(pks) -> list[InboundShipmentLine]:
+    return list(
+        InboundShipmentLine.objects.filter(pk__in=pks)
+        .select_related("item", "shipment__warehouse")
+        .order_by("line_number")
+    )
+
+
+def _resolve(*, lines, shipment, warehouse):
+    """Match every spec to its ASN line, unit and status; report all problems at once."""
+    asn_lines = []
+    if shipment is not None:
+        asn_lines = list(
+            shipment.lines.select_related("item__base_uom", "uom").order_by("line_number")
+        )
+    by_number = {line.line_number: line for line in asn_lines}
+    # Remaining per ASN line, followed in memory while this receipt is matched.
+    remaining = {line.pk: line.qty_expected_base - line.qty_received_base for line in asn_lines}
+    errors: list[dict] = []
+    resolved = []
+    for index, spec in enumerate(lines):
+        prefix = f"lines[{index}]"
+        asn_line = None
+        try:
+            if shipment is not None:
+                if spec.line_number is not None:
+                    asn_line = by_number.get(spec.line_number)
+                    if asn_line is None:
+                        raise _line_error(
+                            f"{prefix}.lineNumber",
+                            "unknown_line_number",
+                            f"ASN {shipment.external_ref} has no line {spec.line_number}.",
+                        )
+                else:
+                    asn_line = _line_for_item(asn_lines, spec.item, remaining)
+                    if asn_line is None:
+                        raise _line_error(
+                            f"{prefix}.item",
+                            "item_not_on_asn",
+                            f"{spec.item.sku if spec.item else 'This item'} is not on ASN "
+                            f"{shipment.external_ref}.",
+                        )
+                item = asn_line.item
+                if spec.item is not None and spec.item.pk != item.pk:
+                    raise _line_error(
+                        f"{prefix}.item",
+                        "item_not_on_line",
+                        f"Line {asn_line.line_number} expects {item.sku}, not {spec.item.sku}.",
+                    )
+            else:
+                item = spec.item
+                if item is None or item.warehouse_id != warehouse.pk or not item.is_active:
+                    raise _line_error(f"{prefix}.item", "unknown_item", "Unknown item.")
+            uom = spec.uom or (asn_line.uom if asn_line else item.base_uom)
+            qty = quantity(spec.qty, field=f"{prefix}.qtyReceived")
+            qty_base = to_base(item=item, uom=uom, qty=qty, field=f"{prefix}.qtyReceived")
+            status = inventory_status(spec.status_code, field=f"{prefix}.status")
+        except BusinessValidationError as exc:
+            errors.extend(
+                exc.errors or [{"field": f"{prefix}.uom", "code": exc.code, "message": exc.detail}]
+            )
+            continue
+        if asn_line is not None:
+            remaining[asn_line.pk] -= qty_base
+        resolved.append((spec, asn_line, item, uom, qty, qty_base, status))
+    if errors:
+        detail = errors[0]["message"] if len(errors) == 1 else "One or more lines are invalid."
+        raise BusinessValidationError(detail, code=errors[0]["code"], errors=errors)
+    return resolved
+
+
+def _line_for_item(asn_lines, item, remaining):
+    """The first line of ``item`` still expecting goods, else its last line (over-receipt)."""
+    if item is None:
+        return None
+    candidates = [line for line in asn_lines if line.item_id == item.pk]
+    for line in candidates:
+        if remaining[line.pk] > 0:
+            return line
+    return candidates[-1] if candidates else None
+
+
+def _line_error(field_name: str, code: str, message: str) -> BusinessValidationError:
+    return BusinessValidationError(
+        message, code=code, errors=[{"field": field_name, "code": code, "message": message}]
+    )
+
+
+def putaway_task_plan(*, receipt_line: ReceiptLine, settings_row) -> tuple[PutAwayTask, object]:
+    """Create the put-away task of a receipt line where the strategy says; no location →
+    staging (or none) and a NO_PUTAWAY_LOCATION exception. Caller holds the settings lock."""
+    receipt = receipt_line.receipt
+    placement = putaway_location_choose(
+        warehouse=receipt.warehouse,
+        item=receipt_line.item,
+        status=receipt_line.inventory_status,
+        qty=receipt_line.qty_base,
+        exclude_ids={receipt.receiving_location_id},
+    )
+    to_location = placement.location
+    if to_location is None:
+        to_location = staging_location_for(warehouse=receipt.warehouse, settings_row=settings_row)
+        if to_location is not None and to_location.pk == receipt.receiving_location_id:
+            to_location = None
+    task = PutAwayTask.objects.create(
+        warehouse=receipt.warehouse,
+        receipt_line=receipt_line,
+        item=receipt_line.item,
+        inventory_status=receipt_line.inventory_status,
+        qty=receipt_line.qty_base,
+        from_location=receipt.receiving_location,
+        to_location=to_location,
+        strategy=placement.strategy,
+        rule=placement.rule,
+    )
+    case = None
+    if placement.location is None:
+        where = f"staging location {to_location.code}" if to_location else "no location"
+        case = receiving_exception_open(
+            warehouse=receipt.warehouse,
+            type=ReceivingExceptionType.NO_PUTAWAY_LOCATION,
+            shipment=receipt.shipment,
+            shipment_line_id=receipt_line.shipment_line_id,
+            receipt=receipt,
+            put_away_task=task,
+            item=receipt_line.item,
+            qty_received_base=receipt_line.qty_base,
+            detail=f"No put-away rule found a location for {receipt_line.qty_base} "
+            f"{receipt_line.item.base_uom.code} of {receipt_line.item.sku}; sent to {where}.",
+        )
+    return task, case
+
+
+def _receipt_event(receipt: Receipt, lines: list[ReceiptLine]) -> dict:
+    return {
+        "receiptId": receipt.pk,
+        "warehouse": receipt.warehouse.code,
+        "inboundShipmentId": receipt.shipment_id,
+        "externalRef": receipt.shipment.external_ref if receipt.shipment_id else None,
+        "blind": receipt.is_blind,
+        "receivedAt": receipt.received_at.isoformat(),
+        "location": receipt.receiving_location.code,
+        "lines": [
+            {
+                "lineNumber": line.shipment_line.line_number if line.shipment_line_id else None,
+                "sku": line.item.sku,
+                "qtyReceived": line.qty_received,
+                "uom": line.uom.code,
+                "qtyBase": line.qty_base,
+                "baseUom": line.item.base_uom.code,
+                "status": line.inventory_status.code,
+            }
+            for line in lines
+        ],
+    }
