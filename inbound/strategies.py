@@ -30,8 +30,10 @@ from .models import (
     PutAwayTaskStatus,
 )
 
-#: Location types a rule may choose by itself (an explicit rule location may be any type).
+#: Location types a rule without a zone chooses from (an explicit rule location may be any type).
 STORAGE_TYPES = (LocationType.RESERVE, LocationType.PICK_FACE)
+#: Never a put-away destination found by a rule: goods only pass through these.
+TRANSIT_TYPES = (LocationType.RECEIVING, LocationType.STAGING, LocationType.DOCK)
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,12 @@ _RULE_FINDERS = {
 
 
 def _candidates(warehouse_id: int, zone_id: int | None) -> QuerySet:
-    qs = Location.objects.filter(warehouse_id=warehouse_id, is_active=True, type__in=STORAGE_TYPES)
+    """Storage locations; a rule naming a zone may also choose its quarantine locations."""
+    qs = Location.objects.filter(warehouse_id=warehouse_id, is_active=True)
     if zone_id:
-        qs = qs.filter(zone_id=zone_id)
+        qs = qs.filter(zone_id=zone_id).exclude(type__in=TRANSIT_TYPES)
+    else:
+        qs = qs.filter(type__in=STORAGE_TYPES)
     return qs.order_by("pick_sequence", "code")
 
 
