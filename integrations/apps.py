@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
+
+    def ready(self):
+        from .messages import connect_receivers
+
+        # Inbound idempotent API calls of external systems land in the message log.
+        connect_receivers()

@@ -38,6 +38,11 @@ class OutboxEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_default=Now())
     published_at = models.DateTimeField(null=True, blank=True)
+    sink = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text=_('Where the relay published it: "amqp" (the event bus) or "log" (no bus).'),
+    )
     last_error = models.TextField(blank=True)
 
     class Meta:
@@ -54,6 +59,12 @@ class OutboxEvent(models.Model):
                 fields=["aggregate_type", "aggregate_id", "id"], name="outbox_aggregate_idx"
             ),
             models.Index(fields=["event_type", "id"], name="outbox_type_idx"),
+            # The relay asks "is there an earlier pending event of this aggregate?"
+            models.Index(
+                fields=["aggregate_type", "aggregate_id", "id"],
+                condition=Q(status="PENDING"),
+                name="outbox_agg_pending_idx",
+            ),
         ]
 
     def __str__(self):

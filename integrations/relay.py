@@ -1,0 +1,481 @@
+"""The outbox relay: committed ``OutboxEvent`` rows → the event bus (and webhooks).
+
+Guarantees (CONTRACT.md, Events):
+
+* **At least once, same id.** An event is marked published only after the
+  broker confirmed it (publisher confirms). A relay killed between the confirm
+  and the mark publishes the event again on restart, with the same ``id``.
+* **Commit order per aggregate.** A batch takes only *heads*: pending events
+  with no earlier pending event of the same aggregate, then the due followers
+  of those aggregates, and publishes them in id order on one channel. Services
+  lock the aggregate they change, so ids of one aggregate follow commit order.
+* **Several relays at once, no double publishing.** Heads are taken with
+  ``SELECT … FOR UPDATE SKIP LOCKED`` and stay locked until the batch is
+  marked; another relay skips them and cannot take a follower while its head is
+  pending. The row locks are held across the broker call on purpose (an
+  exception to the house rule): they block only other relays, never a
+  business transaction, and a relay that dies releases them at once, so there
+  is no lease to expire and no timing assumption.
+* **No poison pill.** An event the broker refuses (nack) or that cannot be
+  encoded gets an attempt, exponential backoff and, after
+  ``WMS_OUTBOX_MAX_ATTEMPTS``, status DEAD; other aggregates keep flowing (a
+  dead event stops blocking its own aggregate too). The admin replays dead
+  events. A broker that is down is not the events' fault: the batch rolls back
+  untouched and the relay retries the connection with backoff.
+* **Without a broker** (``WMS_EVENT_BUS_URL`` empty, the embedded default)
+  events are "published" to the log sink: a log line per event, ``sink="log"``
+  on the row, visible in the admin.
+
+Published events also fan out to webhook subscriptions in the same
+transaction that marks them (``integrations.webhooks``), so webhooks work with
+or without a bus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from wms.correlation import reset_correlation_id, set_correlation_id
+from wms.models import OutboxEvent, OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/json"
+
+
+class BrokerUnavailable(Exception):
+    """The bus could not be reached or did not confirm in time; nothing is marked."""
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+# --- the envelope -----------------------------------------------------------------
+
+
+def event_envelope(event: OutboxEvent) -> dict:
+    """The contract's event envelope (CONTRACT.md, Events)."""
+    return {
+        "id": str(event.event_id),
+        "type": event.event_type,
+        "occurredAt": event.occurred_at.isoformat(),
+        "instanceId": settings.WMS_INSTANCE_ID,
+        "correlationId": event.correlation_id,
+        "aggregate": {"type": event.aggregate_type, "id": event.aggregate_id},
+        "version": event.version,
+        "data": event.data,
+    }
+
+
+def envelope_bytes(envelope: dict) -> bytes:
+    return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+# --- sinks --------------------------------------------------------------------------
+
+
+@dataclass
+class Outgoing:
+    event_id: str
+    routing_key: str
+    body: bytes
+    correlation_id: str
+    occurred_at: float
+
+
+class LogSink:
+    """No bus configured: every event becomes a log line (and ``sink="log"``)."""
+
+    name = "log"
+
+    def publish(self, messages: list[Outgoing]) -> dict[str, str | None]:
+        for message in messages:
+            token = set_correlation_id(message.correlation_id or None)
+            try:
+                logger.info(
+                    "event %s %s published to the log sink: %s",
+                    message.routing_key,
+                    message.event_id,
+                    message.body.decode(),
+                )
+            finally:
+                reset_correlation_id(token)
+        return {m.event_id: None for m in messages}
+
+    def close(self) -> None:
+        pass
+
+
+class AmqpSink:
+    """RabbitMQ topic exchange, routing key = event type, with publisher confirms.
+
+    Confirms are batched: the whole batch is published on a confirm-mode channel
+    and then every delivery tag is awaited (acks may cover several tags). A
+    batch that is not fully confirmed within ``confirm_timeout`` is treated as
+    a broker failure: nothing is marked, so it is published again (same ids).
+    """
+
+    name = "amqp"
+
+    def __init__(self, url: str, exchange: str, *, confirm_timeout: float = 10.0):
+        self.url = url
+        self.exchange = exchange
+        self.confirm_timeout = confirm_timeout
+        self._connection = None
+        self._channel = None
+
+    # connection handling -------------------------------------------------------
+
+    def _connect(self):
+        import kombu
+
+        connection = kombu.Connection(self.url, connect_timeout=5, heartbeat=0)
+        try:
+            connection.connect()
+            raw = connection.connection  # the py-amqp connection
+            channel = raw.channel()
+            channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False)
+            channel.confirm_select()
+        except Exception as exc:
+            connection.release()
+            raise BrokerUnavailable(f"cannot reach the event bus: {exc}") from exc
+        self._connection, self._raw, self._channel = connection, raw, channel
+        self._next_tag = 1
+        self._outcome: dict[int, bool] = {}
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+
+    def _on_ack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, True)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, False)
+
+    def _settle(self, delivery_tag, multiple, ok):
+        if multiple:
+            for tag in self._waiting:
+                if tag <= delivery_tag and tag not in self._outcome:
+                    self._outcome[tag] = ok
+        else:
+            self._outcome[delivery_tag] = ok
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # closing a dead connection must not raise
+                logger.debug("closing the bus connection failed", exc_info=True)
+        self._connection = self._channel = None
+
+    # publishing -----------------------------------------------------------------
+
+    def publish(self, messages: list[Outgoing]) -> dict[str, str | None]:
+        """Publish and await confirms; returns ``{event_id: None | error}``."""
+        import amqp
+
+        if self._channel is None:
+            self._connect()
+        tags: dict[int, str] = {}
+        self._waiting = tags
+        self._outcome = {}
+        try:
+            for message in messages:
+                props = {
+                    "content_type": CONTENT_TYPE,
+                    "delivery_mode": 2,
+                    "message_id": message.event_id,
+                    "type": message.routing_key,
+                    "app_id": "wms",
+                    "timestamp": int(message.occurred_at),
+                    "application_headers": {"wms-instance": settings.WMS_INSTANCE_ID},
+                }
+                if message.correlation_id:
+                    props["correlation_id"] = message.correlation_id
+                self._channel.basic_publish(
+                    amqp.Message(message.body, **props),
+                    exchange=self.exchange,
+                    routing_key=message.routing_key,
+                )
+                tags[self._next_tag] = message.event_id
+                self._next_tag += 1
+            deadline = time.monotonic() + self.confirm_timeout
+            while len(self._outcome) < len(tags):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BrokerUnavailable(
+                        f"{len(tags) - len(self._outcome)} of {len(tags)} publishes "
+                        f"unconfirmed after {self.confirm_timeout}s"
+                    )
+                self._raw.drain_events(timeout=remaining)
+        except BrokerUnavailable:
+            self.close()
+            raise
+        except Exception as exc:  # socket, channel or connection errors
+            self.close()
+            raise BrokerUnavailable(f"publishing to the event bus failed: {exc!r}") from exc
+        return {
+            event_id: None if self._outcome.get(tag) else "nacked by the broker"
+            for tag, event_id in tags.items()
+        }
+
+
+def sink_from_settings():
+    url = settings.WMS_EVENT_BUS_URL
+    if not url:
+        return LogSink()
+    return AmqpSink(
+        url,
+        settings.WMS_EVENT_EXCHANGE,
+        confirm_timeout=_setting("WMS_OUTBOX_CONFIRM_TIMEOUT", 10.0),
+    )
+
+
+# --- selecting a batch --------------------------------------------------------------
+
+
+def _due_events(*, batch_size: int, now) -> list[OutboxEvent]:
+    """Lock the heads of due aggregates (skipping other relays' rows) and their followers."""
+    earlier_pending = OutboxEvent.objects.filter(
+        status=OutboxStatus.PENDING,
+        aggregate_type=OuterRef("aggregate_type"),
+        aggregate_id=OuterRef("aggregate_id"),
+        id__lt=OuterRef("id"),
+    )
+    heads = list(
+        OutboxEvent.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+        .filter(~Exists(earlier_pending))
+        .order_by("id")
+        .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+    )
+    if not heads or len(heads) >= batch_size:
+        return heads
+    # Followers of the locked heads: nobody else can take them (their head is
+    # pending), so a plain lock never waits. Stop an aggregate at its first
+    # event that is not due (a retry in backoff keeps its place in the order).
+    head_keys = {(e.aggregate_type, e.aggregate_id) for e in heads}
+    head_ids = {e.id for e in heads}
+    candidates = (
+        OutboxEvent.objects.filter(
+            status=OutboxStatus.PENDING,
+            aggregate_type__in={k[0] for k in head_keys},
+            aggregate_id__in={k[1] for k in head_keys},
+            id__gt=min(head_ids),
+        )
+        .exclude(id__in=head_ids)
+        .order_by("id")
+        .select_for_update(of=("self",))[: batch_size * 4]
+    )
+    blocked: set[tuple[str, str]] = set()
+    followers: list[OutboxEvent] = []
+    budget = batch_size - len(heads)
+    for event in candidates:
+        key = (event.aggregate_type, event.aggregate_id)
+        if key not in head_keys or key in blocked:
+            continue
+        if event.next_attempt_at > now:
+            blocked.add(key)
+            continue
+        followers.append(event)
+        if len(followers) >= budget:
+            break
+    return sorted(heads + followers, key=lambda e: e.id)
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = _setting("WMS_OUTBOX_BACKOFF_BASE_SECONDS", 2.0)
+    cap = _setting("WMS_OUTBOX_BACKOFF_MAX_SECONDS", 600.0)
+    delay = min(cap, base * (2 ** max(attempts - 1, 0)))
+    return timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))
+
+
+# --- one batch ----------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    published: int = 0
+    failed: int = 0
+    dead: int = 0
+    event_ids: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.published + self.failed + self.dead
+
+
+def outbox_relay_batch(*, sink, batch_size: int = 500) -> BatchResult:
+    """Publish one batch of due events through ``sink`` and mark them, atomically.
+
+    Raises ``BrokerUnavailable`` (and leaves every event as it was) when the
+    bus cannot be reached.
+    """
+    from .webhooks import webhook_deliveries_create_for_events
+
+    max_attempts = _setting("WMS_OUTBOX_MAX_ATTEMPTS", 10)
+    result = BatchResult()
+    with transaction.atomic():
+        now = timezone.now()
+        events = _due_events(batch_size=batch_size, now=now)
+        if not events:
+            return result
+        errors: dict[int, str] = {}
+        deferred: set[int] = set()
+        # Round k publishes the k-th event of every aggregate in the batch and
+        # awaits its confirms before round k+1, so an event the broker refuses
+        # never has a later event of its aggregate published ahead of it.
+        rounds: list[list[OutboxEvent]] = []
+        depth: dict[tuple[str, str], int] = {}
+        for event in events:
+            aggregate = (event.aggregate_type, event.aggregate_id)
+            k = depth.get(aggregate, 0)
+            depth[aggregate] = k + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append(event)
+        stalled: set[tuple[str, str]] = set()
+        for round_events in rounds:
+            outgoing: list[Outgoing] = []
+            for event in round_events:
+                aggregate = (event.aggregate_type, event.aggregate_id)
+                if aggregate in stalled:
+                    deferred.add(event.id)  # waits behind its failed predecessor
+                    continue
+                try:
+                    body = envelope_bytes(event_envelope(event))
+                except (TypeError, ValueError) as exc:
+                    errors[event.id] = f"cannot encode the envelope: {exc}"
+                    stalled.add(aggregate)
+                    continue
+                outgoing.append(
+                    Outgoing(
+                        event_id=str(event.event_id),
+                        routing_key=event.event_type,
+                        body=body,
+                        correlation_id=event.correlation_id,
+                        occurred_at=event.occurred_at.timestamp(),
+                    )
+                )
+            if not outgoing:
+                continue
+            outcome = sink.publish(outgoing)
+            for event in round_events:
+                error = outcome.get(str(event.event_id))
+                if error:
+                    errors[event.id] = error
+                    stalled.add((event.aggregate_type, event.aggregate_id))
+
+        published = [e for e in events if e.id not in errors and e.id not in deferred]
+        if published:
+            OutboxEvent.objects.filter(id__in=[e.id for e in published]).update(
+                status=OutboxStatus.PUBLISHED,
+                published_at=now,
+                sink=sink.name,
+                attempts=F("attempts") + 1,
+                last_error="",
+            )
+            webhook_deliveries_create_for_events(events=published)
+        for event in events:
+            if event.id not in errors:
+                continue
+            attempts = event.attempts + 1
+            dead = attempts >= max_attempts
+            OutboxEvent.objects.filter(id=event.id).update(
+                status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
+                attempts=attempts,
+                next_attempt_at=now + _backoff(attempts),
+                last_error=errors[event.id][:4000],
+            )
+            logger.warning(
+                "event %s %s not published (attempt %d%s): %s",
+                event.event_type,
+                event.event_id,
+                attempts,
+                ", dead-lettered" if dead else "",
+                errors[event.id],
+            )
+            if dead:
+                result.dead += 1
+            else:
+                result.failed += 1
+        result.published = len(published)
+        result.event_ids = [str(e.event_id) for e in published]
+    return result
+
+
+# --- the loop -----------------------------------------------------------------------
+
+
+def outbox_relay_run(
+    *,
+    sink=None,
+    batch_size: int = 500,
+    poll_interval: float = 0.1,
+    stop: threading.Event | None = None,
+    max_seconds: float | None = None,
+    until_idle: bool = False,
+    on_batch=None,
+) -> int:
+    """Relay until ``stop`` is set (or ``max_seconds`` passed / nothing is due with
+    ``until_idle``). Returns the number of events published."""
+    from django.db import close_old_connections
+
+    sink = sink or sink_from_settings()
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    broker_backoff = 0.5
+    total = 0
+    try:
+        while not stop.is_set():
+            if max_seconds is not None and time.monotonic() - started >= max_seconds:
+                break
+            try:
+                result = outbox_relay_batch(sink=sink, batch_size=batch_size)
+            except BrokerUnavailable as exc:
+                logger.warning("event bus unavailable, retrying in %.1fs: %s", broker_backoff, exc)
+                if until_idle:
+                    raise
+                stop.wait(broker_backoff)
+                broker_backoff = min(broker_backoff * 2, 30.0)
+                close_old_connections()
+                continue
+            broker_backoff = 0.5
+            total += result.published
+            if on_batch is not None:
+                on_batch(result)
+            if result.handled == 0:
+                if until_idle:
+                    break
+                close_old_connections()
+                stop.wait(poll_interval)
+    finally:
+        sink.close()
+    return total
+
+
+def outbox_event_ids_replay(*, event_ids: Iterable[int]) -> int:
+    """Put dead (or published) events back in the queue; they keep their id."""
+    with transaction.atomic():
+        return (
+            OutboxEvent.objects.filter(id__in=list(event_ids))
+            .filter(Q(status=OutboxStatus.DEAD) | Q(status=OutboxStatus.PUBLISHED))
+            .update(
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                next_attempt_at=timezone.now(),
+                last_error="",
+            )
+        )

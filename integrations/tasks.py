@@ -1,0 +1,37 @@
+"""Celery tasks of the integration layer: thin, idempotent, scheduled in ``wms.celery``."""
+
+import logging
+
+from celery import shared_task
+
+from .relay import BrokerUnavailable, outbox_relay_run
+from .webhooks import deliveries_deliver_due, delivery_attempt
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="integrations.tasks.outbox_relay_task", ignore_result=True)
+def outbox_relay_task(max_seconds: float = 5.0) -> int:
+    """Publish due outbox events until none is due (or ``max_seconds``).
+
+    Safe beside the ``outbox_relay`` command and other workers: batches lock
+    their rows with SKIP LOCKED, so each event is published by one relay.
+    """
+    try:
+        return outbox_relay_run(until_idle=True, max_seconds=max_seconds)
+    except BrokerUnavailable as exc:
+        # The next beat tries again; the events wait untouched.
+        logger.warning("outbox relay: event bus unavailable: %s", exc)
+        return 0
+
+
+@shared_task(name="integrations.tasks.webhook_deliver_due_task", ignore_result=True)
+def webhook_deliver_due_task() -> int:
+    """Attempt every due webhook / store-and-forward delivery."""
+    return deliveries_deliver_due()
+
+
+@shared_task(name="integrations.tasks.webhook_deliver_task", ignore_result=True)
+def webhook_deliver_task(delivery_id: int) -> None:
+    """Attempt one delivery now (a delivered or dead one is left alone)."""
+    delivery_attempt(delivery_id=delivery_id)
