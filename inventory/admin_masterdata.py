@@ -233,7 +233,7 @@ class WarehouseAdmin(WarehouseScopedAdminMixin, SimpleHistoryAdmin):
 
 @admin.register(Zone)
 class ZoneAdmin(WarehouseScopedAdminMixin, SimpleHistoryAdmin):
-    list_display = ["code", "name", "warehouse", "location_count"]
+    list_display = ["code", "name", "warehouse_code", "location_count"]
     list_filter = ["warehouse"]
     search_fields = ["code", "name"]
     list_select_related = ["warehouse"]
@@ -257,7 +257,7 @@ class LocationAdmin(WarehouseScopedAdminMixin, CsvImportExportMixin, SimpleHisto
         "pick_sequence",
         "capacity",
         "is_active",
-        "warehouse",
+        "warehouse_code",
     ]
     list_filter = ["warehouse", "type", "zone", "is_active"]
     search_fields = ["code", "barcode"]
@@ -271,7 +271,7 @@ class LocationAdmin(WarehouseScopedAdminMixin, CsvImportExportMixin, SimpleHisto
 
 @admin.register(DockDoor)
 class DockDoorAdmin(WarehouseScopedAdminMixin, SimpleHistoryAdmin):
-    list_display = ["code", "name", "direction", "location", "warehouse"]
+    list_display = ["code", "name", "direction", "location", "warehouse_code"]
     list_filter = ["warehouse", "direction"]
     search_fields = ["code", "name"]
     list_select_related = ["warehouse", "location"]
@@ -309,7 +309,7 @@ class ItemAdmin(
         "unit_cost",
         "unit_price",
         "is_active",
-        "warehouse",
+        "warehouse_code",
     ]
     list_filter = ["warehouse", "is_active", "item_class", "base_uom"]
     search_fields = ["sku", "gtin", "description_en", "description_es"]

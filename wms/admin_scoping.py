@@ -30,8 +30,10 @@ What the mixin does:
   paths are declared in ``warehouse_scoped_fields`` (``{"receipt_line":
   "receipt__warehouse"}``);
 - related ``list_filter`` entries only offer values present in visible rows
-  (Django's ``RelatedOnlyFieldListFilter``), so other warehouses' names do not
-  leak through the sidebar;
+  (``ScopedRelatedFieldListFilter``), so other warehouses' names do not leak
+  through the sidebar;
+- ``"warehouse_code"`` can go in ``list_display``: the warehouse's code under a
+  translated header, sortable;
 - ``save_model`` refuses an object whose warehouse was not granted (the form
   already refuses the choice; this is the last guard);
 - with django-import-export, resources receive ``actor=request.user``; a
@@ -43,12 +45,15 @@ from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.http import Http404
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from import_export import resources, widgets
 
 from .scoping import scope_by_warehouse, warehouses_visible_to
 
 __all__ = [
+    "ScopedRelatedFieldListFilter",
     "WarehouseCodeWidget",
     "WarehouseScopedAdminMixin",
     "WarehouseScopedForeignKeyWidget",
@@ -91,6 +96,22 @@ def _warehouse_lookup_for_model(model) -> str | None:
     return None
 
 
+def _has_default_verbose_name(field) -> bool:
+    """True for a relation declared without ``verbose_name`` (its label would be
+    the untranslatable field name; the related model's verbose name is used)."""
+    return field.is_relation and str(field.verbose_name) == field.name.replace("_", " ")
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedOnlyFieldListFilter):
+    """Offers only values present in the rows the user may see (the admin's
+    ``get_queryset``), titled with the related model's translated name."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        if _has_default_verbose_name(field):
+            self.title = field.related_model._meta.verbose_name
+
+
 class _ScopedChoicesMixin:
     """Limits relation choices in forms to rows of the user's warehouses."""
 
@@ -108,18 +129,21 @@ class _ScopedChoicesMixin:
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if formfield is not None and hasattr(formfield, "queryset"):
-            formfield.queryset = self._scope_relation_queryset(
-                db_field, formfield.queryset, request
-            )
-        return formfield
+        return self._scope_formfield(db_field, formfield, request)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
-        if formfield is not None and hasattr(formfield, "queryset"):
+        return self._scope_formfield(db_field, formfield, request)
+
+    def _scope_formfield(self, db_field, formfield, request):
+        if formfield is None:
+            return formfield
+        if hasattr(formfield, "queryset"):
             formfield.queryset = self._scope_relation_queryset(
                 db_field, formfield.queryset, request
             )
+        if _has_default_verbose_name(db_field):
+            formfield.label = capfirst(db_field.related_model._meta.verbose_name)
         return formfield
 
 
@@ -133,6 +157,20 @@ class WarehouseScopedAdminMixin(_ScopedChoicesMixin):
 
     #: ORM path from this admin's model to its warehouse; "pk" for Warehouse itself.
     warehouse_lookup = "warehouse"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        lookup = self.warehouse_lookup
+
+        def warehouse_code(obj):
+            warehouse = warehouse_of(obj, lookup)
+            return warehouse.code if warehouse is not None else "—"
+
+        # A list_display column "warehouse_code": the code, under a translated
+        # header, sortable whatever the lookup path is.
+        warehouse_code.short_description = _lazy("warehouse")
+        warehouse_code.admin_order_field = "code" if lookup == "pk" else f"{lookup}__code"
+        self.warehouse_code = warehouse_code
 
     # --- rows -----------------------------------------------------------------
     def get_queryset(self, request):
@@ -169,7 +207,7 @@ class WarehouseScopedAdminMixin(_ScopedChoicesMixin):
         scoped = []
         for entry in super().get_list_filter(request):
             if isinstance(entry, str) and self._is_relation_path(entry):
-                scoped.append((entry, admin.RelatedOnlyFieldListFilter))
+                scoped.append((entry, ScopedRelatedFieldListFilter))
             else:
                 scoped.append(entry)
         return scoped

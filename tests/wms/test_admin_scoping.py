@@ -11,6 +11,7 @@ from tests.factories import (
     LocationFactory,
     UnitOfMeasureFactory,
     UserFactory,
+    WarehouseFactory,
     ZoneFactory,
 )
 from wms import roles
@@ -100,8 +101,18 @@ def test_admin_list_filter_does_not_name_other_warehouses(
     warehouse, other_warehouse, madrid_data, barcelona_data
 ):
     """The warehouse and zone filters in the sidebar offer only visible values."""
-    response = supervisor_client("sup-bcn", [other_warehouse]).get("/admin/inventory/location/")
-    assert "Barcelona DC" in response.text
+    valencia = WarehouseFactory(code="VLC1", name="Valencia DC")
+    LocationFactory(warehouse=valencia, zone=ZoneFactory(warehouse=valencia, code="ZVLC"))
+    client = supervisor_client("sup-bcn", [other_warehouse, valencia])
+    response = client.get("/admin/inventory/location/")
+    filters = response.context["cl"].filter_specs
+    warehouse_filter = next(f for f in filters if f.field_path == "warehouse")
+    assert [label for _pk, label in warehouse_filter.lookup_choices] == [
+        "BCN1 — Barcelona DC",
+        "VLC1 — Valencia DC",
+    ]
+    zone_filter = next(f for f in filters if f.field_path == "zone")
+    assert {label for _pk, label in zone_filter.lookup_choices} == {"BCN1/ZBCN", "VLC1/ZVLC"}
     assert "Madrid DC" not in response.text
     assert "ZMAD" not in response.text
 
