@@ -7,4 +7,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("inventory.urls")),
+    path("", include("inbound.urls")),
+    path("", include("outbound.urls")),
 ]

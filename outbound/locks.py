@@ -1,0 +1,81 @@
+"""Every row lock the outbound context takes, in one place.
+
+Lock order (every transaction that takes more than one follows it):
+the warehouse's wave advisory lock → wave rows → order rows (primary-key
+order) → pick task rows → inventory balances (inside the posting service,
+primary-key order). Planners take orders with SKIP LOCKED, so two planners
+never wait for each other on an order; they only meet on balances.
+"""
+
+from django.db import connection
+
+from .models import ReplenishmentOrder, Wave
+
+_WAVES_NAMESPACE = 0x5741_5645  # "WAVE"
+
+
+def order_lock(*, order_id) -> ReplenishmentOrder | None:
+    """The order, locked until the end of the transaction (waits for a planner)."""
+    return (
+        ReplenishmentOrder.objects.select_for_update(of=("self",))
+        .filter(pk=order_id)
+        .select_related("warehouse")
+        .first()
+    )
+
+
+def order_claim_next_for_planning(
+    *, warehouse_id: int, planning_group: int
+) -> ReplenishmentOrder | None:
+    """The next order of this partition awaiting planning that no one else holds.
+
+    ``SKIP LOCKED``: a planner working on an order (or a cancel waiting on it)
+    is passed by, so several planners can drain one partition side by side.
+    """
+    return (
+        ReplenishmentOrder.objects.select_for_update(of=("self",), skip_locked=True)
+        .filter(warehouse_id=warehouse_id, planning_group=planning_group, needs_planning=True)
+        .order_by("priority", "requested_ship_by", "id")
+        .first()
+    )
+
+
+def orders_claim_unwaved(*, warehouse_id: int, limit: int) -> list[ReplenishmentOrder]:
+    """Planned orders not yet in a wave (their wave is being built by the caller)."""
+    return list(
+        ReplenishmentOrder.objects.select_for_update(of=("self",), skip_locked=True)
+        .filter(warehouse_id=warehouse_id, status="PLANNED", wave__isnull=True)
+        .order_by("priority", "requested_ship_by", "id")[:limit]
+    )
+
+
+def orders_lock_in_wave(*, wave_id, statuses) -> list[ReplenishmentOrder]:
+    return list(
+        ReplenishmentOrder.objects.select_for_update(of=("self",))
+        .filter(wave_id=wave_id, status__in=statuses)
+        .order_by("pk")
+    )
+
+
+def wave_lock(*, wave_id) -> Wave | None:
+    return Wave.objects.select_for_update(of=("self",)).filter(pk=wave_id).first()
+
+
+def waves_lock_open(*, warehouse_id: int) -> list[Wave]:
+    return list(
+        Wave.objects.select_for_update(of=("self",))
+        .filter(warehouse_id=warehouse_id, status="OPEN")
+        .order_by("pk")
+    )
+
+
+def warehouse_waves_lock(*, warehouse_id: int) -> None:
+    """Serialise wave building and release of one warehouse (until commit).
+
+    Wave work is batched and short; one at a time per warehouse keeps two
+    builders from opening two waves for the same group.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises writers already (BEGIN IMMEDIATE)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_WAVES_NAMESPACE, warehouse_id])

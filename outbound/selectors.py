@@ -1,0 +1,272 @@
+"""Reads of the outbound context: orders for the API and admin (always scoped by
+warehouse), stores, admission figures, wave policies and the stock the
+planner may allocate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.apps import apps
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.utils.dateparse import parse_datetime
+
+from inventory.models import InventoryBalance, LocationType
+from wms.scoping import scope_by_warehouse
+
+from .models import (
+    PlanningJob,
+    PlanningJobStatus,
+    ReplenishmentOrder,
+    ReplenishmentOrderLine,
+    Wave,
+    WavePolicy,
+    WaveStatus,
+)
+
+#: Where the planner may take stock from, best first.
+PICKABLE_LOCATION_TYPES = (LocationType.PICK_FACE, LocationType.RESERVE)
+_BACKLOG_CACHE_SECONDS = 2
+
+
+# --- Orders -------------------------------------------------------------------
+
+
+def _order_queryset() -> QuerySet:
+    return ReplenishmentOrder.objects.select_related("warehouse").prefetch_related(
+        Prefetch(
+            "lines",
+            queryset=ReplenishmentOrderLine.objects.select_related("item", "uom").order_by(
+                "line_number"
+            ),
+        )
+    )
+
+
+def order_get(*, actor, order_id) -> ReplenishmentOrder | None:
+    return scope_by_warehouse(_order_queryset(), actor).filter(pk=order_id).first()
+
+
+def order_list(
+    *,
+    actor,
+    store_code: str | None = None,
+    external_order_id: str | None = None,
+    status: str | None = None,
+) -> QuerySet:
+    qs = scope_by_warehouse(_order_queryset(), actor)
+    if store_code:
+        qs = qs.filter(store_code=store_code)
+    if external_order_id:
+        qs = qs.filter(external_order_id=external_order_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+# --- Stores (external systems of type "store") ----------------------------------
+
+
+def store_for_code(code: str):
+    """The active store system whose code is ``code``, or None.
+
+    Looked up by app label: the integration layer adapts stores onto outbound,
+    outbound does not import it.
+    """
+    ExternalSystem = apps.get_model("integrations", "ExternalSystem")
+    return ExternalSystem.objects.filter(code=code, type="store", is_active=True).first()
+
+
+def store_warehouse_ids(store) -> frozenset[int]:
+    return frozenset(store.warehouses.values_list("pk", flat=True))
+
+
+# --- Admission control ----------------------------------------------------------
+
+
+def planning_backlog(*, warehouse_id: int, fresh: bool = False) -> int:
+    """Orders of a warehouse accepted (or re-opened) and not yet planned.
+
+    Cached for two seconds: intake asks on every request, and an estimate that
+    lags by a second is what admission control needs.
+    """
+    key = f"wms:outbound:backlog:{warehouse_id}"
+    if not fresh:
+        value = cache.get(key)
+        if value is not None:
+            return value
+    value = ReplenishmentOrder.objects.filter(
+        warehouse_id=warehouse_id, needs_planning=True
+    ).count()
+    cache.set(key, value, _BACKLOG_CACHE_SECONDS)
+    return value
+
+
+def planning_backlog_overview() -> list[dict]:
+    """Per warehouse and planning group: orders waiting, backordered, open waves (admin)."""
+    rows = (
+        ReplenishmentOrder.objects.filter(
+            Q(needs_planning=True) | Q(status="BACKORDERED") | Q(status="PLANNED", wave=None)
+        )
+        .values("warehouse__code", "planning_group")
+        .annotate(
+            waiting=Count("pk", filter=Q(needs_planning=True)),
+            backordered=Count("pk", filter=Q(status="BACKORDERED")),
+            unwaved=Count("pk", filter=Q(status="PLANNED", wave=None)),
+        )
+        .order_by("warehouse__code", "planning_group")
+    )
+    return list(rows)
+
+
+def partitions_awaiting_planning(*, limit: int = 1000) -> list[tuple[int, int]]:
+    """(warehouse id, planning group) pairs that have orders awaiting planning."""
+    return list(
+        ReplenishmentOrder.objects.filter(needs_planning=True)
+        .values_list("warehouse_id", "planning_group")
+        .distinct()[:limit]
+    )
+
+
+def planning_jobs_stale(*, older_than: datetime) -> QuerySet:
+    return PlanningJob.objects.filter(status=PlanningJobStatus.RUNNING, heartbeat_at__lt=older_than)
+
+
+# --- Waves ------------------------------------------------------------------------
+
+
+def wave_policy_for(*, warehouse_id: int) -> WavePolicy:
+    """The warehouse's wave policy, or the defaults from settings (unsaved)."""
+    policy = WavePolicy.objects.filter(warehouse_id=warehouse_id).first()
+    if policy is not None:
+        return policy
+    return WavePolicy(
+        warehouse_id=warehouse_id,
+        max_orders=settings.WMS_WAVE_MAX_ORDERS,
+        max_lines=settings.WMS_WAVE_MAX_LINES,
+        max_units=Decimal(settings.WMS_WAVE_MAX_UNITS),
+        window_minutes=settings.WMS_WAVE_WINDOW_MINUTES,
+        release_mode=settings.WMS_WAVE_RELEASE_MODE,
+        release_lead_minutes=settings.WMS_WAVE_RELEASE_LEAD_MINUTES,
+        max_open_minutes=settings.WMS_WAVE_MAX_OPEN_MINUTES,
+    )
+
+
+def waves_open(*, warehouse_id: int) -> QuerySet:
+    return Wave.objects.filter(warehouse_id=warehouse_id, status=WaveStatus.OPEN)
+
+
+def warehouses_with_wave_work() -> list[int]:
+    """Warehouses with open waves or planned orders not yet in a wave."""
+    with_open = set(
+        Wave.objects.filter(status=WaveStatus.OPEN).values_list("warehouse_id", flat=True)
+    )
+    with_unwaved = set(
+        ReplenishmentOrder.objects.filter(status="PLANNED", wave__isnull=True)
+        .values_list("warehouse_id", flat=True)
+        .distinct()
+    )
+    return sorted(with_open | with_unwaved)
+
+
+def order_wave_figures(*, order_ids) -> dict:
+    """order id → (line count, allocated units) of its open lines."""
+    rows = (
+        ReplenishmentOrderLine.objects.filter(order_id__in=order_ids)
+        .exclude(status__in=("CANCELLED", "REJECTED"))
+        .values("order_id")
+        .annotate(lines=Count("pk"), units=Sum("qty_allocated"))
+    )
+    return {row["order_id"]: (row["lines"], row["units"] or Decimal("0")) for row in rows}
+
+
+# --- Stock the planner may allocate ---------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """One balance the planner may reserve from, with what it knows about it."""
+
+    balance_id: int
+    item_id: int
+    location_id: int
+    status_id: int
+    available: Decimal
+    on_hand: Decimal
+    location_type: str
+    pick_sequence: int
+    location_code: str
+    zone_id: int | None
+    fifo_at: datetime | None = None
+
+
+def allocatable_candidates(*, warehouse_id: int, item_ids) -> dict[int, list[Candidate]]:
+    """item id → balances with available stock in an allocatable status at an active
+    pick face or reserve location of the warehouse (one query, no locks: the
+    posting service re-checks availability under its lock)."""
+    rows = (
+        InventoryBalance.objects.filter(
+            warehouse_id=warehouse_id,
+            item_id__in=item_ids,
+            available__gt=0,
+            status__allocatable=True,
+            location__type__in=PICKABLE_LOCATION_TYPES,
+            location__is_active=True,
+        )
+        .values_list(
+            "pk",
+            "item_id",
+            "location_id",
+            "status_id",
+            "available",
+            "on_hand",
+            "location__type",
+            "location__pick_sequence",
+            "location__code",
+            "location__zone_id",
+        )
+        .order_by("pk")
+    )
+    result: dict[int, list[Candidate]] = {}
+    for row in rows:
+        result.setdefault(row[1], []).append(Candidate(*row))
+    return result
+
+
+def stock_fifo_dates(*, balance_ids) -> dict[int, datetime | None]:
+    """balance id → when the oldest unit still in it arrived, from the ledger.
+
+    The inflows of a balance (receipts, moves and status transfers in, positive
+    adjustments) are layered newest first; under first-in-first-out consumption
+    the units on hand are the newest layers that add up to ``on_hand``, so the
+    oldest of those layers dates the oldest stock. Stock moved between
+    locations counts from its move (the ledger has no lot date yet).
+    """
+    if not balance_ids:
+        return {}
+    Entry = apps.get_model("inventory", "InventoryLedgerEntry")
+    entries = Entry._meta.db_table
+    balances = InventoryBalance._meta.db_table
+    sql = f"""
+        SELECT b.id, (
+            SELECT min(layer.occurred_at) FROM (
+                SELECT e.occurred_at,
+                       SUM(e.on_hand_delta) OVER (ORDER BY e.id DESC) AS newer_and_this,
+                       e.on_hand_delta
+                FROM {entries} e
+                WHERE e.item_id = b.item_id AND e.location_id = b.location_id
+                  AND e.status_id = b.status_id AND e.on_hand_delta > 0
+            ) layer
+            WHERE layer.newer_and_this - layer.on_hand_delta < b.on_hand
+        )
+        FROM {balances} b WHERE b.id IN ({", ".join(["%s"] * len(balance_ids))})
+    """  # table names from model metadata, values as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(balance_ids))
+        rows = cursor.fetchall()
+    # SQLite hands back text; PostgreSQL an aware datetime.
+    return {pk: parse_datetime(value) if isinstance(value, str) else value for pk, value in rows}

@@ -1,0 +1,179 @@
+"""JSON of the store integration (camelCase at the boundary; CONTRACT.md)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+from .models import OrderStatus, ReplenishmentOrder, ReplenishmentOrderLine
+
+_Q = Decimal("0.001")
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an offset; a timestamp without one is refused, not guessed."""
+
+    default_error_messages = {"naive": "Give the timestamp with its UTC offset (ISO 8601)."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value)
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class BoundedListField(serializers.ListField):
+    """A list refused by its length before any element is looked at."""
+
+    default_error_messages = {"too_many": "At most {max_items} items are allowed."}
+
+    def __init__(self, *args, max_items_setting: str, **kwargs):
+        self.max_items_setting = max_items_setting
+        super().__init__(*args, **kwargs)
+
+    def to_internal_value(self, data):
+        limit = getattr(settings, self.max_items_setting)
+        if isinstance(data, list) and len(data) > limit:
+            raise serializers.ValidationError(
+                self.error_messages["too_many"].format(max_items=limit), code="too_many_lines"
+            )
+        return super().to_internal_value(data)
+
+
+class OrderLineInputSerializer(serializers.Serializer):
+    lineNumber = serializers.IntegerField(min_value=1, max_value=999_999)
+    sku = serializers.CharField(max_length=64)
+    # Positive is a business rule (422 from the service), not a schema rule.
+    qty = serializers.DecimalField(max_digits=18, decimal_places=3)
+    uom = serializers.CharField(
+        max_length=16, required=False, help_text="Defaults to the item's base unit."
+    )
+
+
+class OrderCreateInputSerializer(serializers.Serializer):
+    externalOrderId = serializers.CharField(max_length=64)
+    storeCode = serializers.CharField(max_length=64)
+    requestedShipBy = AwareDateTimeField(required=False, allow_null=True)
+    priority = serializers.IntegerField(
+        min_value=1, max_value=9, required=False, default=5, help_text="1 most urgent, 9 least."
+    )
+    warehouse = serializers.CharField(
+        max_length=32,
+        required=False,
+        help_text="Warehouse code; required only when the store is served by several.",
+    )
+    lines = BoundedListField(
+        child=OrderLineInputSerializer(),
+        allow_empty=False,
+        max_items_setting="WMS_ORDER_MAX_LINES",
+    )
+
+
+class OrderAcceptedOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    externalOrderId = serializers.CharField(source="external_order_id")
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    statusUrl = serializers.SerializerMethodField()
+
+    def get_statusUrl(self, order) -> str:
+        return _status_url(self.context.get("request"), order)
+
+
+def _status_url(request, order) -> str:
+    path = reverse("replenishment-order-detail", kwargs={"order_id": order.pk})
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def _in_order_unit(line: ReplenishmentOrderLine, qty: Decimal) -> Decimal:
+    if line.base_units_per_uom == 1:
+        return qty
+    return (qty / line.base_units_per_uom).quantize(_Q)
+
+
+class OrderLineOutputSerializer(serializers.ModelSerializer):
+    lineNumber = serializers.IntegerField(source="line_number")
+    sku = serializers.CharField(source="item.sku")
+    uom = serializers.CharField(source="uom.code")
+    qtyRequested = serializers.DecimalField(source="qty_requested", max_digits=18, decimal_places=3)
+    qtyAllocated = serializers.SerializerMethodField()
+    qtyPicked = serializers.SerializerMethodField()
+    qtyShipped = serializers.SerializerMethodField()
+    baseUnitsPerUom = serializers.DecimalField(
+        source="base_units_per_uom", max_digits=14, decimal_places=4
+    )
+
+    class Meta:
+        model = ReplenishmentOrderLine
+        fields = [
+            "lineNumber",
+            "sku",
+            "uom",
+            "qtyRequested",
+            "qtyAllocated",
+            "qtyPicked",
+            "qtyShipped",
+            "status",
+            "baseUnitsPerUom",
+        ]
+
+    def get_qtyAllocated(self, line) -> str:
+        return str(_in_order_unit(line, line.qty_allocated).quantize(_Q))
+
+    def get_qtyPicked(self, line) -> str:
+        return str(_in_order_unit(line, line.qty_picked).quantize(_Q))
+
+    def get_qtyShipped(self, line) -> str:
+        return str(_in_order_unit(line, line.qty_shipped).quantize(_Q))
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    externalOrderId = serializers.CharField(source="external_order_id")
+    storeCode = serializers.CharField(source="store_code")
+    warehouse = serializers.CharField(source="warehouse.code")
+    requestedShipBy = serializers.DateTimeField(source="requested_ship_by", allow_null=True)
+    rejectionReasons = serializers.JSONField(source="rejection_reasons")
+    waveId = serializers.UUIDField(source="wave_id", allow_null=True)
+    acceptedAt = serializers.DateTimeField(source="accepted_at")
+    plannedAt = serializers.DateTimeField(source="planned_at", allow_null=True)
+    releasedAt = serializers.DateTimeField(source="released_at", allow_null=True)
+    cancelledAt = serializers.DateTimeField(source="cancelled_at", allow_null=True)
+    updatedAt = serializers.DateTimeField(source="updated_at")
+    statusUrl = serializers.SerializerMethodField()
+    lines = OrderLineOutputSerializer(many=True)
+
+    class Meta:
+        model = ReplenishmentOrder
+        fields = [
+            "id",
+            "externalOrderId",
+            "storeCode",
+            "warehouse",
+            "status",
+            "priority",
+            "requestedShipBy",
+            "rejectionReasons",
+            "waveId",
+            "acceptedAt",
+            "plannedAt",
+            "releasedAt",
+            "cancelledAt",
+            "updatedAt",
+            "statusUrl",
+            "lines",
+        ]
+
+    def get_statusUrl(self, order) -> str:
+        return _status_url(self.context.get("request"), order)
+
+
+class OrderFilterSerializer(serializers.Serializer):
+    storeCode = serializers.CharField(required=False, max_length=64)
+    externalOrderId = serializers.CharField(required=False, max_length=64)
+    status = serializers.ChoiceField(required=False, choices=OrderStatus.choices)
+
+
+class OrderCancelInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=200)

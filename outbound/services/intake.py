@@ -1,0 +1,352 @@
+"""Order intake: accept (durably, then plan asynchronously) and cancel.
+
+Accepting writes the order, its lines, their history and the ``order.accepted``
+event in one transaction and, after the commit, nudges the planner of the
+order's partition. Cancelling releases the order's reservations through the
+posting service and cancels its not-yet-started pick tasks.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from inventory.models import Item, ItemUnitConversion, UnitOfMeasure
+from wms.correlation import get_correlation_id
+from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
+from wms.outbox import outbox_emit
+
+from ..models import (
+    CANCELLABLE_STATUSES,
+    AllocationStatus,
+    LineStatus,
+    OrderStatus,
+    ReplenishmentOrder,
+    ReplenishmentOrderLine,
+)
+
+ORDER_AGGREGATE = "ReplenishmentOrder"
+
+
+@dataclass(frozen=True)
+class OrderLineInput:
+    line_number: int
+    sku: str
+    qty: Decimal
+    uom: str | None = None
+
+
+class DuplicateExternalOrder(DomainError):
+    status = 409
+    code = "duplicate_external_order"
+    title = "This store already sent an order with this externalOrderId"
+
+
+class OrderNotCancellable(DomainError):
+    status = 409
+    code = "order_not_cancellable"
+    title = "The order can no longer be cancelled"
+
+
+def planning_group_for(store_code: str) -> int:
+    """The planning partition of a store's orders (stable across processes)."""
+    return zlib.crc32(store_code.encode()) % max(1, settings.WMS_PLANNING_GROUPS)
+
+
+def _duplicate(order: ReplenishmentOrder) -> DuplicateExternalOrder:
+    return DuplicateExternalOrder(
+        f"Order '{order.external_order_id}' of store '{order.store_code}' exists as {order.id}.",
+        extra={"existingOrderId": str(order.id), "existingStatus": order.status},
+    )
+
+
+def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[ReplenishmentOrderLine]:
+    """The synchronous business checks of CONTRACT.md; all problems at once, as 422."""
+    errors: list[dict] = []
+    max_lines = settings.WMS_ORDER_MAX_LINES
+    if not lines:
+        errors.append({"field": "lines", "code": "required", "message": "An order needs a line."})
+    if len(lines) > max_lines:
+        raise BusinessValidationError(
+            f"An order may have at most {max_lines} lines; this one has {len(lines)}.",
+            code="too_many_lines",
+            errors=[{"field": "lines", "code": "too_many_lines", "message": f"max {max_lines}"}],
+        )
+    seen: set[int] = set()
+    for index, line in enumerate(lines):
+        if line.line_number in seen:
+            errors.append(
+                {
+                    "field": f"lines[{index}].lineNumber",
+                    "code": "duplicate_line_number",
+                    "message": f"Line number {line.line_number} appears more than once.",
+                }
+            )
+        seen.add(line.line_number)
+        if line.qty <= 0:
+            errors.append(
+                {
+                    "field": f"lines[{index}].qty",
+                    "code": "qty_not_positive",
+                    "message": "Quantity must be greater than zero.",
+                }
+            )
+
+    skus = {line.sku for line in lines}
+    items = {
+        item.sku: item
+        for item in Item.objects.filter(warehouse=warehouse, sku__in=skus).select_related(
+            "base_uom"
+        )
+    }
+    uom_codes = {line.uom for line in lines if line.uom}
+    conversions: dict[tuple[int, str], Decimal] = {}
+    known_uoms: set[str] = set()
+    if uom_codes - {item.base_uom.code for item in items.values()}:
+        known_uoms = set(
+            UnitOfMeasure.objects.filter(code__in=uom_codes).values_list("code", flat=True)
+        )
+        for item_id, code, base_units in ItemUnitConversion.objects.filter(
+            item__in=[i.pk for i in items.values()], uom__code__in=uom_codes
+        ).values_list("item_id", "uom__code", "base_units"):
+            conversions[(item_id, code)] = base_units
+
+    resolved: list[ReplenishmentOrderLine] = []
+    for index, line in enumerate(lines):
+        item = items.get(line.sku)
+        if item is None or not item.is_active:
+            errors.append(
+                {
+                    "field": f"lines[{index}].sku",
+                    "code": "unknown_sku",
+                    "message": f"SKU '{line.sku}' is not known in warehouse {warehouse.code}.",
+                }
+            )
+            continue
+        uom_code = line.uom or item.base_uom.code
+        if uom_code == item.base_uom.code:
+            uom_id, factor = item.base_uom_id, Decimal("1")
+        elif (item.pk, uom_code) in conversions:
+            uom_id, factor = None, conversions[(item.pk, uom_code)]
+        else:
+            errors.append(
+                {
+                    "field": f"lines[{index}].uom",
+                    "code": "unknown_uom",
+                    "message": (
+                        f"Unit '{uom_code}' is not known for SKU '{line.sku}'"
+                        if uom_code in known_uoms
+                        else f"Unit '{uom_code}' is not known."
+                    ),
+                }
+            )
+            continue
+        resolved.append(_new_line(line, item, uom_id, uom_code, factor))
+    if errors:
+        raise BusinessValidationError(
+            "The order failed validation; nothing was stored.",
+            code="validation_failed",
+            errors=errors,
+        )
+    missing_uoms = {ln._uom_code for ln in resolved if ln.uom_id is None}
+    if missing_uoms:
+        ids = dict(UnitOfMeasure.objects.filter(code__in=missing_uoms).values_list("code", "pk"))
+        for ln in resolved:
+            if ln.uom_id is None:
+                ln.uom_id = ids[ln._uom_code]
+    return resolved
+
+
+def _new_line(line: OrderLineInput, item, uom_id, uom_code, factor) -> ReplenishmentOrderLine:
+    qty_base = (line.qty * factor).quantize(Decimal("0.001"))
+    obj = ReplenishmentOrderLine(
+        line_number=line.line_number,
+        item=item,
+        uom_id=uom_id,
+        qty_requested=line.qty,
+        base_units_per_uom=factor,
+        qty_requested_base=qty_base,
+    )
+    obj._uom_code = uom_code
+    return obj
+
+
+@transaction.atomic
+def _order_create(
+    *,
+    warehouse,
+    store_code: str,
+    external_order_id: str,
+    requested_ship_by,
+    priority: int,
+    lines: list[OrderLineInput],
+) -> ReplenishmentOrder:
+    existing = ReplenishmentOrder.objects.filter(
+        store_code=store_code, external_order_id=external_order_id
+    ).first()
+    if existing is not None:
+        raise _duplicate(existing)
+    order_lines = _resolve_lines(warehouse=warehouse, lines=lines)
+    if any(line.qty_requested_base <= 0 for line in order_lines):
+        raise BusinessValidationError(
+            "A quantity rounds to zero base units.", code="validation_failed", errors=[]
+        )
+    group = planning_group_for(store_code)
+    order = ReplenishmentOrder(
+        warehouse=warehouse,
+        store_code=store_code,
+        external_order_id=external_order_id,
+        status=OrderStatus.ACCEPTED,
+        priority=priority,
+        requested_ship_by=requested_ship_by,
+        planning_group=group,
+        needs_planning=True,
+        correlation_id=get_correlation_id(),
+    )
+    order.save(force_insert=True)
+    for line in order_lines:
+        line.order = order
+    bulk_create_with_history(order_lines, ReplenishmentOrderLine)
+    outbox_emit(
+        event_type="order.accepted",
+        aggregate_type=ORDER_AGGREGATE,
+        aggregate_id=order.id,
+        data={
+            "orderId": str(order.id),
+            "externalOrderId": external_order_id,
+            "storeCode": store_code,
+            "warehouse": warehouse.code,
+            "status": order.status,
+            "priority": priority,
+            "requestedShipBy": requested_ship_by.isoformat() if requested_ship_by else None,
+            "lineCount": len(order_lines),
+        },
+    )
+    from .planning import planning_nudge
+
+    warehouse_id = warehouse.pk
+    transaction.on_commit(lambda: planning_nudge(warehouse_id=warehouse_id, planning_group=group))
+    return order
+
+
+def order_accept(
+    *,
+    warehouse,
+    store_code: str,
+    external_order_id: str,
+    lines: list[OrderLineInput],
+    requested_ship_by=None,
+    priority: int = 5,
+) -> ReplenishmentOrder:
+    """Durably accept a store's order (status ACCEPTED); planning follows asynchronously.
+
+    Raises ``BusinessValidationError`` (422) for unknown SKUs or units, quantities
+    that are not positive, repeated line numbers or too many lines, and
+    ``DuplicateExternalOrder`` (409, with the existing id) when the store
+    already sent this ``external_order_id``. Nothing is stored in either case.
+    """
+    try:
+        return _order_create(
+            warehouse=warehouse,
+            store_code=store_code,
+            external_order_id=external_order_id,
+            requested_ship_by=requested_ship_by,
+            priority=priority,
+            lines=lines,
+        )
+    except IntegrityError as exc:
+        # Two submissions of the same externalOrderId raced past the check above.
+        if "order_external_id_per_store" not in str(exc):
+            raise
+        existing = ReplenishmentOrder.objects.filter(
+            store_code=store_code, external_order_id=external_order_id
+        ).first()
+        if existing is None:
+            raise
+        raise _duplicate(existing) from exc
+
+
+@transaction.atomic
+def order_cancel(*, order_id, actor=None, reason: str = "") -> ReplenishmentOrder:
+    """Cancel an order that has not started picking; idempotent.
+
+    Releases every active reservation of the order (posting keys
+    ``cancel:<allocation id>``), cancels its released-but-untouched pick tasks,
+    and re-opens planning for backorders of the same items. An order already
+    cancelled is returned as it is; one in picking or later raises
+    ``OrderNotCancellable`` (409).
+
+    Locks: the order row, then its pick tasks, then (inside the posting
+    service) balances in primary-key order.
+    """
+    from inventory import services as inventory_services
+    from tasking import services as tasking_services
+
+    from ..locks import order_lock
+    from .planning import backorders_reopen_for_items
+
+    order = order_lock(order_id=order_id)
+    if order is None:
+        raise NotFoundError("No such order.", code="order_not_found")
+    if order.status == OrderStatus.CANCELLED:
+        return order
+    if order.status not in CANCELLABLE_STATUSES:
+        raise OrderNotCancellable(f"The order is {order.status}; it can no longer be cancelled.")
+    if order.status == OrderStatus.RELEASED:
+        try:
+            tasking_services.pick_tasks_cancel_for_order(order=order, actor=actor)
+        except tasking_services.PickingStarted as exc:
+            raise OrderNotCancellable("Picking has started for this order.") from exc
+
+    allocations = list(
+        order.allocations.filter(status=AllocationStatus.ACTIVE)
+        .select_related("reservation")
+        .order_by("reservation__balance_id", "pk")
+    )
+    item_ids = set()
+    for allocation in allocations:
+        inventory_services.reservation_release(
+            reservation=allocation.reservation,
+            posting_key=f"cancel:{allocation.pk}",
+            actor=actor if getattr(actor, "system", None) is None else None,
+        )
+        item_ids.add(allocation.item_id)
+    if allocations:
+        order.allocations.filter(pk__in=[a.pk for a in allocations]).update(
+            status=AllocationStatus.RELEASED
+        )
+
+    lines = list(order.lines.all())
+    for line in lines:
+        line.status = LineStatus.CANCELLED
+        line.qty_allocated = Decimal("0")
+    bulk_update_with_history(
+        lines, ReplenishmentOrderLine, ["status", "qty_allocated"], default_change_reason=reason
+    )
+    previous = order.status
+    order.status = OrderStatus.CANCELLED
+    order.needs_planning = False
+    order.cancelled_at = timezone.now()
+    order._change_reason = reason or "cancelled"
+    order.save(update_fields=["status", "needs_planning", "cancelled_at", "updated_at"])
+    outbox_emit(
+        event_type="order.cancelled",
+        aggregate_type=ORDER_AGGREGATE,
+        aggregate_id=order.id,
+        data={
+            "orderId": str(order.id),
+            "externalOrderId": order.external_order_id,
+            "storeCode": order.store_code,
+            "previousStatus": previous,
+            "reason": reason,
+        },
+    )
+    if item_ids:
+        backorders_reopen_for_items(warehouse_id=order.warehouse_id, item_ids=item_ids)
+    return order

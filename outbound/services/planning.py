@@ -1,0 +1,722 @@
+"""Planning: allocate accepted orders by reserving stock, then hand them to waves.
+
+Work is partitioned by warehouse x planning group (a hash of the store code).
+A planning job drains one partition order by order, each order in its own
+transaction: claim it (``SKIP LOCKED``), run the deep checks, reserve stock
+through ``inventory.services.reservation_create`` and record the allocations,
+then set the order PLANNED, BACKORDERED or REJECTED and write its event. A job
+killed half-way loses only the order in flight (rolled back); running it
+again continues where it stopped. Posting keys are deterministic
+(``plan:<line>:<location>:<status>:r<round>``), so even a replayed posting
+cannot reserve twice.
+
+Allocation rules, in order: allocatable statuses only, at active pick faces
+and reserve locations; pick faces before reserve; oldest stock first (by the
+day the stock arrived, see ``selectors.stock_fifo_dates``); then as few
+locations as possible (a location that covers the whole remainder, the
+smallest such; else the largest first). What cannot be allocated stays open
+and the order is BACKORDERED until stock appears or is released.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import OperationalError, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
+
+from inventory.models import InventoryBalance, InventoryStatus, Location, LocationType
+from wms.exceptions import DomainError
+from wms.outbox import outbox_emit
+
+from .. import selectors
+from ..locks import order_claim_next_for_planning
+from ..models import (
+    Allocation,
+    AllocationStatus,
+    LineStatus,
+    OrderStatus,
+    PlanningJob,
+    PlanningJobStatus,
+    PlanningTrigger,
+    ReplenishmentOrder,
+    ReplenishmentOrderLine,
+)
+from .intake import ORDER_AGGREGATE
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0")
+_TIER = {LocationType.PICK_FACE: 0, LocationType.RESERVE: 1}
+_NUDGE_TTL_SECONDS = 2
+_HEARTBEAT_SECONDS = 2.0
+_RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
+STALE_JOB_AFTER = timedelta(minutes=10)
+
+
+def _nudge_key(warehouse_id: int, planning_group: int) -> str:
+    return f"wms:outbound:plan-queued:{warehouse_id}:{planning_group}"
+
+
+def planning_nudge(
+    *, warehouse_id: int, planning_group: int, trigger: str = PlanningTrigger.ACCEPTED
+) -> bool:
+    """Make sure a planning job for this partition is queued (called after commit).
+
+    Coalesced: while a job for the partition is queued and has not started,
+    further nudges enqueue nothing (a cache key the job deletes when it starts).
+    Never raises: the order is already stored, and the sweep plans anything a
+    lost nudge missed. Returns whether a task was enqueued.
+    """
+    from ..tasks import order_planning_task
+
+    key = _nudge_key(warehouse_id, planning_group)
+    try:
+        if not cache.add(key, 1, timeout=_NUDGE_TTL_SECONDS):
+            return False
+    except Exception:  # a cache outage must not turn into a failed intake
+        logger.warning("planning nudge: cache unavailable", exc_info=True)
+    try:
+        order_planning_task.apply_async(
+            kwargs={
+                "warehouse_id": warehouse_id,
+                "planning_group": planning_group,
+                "trigger": str(trigger),
+            },
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        )
+    except Exception:
+        logger.warning(
+            "planning nudge for %s/%s not enqueued; the sweep will plan it",
+            warehouse_id,
+            planning_group,
+            exc_info=True,
+        )
+        with contextlib.suppress(Exception):
+            cache.delete(key)
+        return False
+    return True
+
+
+def planning_nudge_consumed(*, warehouse_id: int, planning_group: int) -> None:
+    """Called by a starting job: later commits must nudge again."""
+    try:
+        cache.delete(_nudge_key(warehouse_id, planning_group))
+    except Exception:
+        logger.warning("planning nudge: cache unavailable", exc_info=True)
+
+
+# --- Jobs ---------------------------------------------------------------------------
+
+
+@dataclass
+class PlanOutcome:
+    order_id: object
+    status: str
+    lines_allocated: int = 0
+
+
+@dataclass
+class _JobContext:
+    now: object
+    stores: dict = field(default_factory=dict)
+    statuses: dict = field(default_factory=dict)
+
+
+def _job_start(*, warehouse_id, planning_group, trigger, task_id, worker) -> PlanningJob:
+    now = timezone.now()
+    job = None
+    if task_id:
+        job = PlanningJob.objects.filter(task_id=task_id).first()
+    if job is None:
+        job = PlanningJob.objects.create(
+            warehouse_id=warehouse_id,
+            planning_group=planning_group,
+            trigger=trigger,
+            task_id=task_id,
+            status=PlanningJobStatus.RUNNING,
+            worker=worker[:200],
+            attempts=1,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        return job
+    # A redelivered task (its worker was lost): resume the same job.
+    job.status = PlanningJobStatus.RUNNING
+    job.attempts += 1
+    job.worker = worker[:200]
+    job.heartbeat_at = now
+    job.started_at = job.started_at or now
+    job.finished_at = None
+    job.save(
+        update_fields=["status", "attempts", "worker", "heartbeat_at", "started_at", "finished_at"]
+    )
+    return job
+
+
+def planning_job_run(
+    *,
+    warehouse_id: int,
+    planning_group: int,
+    trigger: str = PlanningTrigger.MANUAL,
+    task_id: str | None = None,
+    worker: str = "",
+    max_orders: int | None = None,
+) -> PlanningJob:
+    """Plan the orders of one partition until none awaits planning (or ``max_orders``).
+
+    Then builds waves and releases the due ones for the warehouse. The job row
+    records counts and its end status; ``job.more`` tells the caller that the
+    partition still has work (the batch limit was reached).
+    """
+    from .waves import waves_build, waves_release_due
+
+    planning_nudge_consumed(warehouse_id=warehouse_id, planning_group=planning_group)
+    job = _job_start(
+        warehouse_id=warehouse_id,
+        planning_group=planning_group,
+        trigger=trigger,
+        task_id=task_id,
+        worker=worker,
+    )
+    limit = max_orders or settings.WMS_PLANNING_BATCH_SIZE
+    context = _JobContext(now=timezone.now())
+    counts = {"PLANNED": 0, "BACKORDERED": 0, "REJECTED": 0}
+    lines_allocated = 0
+    last_beat = time.monotonic()
+    job.more = False
+    try:
+        done = 0
+        while True:
+            if done >= limit:
+                job.more = True
+                break
+            outcome = order_plan_next(
+                warehouse_id=warehouse_id, planning_group=planning_group, context=context
+            )
+            if outcome is None:
+                break
+            done += 1
+            if outcome.status in counts:
+                counts[outcome.status] += 1
+            lines_allocated += outcome.lines_allocated
+            if time.monotonic() - last_beat > _HEARTBEAT_SECONDS:
+                last_beat = time.monotonic()
+                context.now = timezone.now()
+                PlanningJob.objects.filter(pk=job.pk).update(
+                    heartbeat_at=context.now,
+                    orders_planned=job.orders_planned + counts["PLANNED"],
+                    orders_backordered=job.orders_backordered + counts["BACKORDERED"],
+                    orders_rejected=job.orders_rejected + counts["REJECTED"],
+                    lines_allocated=job.lines_allocated + lines_allocated,
+                )
+        if counts["PLANNED"]:
+            while waves_build(warehouse_id=warehouse_id):
+                pass
+        waves_release_due(warehouse_id=warehouse_id)
+    except BaseException as exc:
+        PlanningJob.objects.filter(pk=job.pk).update(
+            status=PlanningJobStatus.FAILED,
+            finished_at=timezone.now(),
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            orders_planned=job.orders_planned + counts["PLANNED"],
+            orders_backordered=job.orders_backordered + counts["BACKORDERED"],
+            orders_rejected=job.orders_rejected + counts["REJECTED"],
+            lines_allocated=job.lines_allocated + lines_allocated,
+        )
+        raise
+    job.status = PlanningJobStatus.DONE
+    job.finished_at = job.heartbeat_at = timezone.now()
+    job.orders_planned += counts["PLANNED"]
+    job.orders_backordered += counts["BACKORDERED"]
+    job.orders_rejected += counts["REJECTED"]
+    job.lines_allocated += lines_allocated
+    job.save(
+        update_fields=[
+            "status",
+            "finished_at",
+            "heartbeat_at",
+            "orders_planned",
+            "orders_backordered",
+            "orders_rejected",
+            "lines_allocated",
+        ]
+    )
+    return job
+
+
+def order_plan_next(*, warehouse_id: int, planning_group: int, context=None) -> PlanOutcome | None:
+    """Claim and plan the next order of the partition; None when none is waiting.
+
+    A deadlock between planners (possible only on the rare second pass after a
+    lost race, which can take balances out of primary-key order) rolls back
+    the order and is retried.
+    """
+    context = context or _JobContext(now=timezone.now())
+    for attempt in range(5):
+        try:
+            return _order_plan_next_atomic(
+                warehouse_id=warehouse_id, planning_group=planning_group, context=context
+            )
+        except OperationalError as exc:
+            code = getattr(getattr(exc, "__cause__", None), "sqlstate", None)
+            if code not in _RETRYABLE_PGCODES or attempt == 4:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    return None  # pragma: no cover
+
+
+@transaction.atomic
+def _order_plan_next_atomic(*, warehouse_id, planning_group, context) -> PlanOutcome | None:
+    order = order_claim_next_for_planning(warehouse_id=warehouse_id, planning_group=planning_group)
+    if order is None:
+        return None
+    return _order_plan(order=order, context=context)
+
+
+@transaction.atomic
+def order_plan(*, order_id) -> PlanOutcome | None:
+    """Plan one order now (admin "plan now", tests); None if it is not plannable."""
+    from ..locks import order_lock
+
+    order = order_lock(order_id=order_id)
+    if order is None or not order.needs_planning:
+        return None
+    return _order_plan(order=order, context=_JobContext(now=timezone.now()))
+
+
+# --- One order ------------------------------------------------------------------------
+
+
+def _order_plan(*, order: ReplenishmentOrder, context: _JobContext) -> PlanOutcome:
+    if order.status not in (OrderStatus.ACCEPTED, OrderStatus.BACKORDERED):
+        # Cancelled (or otherwise moved on) since it was marked: nothing to plan.
+        ReplenishmentOrder.objects.filter(pk=order.pk).update(needs_planning=False)
+        return PlanOutcome(order.pk, order.status)
+
+    lines = list(
+        order.lines.exclude(status__in=(LineStatus.CANCELLED, LineStatus.REJECTED))
+        .select_related("item")
+        .order_by("item_id", "line_number")
+    )
+    if order.status == OrderStatus.ACCEPTED:
+        reasons = _deep_check(order=order, lines=lines, context=context)
+        if reasons:
+            _order_reject(order=order, lines=lines, reasons=reasons)
+            return PlanOutcome(order.pk, OrderStatus.REJECTED)
+
+    allocated = _allocate(
+        order=order, lines=[ln for ln in lines if ln.qty_open > 0], context=context
+    )
+    changed_lines = []
+    for line in lines:
+        got = allocated.get(line.pk, ZERO)
+        new_status = LineStatus.ALLOCATED if line.qty_open - got <= 0 else LineStatus.BACKORDERED
+        if got > 0:
+            line.qty_allocated += got
+            line.plan_round += 1
+        if got > 0 or new_status != line.status:
+            line.status = new_status
+            changed_lines.append(line)
+    if changed_lines:
+        bulk_update_with_history(
+            changed_lines,
+            ReplenishmentOrderLine,
+            ["qty_allocated", "status", "plan_round"],
+            default_change_reason="planning",
+        )
+
+    fully = all(line.qty_open <= 0 for line in lines)
+    previous = order.status
+    order.status = OrderStatus.PLANNED if fully else OrderStatus.BACKORDERED
+    order.needs_planning = False
+    update_fields = ["status", "needs_planning", "updated_at"]
+    if fully:
+        order.planned_at = context.now
+        order.zone_id = _dominant_zone(order)
+        update_fields += ["planned_at", "zone"]
+    if changed_lines or order.status != previous:
+        order._change_reason = "planning"
+        order.save(update_fields=update_fields)
+        _emit_planning_event(order=order, lines=lines, allocated=allocated)
+    else:
+        # Nothing moved (a backorder still without stock): no history, no event.
+        ReplenishmentOrder.objects.filter(pk=order.pk).update(needs_planning=False)
+    return PlanOutcome(order.pk, order.status, sum(1 for v in allocated.values() if v > 0))
+
+
+def _deep_check(*, order, lines, context) -> list[dict]:
+    """Checks too costly or too late for intake; any reason rejects the order."""
+    reasons: list[dict] = []
+    store = context.stores.get(order.store_code, False)
+    if store is False:
+        store = selectors.store_for_code(order.store_code)
+        granted = selectors.store_warehouse_ids(store) if store is not None else frozenset()
+        context.stores[order.store_code] = store = (store, granted)
+    system, granted = store
+    if system is None:
+        reasons.append(
+            {"code": "store_inactive", "message": f"Store '{order.store_code}' is not active."}
+        )
+    elif order.warehouse_id not in granted:
+        reasons.append(
+            {
+                "code": "store_not_granted",
+                "message": f"Store '{order.store_code}' is no longer served by this warehouse.",
+            }
+        )
+    grace = timedelta(hours=settings.WMS_ORDER_SHIP_BY_GRACE_HOURS)
+    if order.requested_ship_by and order.requested_ship_by < context.now - grace:
+        reasons.append(
+            {
+                "code": "ship_by_passed",
+                "message": f"The requested ship-by {order.requested_ship_by.isoformat()} "
+                "has passed.",
+            }
+        )
+    for line in lines:
+        if not line.item.is_active:
+            reasons.append(
+                {
+                    "code": "item_inactive",
+                    "message": f"SKU '{line.item.sku}' is no longer active.",
+                    "lineNumber": line.line_number,
+                }
+            )
+    return reasons
+
+
+def _order_reject(*, order, lines, reasons) -> None:
+    for line in lines:
+        line.status = LineStatus.REJECTED
+    bulk_update_with_history(
+        lines, ReplenishmentOrderLine, ["status"], default_change_reason="rejected by planning"
+    )
+    order.status = OrderStatus.REJECTED
+    order.needs_planning = False
+    order.rejection_reasons = reasons
+    order._change_reason = "rejected by planning"
+    order.save(update_fields=["status", "needs_planning", "rejection_reasons", "updated_at"])
+    outbox_emit(
+        event_type="order.rejected",
+        aggregate_type=ORDER_AGGREGATE,
+        aggregate_id=order.id,
+        data={
+            "orderId": str(order.id),
+            "externalOrderId": order.external_order_id,
+            "storeCode": order.store_code,
+            "rejectionReasons": reasons,
+        },
+    )
+
+
+# --- Allocation ------------------------------------------------------------------------
+
+
+def _fifo_day(candidate) -> date:
+    if candidate.fifo_at is None:
+        return date.min  # no inflow on record: treat as the oldest
+    return timezone.localdate(candidate.fifo_at)
+
+
+def _choose(*, need: Decimal, pool: list, free: dict[int, Decimal]) -> list[tuple]:
+    """Which balances to take ``need`` from (see the module docstring for the rules)."""
+    picks = []
+    remaining = need
+    pool = [c for c in pool if free[c.balance_id] > 0]
+    while remaining > 0 and pool:
+
+        def rank(c, remaining=remaining):
+            avail = free[c.balance_id]
+            covers = avail >= remaining
+            return (
+                _TIER.get(c.location_type, 9),
+                _fifo_day(c),
+                0 if covers else 1,
+                avail if covers else -avail,
+                c.pick_sequence,
+                c.balance_id,
+            )
+
+        best = min(pool, key=rank)
+        qty = min(remaining, free[best.balance_id])
+        picks.append((best, qty))
+        free[best.balance_id] -= qty
+        remaining -= qty
+        pool.remove(best)
+    return picks
+
+
+def _with_fifo_dates(candidates: dict[int, list]) -> None:
+    """Date the stock where it matters: items with two or more balances in one tier."""
+    wanted = []
+    for cands in candidates.values():
+        tiers = defaultdict(int)
+        for c in cands:
+            tiers[_TIER.get(c.location_type, 9)] += 1
+        if any(n > 1 for n in tiers.values()):
+            wanted.extend(c.balance_id for c in cands)
+    if not wanted:
+        return
+    dates = selectors.stock_fifo_dates(balance_ids=wanted)
+    for cands in candidates.values():
+        for c in cands:
+            c.fifo_at = dates.get(c.balance_id)
+
+
+def _allocate(*, order, lines, context) -> dict:
+    """Reserve stock for ``lines``; returns line id → base units reserved now."""
+    from inventory import services as inventory_services
+
+    allocated: dict = defaultdict(lambda: ZERO)
+    if not lines:
+        return allocated
+    item_ids = {line.item_id for line in lines}
+    used: set[tuple] = set()  # (line id, balance id) reserved in this round
+    new_allocations: list[Allocation] = []
+    locations: dict[int, Location] = {}
+    for _pass in range(2):
+        candidates = selectors.allocatable_candidates(
+            warehouse_id=order.warehouse_id, item_ids=item_ids
+        )
+        if not candidates:
+            break
+        _with_fifo_dates(candidates)
+        free = {c.balance_id: c.available for cands in candidates.values() for c in cands}
+        plan = []  # (balance id, line, candidate, qty)
+        for line in lines:
+            need = line.qty_open - allocated[line.pk]
+            if need <= 0:
+                continue
+            pool = [
+                c for c in candidates.get(line.item_id, []) if (line.pk, c.balance_id) not in used
+            ]
+            for candidate, qty in _choose(need=need, pool=pool, free=free):
+                plan.append((candidate.balance_id, line, candidate, qty))
+        if not plan:
+            break
+        _load(locations, Location, {p[2].location_id for p in plan})
+        short = False
+        # Balances in primary-key order: two planners never wait on each other in a circle.
+        for balance_id, line, candidate, qty in sorted(
+            plan, key=lambda p: (p[0], p[1].line_number)
+        ):
+            reservation, got = _reserve(
+                inventory_services,
+                line=line,
+                candidate=candidate,
+                location=locations[candidate.location_id],
+                status=_status(context, candidate.status_id),
+                qty=qty,
+            )
+            used.add((line.pk, balance_id))
+            if got < qty:
+                short = True
+            if reservation is None:
+                continue
+            allocated[line.pk] += got
+            new_allocations.append(
+                Allocation(
+                    order_id=order.pk,
+                    line_id=line.pk,
+                    item_id=line.item_id,
+                    location_id=candidate.location_id,
+                    inventory_status_id=candidate.status_id,
+                    reservation=reservation,
+                    qty=got,
+                    posting_key=_posting_key(line, candidate),
+                    plan_round=line.plan_round + 1,
+                )
+            )
+        if not short:
+            break  # every planned reservation went through; a second pass finds nothing new
+    if new_allocations:
+        Allocation.objects.bulk_create(new_allocations)
+    return allocated
+
+
+def _posting_key(line, candidate) -> str:
+    return f"plan:{line.pk}:{candidate.location_id}:{candidate.status_id}:r{line.plan_round + 1}"
+
+
+def _reserve(inventory_services, *, line, candidate, location, status, qty):
+    """Reserve up to ``qty``; another planner may have taken some since we looked.
+
+    Returns (reservation or None, quantity reserved).
+    """
+    want = qty
+    for _attempt in range(3):
+        try:
+            reservation = inventory_services.reservation_create(
+                item=line.item,
+                location=location,
+                status=status,
+                qty=want,
+                demand_ref=f"ReplenishmentOrderLine:{line.pk}",
+                posting_key=_posting_key(line, candidate),
+            )
+            return reservation, want
+        except DomainError as exc:
+            if exc.code != "insufficient_available":
+                raise
+        # Lost a race for this balance: take what is left of it, if anything.
+        left = (
+            InventoryBalance.objects.filter(pk=candidate.balance_id)
+            .values_list("available", flat=True)
+            .first()
+        ) or ZERO
+        if left <= 0:
+            return None, ZERO
+        want = min(qty, left)
+    return None, ZERO
+
+
+def _load(cache_: dict, model, ids) -> None:
+    missing = [pk for pk in ids if pk not in cache_]
+    if missing:
+        for obj in model.objects.filter(pk__in=missing):
+            cache_[obj.pk] = obj
+
+
+def _status(context: _JobContext, status_id: int):
+    status = context.statuses.get(status_id)
+    if status is None:
+        status = context.statuses[status_id] = InventoryStatus.objects.get(pk=status_id)
+    return status
+
+
+def _dominant_zone(order) -> int | None:
+    """The zone most of the order's units are picked from (ties: the first on the path)."""
+    units: dict = defaultdict(lambda: ZERO)
+    first_seq: dict = {}
+    for zone_id, qty, seq in order.allocations.filter(status=AllocationStatus.ACTIVE).values_list(
+        "location__zone_id", "qty", "location__pick_sequence"
+    ):
+        units[zone_id] += qty
+        first_seq[zone_id] = min(first_seq.get(zone_id, seq), seq)
+    if not units:
+        return None
+    return min(units, key=lambda z: (-units[z], first_seq[z], z or 0))
+
+
+def _emit_planning_event(*, order, lines, allocated) -> None:
+    planned = order.status == OrderStatus.PLANNED
+    outbox_emit(
+        event_type="order.planned" if planned else "order.backordered",
+        aggregate_type=ORDER_AGGREGATE,
+        aggregate_id=order.id,
+        data={
+            "orderId": str(order.id),
+            "externalOrderId": order.external_order_id,
+            "storeCode": order.store_code,
+            "status": order.status,
+            "lines": [
+                {
+                    "lineNumber": line.line_number,
+                    "sku": line.item.sku,
+                    "qtyRequested": str(line.qty_requested_base),
+                    "qtyAllocated": str(line.qty_allocated),
+                    "qtyAllocatedNow": str(allocated.get(line.pk, ZERO)),
+                    "qtyBackordered": str(line.qty_open),
+                }
+                for line in lines
+            ],
+        },
+    )
+
+
+# --- Backorders -------------------------------------------------------------------------
+
+
+def backorders_reopen_for_items(*, warehouse_id: int, item_ids) -> int:
+    """Mark backordered orders of these items for planning again (stock was freed).
+
+    Runs in the caller's transaction; the nudges go out after its commit.
+    """
+    qs = ReplenishmentOrder.objects.filter(
+        warehouse_id=warehouse_id,
+        status=OrderStatus.BACKORDERED,
+        needs_planning=False,
+        lines__status=LineStatus.BACKORDERED,
+        lines__item_id__in=list(item_ids),
+    )
+    return _reopen(qs)
+
+
+def backorders_reopen_with_stock(*, warehouse_id: int | None = None) -> int:
+    """Mark backordered orders for planning when stock for any of their open lines is
+    available now (the sweep: receipts, moves, releases of other orders)."""
+    from django.db.models import Exists, OuterRef
+
+    stock = InventoryBalance.objects.filter(
+        warehouse_id=OuterRef("order__warehouse_id"),
+        item_id=OuterRef("item_id"),
+        available__gt=0,
+        status__allocatable=True,
+        location__type__in=selectors.PICKABLE_LOCATION_TYPES,
+        location__is_active=True,
+    )
+    lines = ReplenishmentOrderLine.objects.filter(
+        order_id=OuterRef("pk"), status=LineStatus.BACKORDERED
+    ).filter(Exists(stock))
+    qs = ReplenishmentOrder.objects.filter(
+        status=OrderStatus.BACKORDERED, needs_planning=False
+    ).filter(Exists(lines))
+    if warehouse_id is not None:
+        qs = qs.filter(warehouse_id=warehouse_id)
+    return _reopen(qs)
+
+
+def _reopen(qs) -> int:
+    partitions = set(qs.values_list("warehouse_id", "planning_group").distinct())
+    if not partitions:
+        return 0
+    count = ReplenishmentOrder.objects.filter(pk__in=qs.values("pk")).update(needs_planning=True)
+    for warehouse_id, group in partitions:
+        transaction.on_commit(
+            lambda w=warehouse_id, g=group: planning_nudge(
+                warehouse_id=w, planning_group=g, trigger=PlanningTrigger.STOCK
+            )
+        )
+    return count
+
+
+# --- Sweep ---------------------------------------------------------------------------------
+
+
+def planning_sweep() -> dict:
+    """What the beat runs: lost jobs, backorders with stock, missed nudges, due waves."""
+    from .waves import waves_build, waves_release_due
+
+    now = timezone.now()
+    abandoned = selectors.planning_jobs_stale(older_than=now - STALE_JOB_AFTER).update(
+        status=PlanningJobStatus.ABANDONED, finished_at=now
+    )
+    with transaction.atomic():
+        reopened = backorders_reopen_with_stock()
+    nudged = 0
+    for warehouse_id, group in selectors.partitions_awaiting_planning():
+        nudged += planning_nudge(
+            warehouse_id=warehouse_id, planning_group=group, trigger=PlanningTrigger.SWEEP
+        )
+    released = 0
+    for warehouse_id in selectors.warehouses_with_wave_work():
+        while waves_build(warehouse_id=warehouse_id):
+            pass
+        released += len(waves_release_due(warehouse_id=warehouse_id))
+    return {
+        "abandoned_jobs": abandoned,
+        "backorders_reopened": reopened,
+        "partitions_nudged": nudged,
+        "waves_released": released,
+    }
