@@ -223,6 +223,9 @@ WMS_PLANNING_BACKLOG_LIMIT = env.int("WMS_PLANNING_BACKLOG_LIMIT", default=100_0
 # Planning partitions per warehouse (orders are spread by store) and orders per job run.
 WMS_PLANNING_GROUPS = env.int("WMS_PLANNING_GROUPS", default=8)
 WMS_PLANNING_BATCH_SIZE = env.int("WMS_PLANNING_BATCH_SIZE", default=500)
+# Stock that arrived within the same bucket counts as equally old for FIFO
+# (then the fewest locations win); 0 compares exact arrival times.
+WMS_PLANNING_FIFO_BUCKET_MINUTES = env.int("WMS_PLANNING_FIFO_BUCKET_MINUTES", default=1440)
 # Planning rejects an order whose ship-by passed more than this long ago.
 WMS_ORDER_SHIP_BY_GRACE_HOURS = env.int("WMS_ORDER_SHIP_BY_GRACE_HOURS", default=24)
 # Wave defaults for warehouses without a wave policy of their own (admin).
