@@ -113,7 +113,7 @@ def _delivery_secret(delivery: WebhookDelivery) -> str:
 # --- subscriptions ------------------------------------------------------------------
 
 
-def _clean_event_types(event_types) -> list[str]:
+def webhook_event_types_clean(event_types) -> list[str]:
     if isinstance(event_types, str):
         event_types = [t for t in event_types.replace(",", " ").split() if t]
     cleaned = sorted({str(t).strip() for t in event_types or [] if str(t).strip()})
@@ -132,7 +132,7 @@ def webhook_subscription_create(
     subscription = WebhookSubscription.objects.create(
         system=system,
         url=url,
-        event_types=_clean_event_types(event_types),
+        event_types=webhook_event_types_clean(event_types),
         max_attempts=max_attempts,
         secret_salt=secrets.token_hex(16),
     )

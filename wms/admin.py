@@ -1,0 +1,118 @@
+"""Admin of the kernel tables: the outbox (with replay) and stored idempotency outcomes.
+
+Both are written by the system, never edited by hand: the pages are read-only
+apart from the replay action, which goes through ``integrations.relay``.
+Outbox events that name a warehouse in their data (``"warehouse": "MAD1"``)
+are shown only to people granted that warehouse; instance-wide events to all.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .models import IdempotencyRecord, OutboxEvent, OutboxStatus
+from .scoping import warehouses_visible_to
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + list(self.readonly_fields)
+
+
+def _pretty_json(value) -> str:
+    return format_html(
+        "<pre style='white-space:pre-wrap'>{}</pre>",
+        json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str),
+    )
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "event_type",
+        "aggregate_type",
+        "aggregate_id",
+        "status",
+        "attempts",
+        "sink",
+        "occurred_at",
+        "published_at",
+    ]
+    list_filter = ["status", "sink", "event_type", "aggregate_type"]
+    search_fields = ["=event_id", "aggregate_id", "=correlation_id"]
+    date_hierarchy = "occurred_at"
+    readonly_fields = ["envelope_data"]
+    exclude = ["data"]
+    actions = ["replay_events"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        codes = list(warehouses_visible_to(request.user).values_list("code", flat=True))
+        return queryset.filter(Q(data__warehouse__in=codes) | ~Q(data__has_key="warehouse"))
+
+    @admin.display(description=_("data"))
+    def envelope_data(self, obj):
+        return _pretty_json(obj.data)
+
+    @admin.action(
+        description=_("Replay: publish the selected dead or published events again (same id)"),
+        permissions=["change"],
+    )
+    def replay_events(self, request, queryset):
+        from integrations.relay import outbox_event_ids_replay
+
+        eligible = queryset.filter(status__in=[OutboxStatus.DEAD, OutboxStatus.PUBLISHED])
+        count = outbox_event_ids_replay(event_ids=eligible.values_list("id", flat=True))
+        skipped = queryset.count() - count
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d event queued for publishing again.",
+                "%(count)d events queued for publishing again.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+        if skipped:
+            self.message_user(
+                request,
+                _("%(n)d pending events were left alone (they are on their way).") % {"n": skipped},
+                messages.WARNING,
+            )
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "scope", "key", "method", "path", "response_status", "created_at"]
+    list_filter = ["response_status", "method"]
+    search_fields = ["=key", "=scope", "=correlation_id", "path"]
+    date_hierarchy = "created_at"
+    exclude = ["response_body"]
+    readonly_fields = ["stored_body"]
+    show_full_result_count = False
+
+    def has_module_permission(self, request):
+        # Stored responses of every client: administrators only.
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    @admin.display(description=_("stored response body"))
+    def stored_body(self, obj):
+        return _pretty_json(obj.response_body)
