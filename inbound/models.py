@@ -33,6 +33,16 @@ from inventory.models import (
 QTY = {"max_digits": 18, "decimal_places": 3}
 
 
+def history_user(request=None, **kwargs):
+    """The person behind a history record; None for an external system's token.
+
+    django-simple-history takes ``request.user`` by default, which under token
+    authentication is a ``SystemPrincipal`` and not a user row.
+    """
+    user = getattr(request, "user", None)
+    return user if getattr(user, "_meta", None) is not None and user.is_authenticated else None
+
+
 class InboundSettings(models.Model):
     """Per-warehouse receiving configuration (tolerances, default locations)."""
 
@@ -84,7 +94,7 @@ class InboundSettings(models.Model):
             "is opened). Empty: the first active STAGING location."
         ),
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         verbose_name = _("inbound settings")
@@ -137,7 +147,7 @@ class InboundShipment(models.Model):
         _("created by"), max_length=100, blank=True, help_text=_("user:<name> or system:<code>")
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["expected_arrival_at", "id"]
@@ -247,7 +257,7 @@ class DockAssignment(models.Model):
     note = models.CharField(_("note"), max_length=200, blank=True)
     assigned_at = models.DateTimeField(_("assigned at"), auto_now_add=True)
     assigned_by = models.CharField(_("assigned by"), max_length=100, blank=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["starts_at", "dock_door"]
@@ -307,7 +317,7 @@ class Receipt(models.Model):
         blank=True,
         help_text=_("Key of the handheld form that submitted it; a resubmission is a replay."),
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -388,7 +398,7 @@ class PutAwayStrategy(models.Model):
     )
     name = models.CharField(_("name"), max_length=100)
     is_active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["warehouse", "name"]
@@ -441,7 +451,7 @@ class PutAwayRule(models.Model):
         verbose_name=_("only for status"),
     )
     is_active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["strategy", "sequence"]
@@ -556,7 +566,7 @@ class PutAwayTask(models.Model):
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -645,7 +655,7 @@ class ReceivingException(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     resolution_note = models.CharField(_("resolution note"), max_length=500, blank=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-opened_at", "-id"]

@@ -79,8 +79,15 @@ def _resolve_lines(*, warehouse, lines: list[AsnLineSpec]) -> list[InboundShipme
             )
         )
     if errors:
-        raise BusinessValidationError("One or more ASN lines are invalid.", errors=errors)
+        raise lines_invalid(errors)
     return resolved
+
+
+def lines_invalid(errors: list[dict]) -> BusinessValidationError:
+    """One problem: its own code and message; several: ``validation_failed`` listing all."""
+    if len(errors) == 1:
+        return BusinessValidationError(errors[0]["message"], code=errors[0]["code"], errors=errors)
+    return BusinessValidationError("One or more lines are invalid.", errors=errors)
 
 
 def _err(field: str, code: str, value, message: str | None = None) -> dict:

@@ -35,7 +35,7 @@ from ..models import (
     ReceivingExceptionType,
 )
 from ..strategies import putaway_location_choose
-from .asn import complete_receiving, mark_arrived
+from .asn import complete_receiving, lines_invalid, mark_arrived
 from .common import (
     DAMAGED_STATUS,
     actor_has_perm,
@@ -293,8 +293,7 @@ def _resolve(*, lines, shipment, warehouse):
             remaining[asn_line.pk] -= qty_base
         resolved.append((spec, asn_line, item, uom, qty, qty_base, status))
     if errors:
-        detail = errors[0]["message"] if len(errors) == 1 else "One or more lines are invalid."
-        raise BusinessValidationError(detail, code=errors[0]["code"], errors=errors)
+        raise lines_invalid(errors)
     return resolved
 
 
