@@ -4,6 +4,7 @@ import io
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,15 @@ from guardian.shortcuts import get_perms
 from integrations.models import ApiToken, ExternalSystem
 from inventory.models import (
     DockDoor,
+    InventoryBalance,
+    InventoryLedgerEntry,
     InventoryStatus,
     Item,
     Location,
     LocationType,
     Warehouse,
 )
+from wms.models import OutboxEvent
 from wms.scoping import warehouses_visible_to
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +92,30 @@ def test_seed_demo_builds_the_demo_warehouse():
     assert output.count("wms_") == 3  # one token per system
 
 
+def test_seed_demo_puts_stock_in_pick_faces_and_reserve():
+    """Stock arrives through the posting service: every pick face and reserve slot holds
+    its item, a little is quarantined or damaged, and the ledger matches the balances."""
+    run("seed_demo")
+    balances = InventoryBalance.objects.filter(warehouse__code="MAD1").select_related(
+        "location", "status"
+    )
+    by_type = {}
+    for balance in balances:
+        key = (balance.location.type, balance.status.code)
+        by_type[key] = by_type.get(key, Decimal("0")) + balance.on_hand
+        assert balance.reserved == 0
+    assert by_type[(LocationType.PICK_FACE, "AVAILABLE")] == 12 * 48
+    assert by_type[(LocationType.RESERVE, "AVAILABLE")] == 12 * 240
+    assert by_type[(LocationType.QUARANTINE, "QUARANTINED")] == 24
+    assert by_type[(LocationType.QUARANTINE, "DAMAGED")] == 6
+    for balance in balances:
+        entries = InventoryLedgerEntry.objects.filter(
+            item=balance.item_id, location=balance.location_id, status=balance.status_id
+        )
+        assert sum(e.on_hand_delta for e in entries) == balance.on_hand
+    assert OutboxEvent.objects.filter(event_type="inventory.received").count() == len(balances)
+
+
 def test_seed_demo_twice_changes_nothing():
     """A second run writes no row in any table and prints the same logins and tokens."""
     first_output = run("seed_demo")
@@ -101,6 +129,7 @@ def test_seed_demo_twice_changes_nothing():
     }
     assert changed == {}
     assert after_first["inventory_historicalitem"] > 0  # history tables are counted too
+    assert after_first["inventory_inventoryledgerentry"] > 0  # and the ledger
     assert first_output.split("Demo warehouse")[1] == second_output.split("Demo warehouse")[1]
 
 

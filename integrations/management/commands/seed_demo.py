@@ -33,6 +33,7 @@ from inventory.models import (
     Warehouse,
     Zone,
 )
+from inventory.services import stock_receive
 from wms import roles
 from wms.exceptions import DomainError
 from wms.scoping import WAREHOUSE_PERMISSION
@@ -185,6 +186,30 @@ SYSTEMS = [
 ]
 
 
+def pick_face_code(n: int) -> str:
+    """Pick face of the n-th item: two levels per bay along aisle A."""
+    bay, level = (n - 1) // 2 + 1, (n - 1) % 2 + 1
+    return f"A-01-{bay:02d}-{level}"
+
+
+def reserve_code(n: int) -> str:
+    return f"R-01-{n:02d}-A"
+
+
+def stock_plan(items: list) -> list[tuple]:
+    """(item, location code, status code, qty): four cases in each pick face,
+    twenty in reserve, a little held in quarantine and one damaged lot."""
+    plan = []
+    for n, item in enumerate(items, start=1):
+        plan.append((item, pick_face_code(n), "AVAILABLE", 4 * CASE_SIZE))
+        plan.append((item, reserve_code(n), "AVAILABLE", 20 * CASE_SIZE))
+        if n in (3, 8):
+            plan.append((item, "QA-01", "QUARANTINED", CASE_SIZE))
+        if n == 5:
+            plan.append((item, "QA-01", "DAMAGED", Decimal("6")))
+    return plan
+
+
 def ean13(body12: str) -> str:
     """``body12`` with its EAN-13 check digit."""
     total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body12))
@@ -282,16 +307,15 @@ class Command(BaseCommand):
             location(f"RCV-{n:02d}", LocationType.RECEIVING, "RCV")
         # One pick face per item along aisle A, in walking order.
         for n in range(1, len(ITEMS) + 1):
-            bay, level = (n - 1) // 2 + 1, (n - 1) % 2 + 1
             location(
-                f"A-01-{bay:02d}-{level}",
+                pick_face_code(n),
                 LocationType.PICK_FACE,
                 "A",
                 sequence=n * 10,
                 capacity=Decimal("240"),
             )
         for n in range(1, len(ITEMS) + 1):
-            location(f"R-01-{n:02d}-A", LocationType.RESERVE, "RSV", sequence=1000 + n)
+            location(reserve_code(n), LocationType.RESERVE, "RSV", sequence=1000 + n)
         for n in (1, 2):
             location(f"STG-{n:02d}", LocationType.STAGING, "STG")
         docks = [location(f"DOCK-{n:02d}", LocationType.DOCK, "DCK") for n in (1, 2, 3)]
@@ -363,7 +387,21 @@ class Command(BaseCommand):
         return keys
 
     def _stock(self, warehouse, items):
-        pass
+        """Receipts through the posting service; fixed keys make a second run a replay."""
+        locations = {loc.code: loc for loc in Location.objects.filter(warehouse=warehouse)}
+        statuses = {status.code: status for status in InventoryStatus.objects.all()}
+        plan = stock_plan(items)
+        for done, (item, location_code, status_code, qty) in enumerate(plan, start=1):
+            stock_receive(
+                item=item,
+                location=locations[location_code],
+                status=statuses[status_code],
+                qty=qty,
+                posting_key=f"seed_demo:{warehouse.code}:{item.sku}:{location_code}:{status_code}",
+                source_ref="seed_demo",
+                actor="seed_demo",
+            )
+            self._progress("receipts posted", done, len(plan))
 
     # --- output ---------------------------------------------------------------
     def _report(self, users, systems):
