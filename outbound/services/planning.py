@@ -12,7 +12,7 @@ cannot reserve twice.
 
 Allocation rules, in order: allocatable statuses only, at active pick faces
 and reserve locations; pick faces before reserve; oldest stock first (by the
-day the stock arrived, see ``selectors.stock_fifo_dates``); then as few
+bucket (a day by default) the stock arrived in, see ``selectors.stock_fifo_dates``); then as few
 locations as possible (a location that covers the whole remainder, the
 smallest such; else the largest first). What cannot be allocated stays open
 and the order is BACKORDERED until stock appears or is released.
@@ -25,7 +25,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -423,10 +423,13 @@ def _order_reject(*, order, lines, reasons) -> None:
 # --- Allocation ------------------------------------------------------------------------
 
 
-def _fifo_day(candidate) -> date:
+def _fifo_key(candidate):
+    """How old the stock is, at the granularity of the FIFO bucket (a day by default)."""
     if candidate.fifo_at is None:
-        return date.min  # no inflow on record: treat as the oldest
-    return timezone.localdate(candidate.fifo_at)
+        return float("-inf")  # no inflow on record: treat as the oldest
+    bucket = settings.WMS_PLANNING_FIFO_BUCKET_MINUTES * 60
+    seconds = candidate.fifo_at.timestamp()
+    return seconds if bucket <= 0 else seconds // bucket
 
 
 def _choose(*, need: Decimal, pool: list, free: dict[int, Decimal]) -> list[tuple]:
@@ -441,7 +444,7 @@ def _choose(*, need: Decimal, pool: list, free: dict[int, Decimal]) -> list[tupl
             covers = avail >= remaining
             return (
                 _TIER.get(c.location_type, 9),
-                _fifo_day(c),
+                _fifo_key(c),
                 0 if covers else 1,
                 avail if covers else -avail,
                 c.pick_sequence,

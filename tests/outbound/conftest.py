@@ -130,3 +130,57 @@ def subprocess_env(**extra) -> dict:
     )
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+@pytest.fixture
+def accept(warehouse, store):
+    """``accept("EXT-1", [("SKU-1001", 24)], priority=5, ship_by=None, store="S042")``:
+    an order accepted through the intake service."""
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from outbound.services import OrderLineInput, order_accept
+
+    def make(external_id, lines, *, priority=5, ship_by=None, store="S042", wh=None):
+        return order_accept(
+            warehouse=wh or warehouse,
+            store_code=store,
+            external_order_id=external_id,
+            priority=priority,
+            requested_ship_by=ship_by
+            if ship_by is not None
+            else timezone.make_aware(datetime(2030, 11, 23, 18)) + timedelta(0),
+            lines=[
+                OrderLineInput(line_number=n, sku=sku, qty=Decimal(str(qty)))
+                for n, (sku, qty) in enumerate(lines, start=1)
+            ],
+        )
+
+    return make
+
+
+@pytest.fixture
+def plan_all(warehouse):
+    """Run a planning job over every partition of the warehouse; returns the jobs."""
+    from outbound.services import planning_job_run
+
+    def run(wh=None):
+        return [
+            planning_job_run(warehouse_id=(wh or warehouse).pk, planning_group=group)
+            for group in range(settings.WMS_PLANNING_GROUPS)
+        ]
+
+    return run
+
+
+@pytest.fixture
+def wave_policy(warehouse):
+    """``wave_policy(**fields)``: the warehouse's wave policy (created or updated)."""
+    from outbound.models import WavePolicy
+
+    def make(**fields):
+        policy, _ = WavePolicy.objects.update_or_create(warehouse=warehouse, defaults=fields)
+        return policy
+
+    return make
