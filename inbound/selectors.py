@@ -5,6 +5,7 @@ from datetime import datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inventory.models import DockDirection, DockDoor, Item, Location, ReasonCode, ReasonCodeUse
 from wms.exceptions import NotFoundError
@@ -53,33 +54,43 @@ def inbound_shipment_get(*, actor, pk) -> InboundShipment:
     return shipment
 
 
-def receivable_shipment_by_scan(*, actor, code: str) -> InboundShipment:
-    """An ASN to receive from a scan of its reference or of a dock door.
+def receivable_shipment_list(*, actor, limit: int = 30) -> list[InboundShipment]:
+    """ASNs still to receive, earliest expected first (the handheld's pick list)."""
+    qs = scope_by_warehouse(InboundShipment.objects.select_related("warehouse"), actor)
+    return list(qs.filter(status__in=RECEIVABLE_STATUSES).order_by("expected_arrival_at")[:limit])
 
-    A door resolves to the ASN of its inbound appointment running now (or the
-    next one today). Unknown codes, closed or finished ASNs → 404 with a message
-    the handheld shows as is.
+
+def receivable_shipment_by_scan(*, actor, code: str) -> tuple[InboundShipment, DockDoor | None]:
+    """An ASN to receive from a scan of its reference or of a dock door, and the door.
+
+    A door resolves to the ASN of its inbound appointment the truck checked in
+    for, else the one running now, else the next one (within 12 hours). Unknown
+    codes, closed or finished ASNs → 404 with a message the handheld shows as is.
     """
     code = (code or "").strip()
     visible = scope_by_warehouse(InboundShipment.objects.select_related("warehouse"), actor)
-    shipment = visible.filter(external_ref=code).first()
+    shipment = visible.filter(external_ref=code).first() if code else None
+    door = None
+    if shipment is None and code:
+        shipment, door = _shipment_at_door(actor=actor, code=code)
     if shipment is None:
-        shipment = _shipment_at_door(actor=actor, code=code)
-    if shipment is None:
-        raise NotFoundError(f"No ASN or dock door '{code}'.", code="unknown_scan")
+        raise NotFoundError(
+            _("No ASN and no dock door with an appointment for '%(code)s'.") % {"code": code},
+            code="unknown_scan",
+        )
     if shipment.status not in RECEIVABLE_STATUSES:
         raise NotFoundError(
-            f"ASN {shipment.external_ref} is {shipment.get_status_display().lower()}; "
-            "nothing left to receive.",
+            _("ASN %(ref)s is %(status)s; nothing left to receive.")
+            % {"ref": shipment.external_ref, "status": shipment.get_status_display().lower()},
             code="shipment_not_receivable",
         )
-    return shipment
+    return shipment, door
 
 
-def _shipment_at_door(*, actor, code: str) -> InboundShipment | None:
+def _shipment_at_door(*, actor, code: str):
     doors = scope_by_warehouse(DockDoor.objects.all(), actor).filter(code=code)
     if not doors.exists():
-        return None
+        return None, None
     now = timezone.now()
     appointments = list(
         DockAssignment.objects.filter(
@@ -91,7 +102,7 @@ def _shipment_at_door(*, actor, code: str) -> InboundShipment | None:
             starts_at__lt=now + timedelta(hours=12),
         )
         .exclude(status__in=[DockAssignmentStatus.CANCELLED, DockAssignmentStatus.COMPLETED])
-        .select_related("inbound_shipment__warehouse")
+        .select_related("inbound_shipment__warehouse", "dock_door__location")
         .order_by("starts_at")
     )
     # The truck checked in at the door, else the window running now, else the next one.
@@ -100,7 +111,9 @@ def _shipment_at_door(*, actor, code: str) -> InboundShipment | None:
         or next((a for a in appointments if a.starts_at <= now < a.ends_at), None)
         or next((a for a in appointments if a.starts_at > now), None)
     )
-    return chosen.inbound_shipment if chosen else None
+    if chosen is None:
+        return None, doors.first()
+    return chosen.inbound_shipment, chosen.dock_door
 
 
 def item_by_scan(*, warehouse, code: str) -> Item:
@@ -113,8 +126,20 @@ def item_by_scan(*, warehouse, code: str) -> Item:
         .first()
     )
     if item is None or not code:
-        raise NotFoundError(f"Unknown item '{code}'.", code="unknown_item")
+        raise NotFoundError(_("Unknown item '%(code)s'.") % {"code": code}, code="unknown_item")
     return item
+
+
+def asn_line_for_item(*, shipment: InboundShipment, item: Item):
+    """The ASN's line for a scanned item; 404 (nothing changes) when it is not on the ASN."""
+    line = shipment.lines.filter(item=item).select_related("uom").order_by("line_number").first()
+    if line is None:
+        raise NotFoundError(
+            _("%(sku)s is not on ASN %(ref)s. Nothing was received.")
+            % {"sku": item.sku, "ref": shipment.external_ref},
+            code="item_not_on_asn",
+        )
+    return line
 
 
 def location_by_scan(*, warehouse, code: str) -> Location:
@@ -126,7 +151,9 @@ def location_by_scan(*, warehouse, code: str) -> Location:
         .first()
     )
     if location is None or not code:
-        raise NotFoundError(f"Unknown location '{code}'.", code="unknown_location")
+        raise NotFoundError(
+            _("Unknown location '%(code)s'.") % {"code": code}, code="unknown_location"
+        )
     return location
 
 
@@ -145,6 +172,30 @@ def putaway_task_list_open(*, actor, warehouse=None) -> QuerySet:
     return qs.select_related(
         "item__base_uom", "from_location", "to_location", "inventory_status", "warehouse"
     ).order_by("created_at", "id")
+
+
+def putaway_task_by_scan(*, actor, code: str) -> PutAwayTask:
+    """The oldest open put-away of a scanned item (barcode or SKU), or a task label PA<id>."""
+    code = (code or "").strip()
+    tasks = putaway_task_list_open(actor=actor)
+    task = None
+    if code.upper().startswith("PA") and code[2:].isdigit():
+        task = tasks.filter(pk=int(code[2:])).first()
+    if task is None and code:
+        task = tasks.filter(Q(item__gtin=code) | Q(item__sku=code)).first()
+    if task is None:
+        raise NotFoundError(
+            _("No open put-away for '%(code)s'.") % {"code": code}, code="task_not_found"
+        )
+    return task
+
+
+def dock_door_by_code(*, warehouse, code: str) -> DockDoor | None:
+    if not code:
+        return None
+    return (
+        DockDoor.objects.filter(warehouse=warehouse, code=code).select_related("location").first()
+    )
 
 
 def putaway_task_get(*, actor, pk) -> PutAwayTask:

@@ -13,4 +13,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("wms.api_urls")),
     path("admin/", admin.site.urls),
+    path("handheld/", include("wms.handheld_urls")),
 ]

@@ -3,6 +3,7 @@
 from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inventory.models import (
     InventoryStatus,
@@ -63,14 +64,17 @@ def quantity(value, *, field: str = "qty") -> Decimal:
     try:
         qty = Decimal(str(value))
     except (InvalidOperation, ValueError, TypeError) as exc:
-        raise _qty_error(field, "invalid_quantity", f"'{value}' is not a number.") from exc
+        raise _qty_error(
+            field, "invalid_quantity", _("'%(value)s' is not a number.") % {"value": value}
+        ) from exc
     if not qty.is_finite() or qty <= 0:
-        raise _qty_error(field, "quantity_not_positive", "The quantity must be above zero.")
+        raise _qty_error(field, "quantity_not_positive", _("The quantity must be above zero."))
     if qty != qty.quantize(_QTY_STEP) or qty >= _QTY_MAX:
         raise _qty_error(
             field,
             "quantity_precision",
-            f"The quantity may have at most {QTY['decimal_places']} decimals.",
+            _("The quantity may have at most %(places)s decimals.")
+            % {"places": QTY["decimal_places"]},
         )
     return qty.quantize(_QTY_STEP)
 
@@ -88,7 +92,8 @@ def unit_factor(*, item: Item, uom: UnitOfMeasure) -> Decimal:
     conversion = ItemUnitConversion.objects.filter(item=item, uom=uom).first()
     if conversion is None:
         raise BusinessValidationError(
-            f"{item.sku} has no conversion from {uom.code} to {item.base_uom.code}.",
+            _("%(sku)s has no conversion from %(uom)s to %(base)s.")
+            % {"sku": item.sku, "uom": uom.code, "base": item.base_uom.code},
             code="unknown_uom_for_item",
         )
     return conversion.base_units
@@ -140,7 +145,7 @@ def receiving_location_for(*, warehouse, dock_door=None, settings_row=None) -> L
     )
     if location is None:
         raise DomainError(
-            f"Warehouse {warehouse.code} has no receiving location.",
+            _("Warehouse %(warehouse)s has no receiving location.") % {"warehouse": warehouse.code},
             code="no_receiving_location",
         )
     return location

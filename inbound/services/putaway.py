@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inventory.models import Location, ReasonCode, ReasonCodeUse
 from inventory.services import stock_move
@@ -44,36 +45,43 @@ def putaway_task_confirm(
     task at the same location is a replay; elsewhere, 409 ``task_not_open``.
     """
     if not actor_has_perm(actor, CONFIRM_PERMISSION):
-        raise DomainError("You may not confirm put-away.", code="permission_denied", status=403)
+        raise DomainError(_("You may not confirm put-away."), code="permission_denied", status=403)
     task = lock_put_away_task(task.pk)
     if task.status == PutAwayTaskStatus.DONE and task.confirmed_location_id == location.pk:
         overridden = task.override_reason_id is not None
         return PutAwayResult(task=task, replayed=True, overridden=overridden)
     if task.status != PutAwayTaskStatus.OPEN:
         raise DomainError(
-            f"Put-away task {task.pk} is already {task.get_status_display().lower()}.",
+            _("Put-away task %(task)s is already %(status)s.")
+            % {"task": task.pk, "status": task.get_status_display().lower()},
             code="task_not_open",
         )
     if location.warehouse_id != task.warehouse_id or not location.is_active:
         raise BusinessValidationError(
-            f"{location.code} is not a location of this warehouse.", code="unknown_location"
+            _("%(location)s is not a location of this warehouse.") % {"location": location.code},
+            code="unknown_location",
         )
     if location.pk == task.from_location_id:
         raise BusinessValidationError(
-            f"The goods are already at {location.code}.", code="same_location"
+            _("The goods are already at %(location)s.") % {"location": location.code},
+            code="same_location",
         )
     overridden = location.pk != task.to_location_id
     if overridden:
         if reason_code is None:
             suggested = task.to_location.code if task.to_location_id else "-"
             raise BusinessValidationError(
-                f"Scanned {location.code}, expected {suggested}. "
-                "Choose a reason to put away elsewhere.",
+                _(
+                    "Wrong location: scanned %(scanned)s, expected %(expected)s. "
+                    "Nothing was moved. To put away elsewhere, choose a reason and scan again."
+                )
+                % {"scanned": location.code, "expected": suggested},
                 code="override_reason_required",
             )
         if reason_code.use != ReasonCodeUse.OVERRIDE:
             raise BusinessValidationError(
-                f"{reason_code.code} is not an override reason.", code="invalid_reason_code"
+                _("%(reason)s is not an override reason.") % {"reason": reason_code.code},
+                code="invalid_reason_code",
             )
     stock_move(
         item=task.item,

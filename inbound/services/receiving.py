@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext as _
 
 from inventory.models import DockDoor, Item, UnitOfMeasure
 from inventory.services import stock_receive
@@ -93,10 +94,10 @@ def receipt_post(
     happens.
     """
     if not actor_has_perm(actor, RECEIVE_PERMISSION):
-        raise DomainError("You may not receive goods.", code="permission_denied", status=403)
+        raise DomainError(_("You may not receive goods."), code="permission_denied", status=403)
     if shipment is None and not actor_has_perm(actor, BLIND_PERMISSION):
         raise DomainError(
-            "Receiving without an ASN needs the blind-receiving permission.",
+            _("Receiving without an ASN needs the blind-receiving permission."),
             code="blind_receiving_not_permitted",
             status=403,
         )
@@ -118,7 +119,7 @@ def receipt_post(
             return ReceiptResult(receipt=previous, replayed=True)
     if shipment is not None and shipment.status in (InboundStatus.RECEIVED, InboundStatus.CLOSED):
         raise DomainError(
-            f"Receiving of ASN {shipment.external_ref} is already completed.",
+            _("Receiving of ASN %(ref)s is already completed.") % {"ref": shipment.external_ref},
             code="shipment_receiving_completed",
         )
     if dock_door is not None and dock_door.warehouse_id != warehouse.pk:
@@ -258,7 +259,8 @@ def _resolve(*, lines, shipment, warehouse):
                         raise _line_error(
                             f"{prefix}.lineNumber",
                             "unknown_line_number",
-                            f"ASN {shipment.external_ref} has no line {spec.line_number}.",
+                            _("ASN %(ref)s has no line %(line)s.")
+                            % {"ref": shipment.external_ref, "line": spec.line_number},
                         )
                 else:
                     asn_line = _line_for_item(asn_lines, spec.item, remaining)
@@ -266,20 +268,28 @@ def _resolve(*, lines, shipment, warehouse):
                         raise _line_error(
                             f"{prefix}.item",
                             "item_not_on_asn",
-                            f"{spec.item.sku if spec.item else 'This item'} is not on ASN "
-                            f"{shipment.external_ref}.",
+                            _("%(sku)s is not on ASN %(ref)s. Nothing was received.")
+                            % {
+                                "sku": spec.item.sku if spec.item else "?",
+                                "ref": shipment.external_ref,
+                            },
                         )
                 item = asn_line.item
                 if spec.item is not None and spec.item.pk != item.pk:
                     raise _line_error(
                         f"{prefix}.item",
                         "item_not_on_line",
-                        f"Line {asn_line.line_number} expects {item.sku}, not {spec.item.sku}.",
+                        _("Line %(line)s expects %(expected)s, not %(sku)s.")
+                        % {
+                            "line": asn_line.line_number,
+                            "expected": item.sku,
+                            "sku": spec.item.sku,
+                        },
                     )
             else:
                 item = spec.item
                 if item is None or item.warehouse_id != warehouse.pk or not item.is_active:
-                    raise _line_error(f"{prefix}.item", "unknown_item", "Unknown item.")
+                    raise _line_error(f"{prefix}.item", "unknown_item", _("Unknown item."))
             uom = spec.uom or (asn_line.uom if asn_line else item.base_uom)
             qty = quantity(spec.qty, field=f"{prefix}.qtyReceived")
             qty_base = to_base(item=item, uom=uom, qty=qty, field=f"{prefix}.qtyReceived")

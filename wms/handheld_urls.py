@@ -1,0 +1,16 @@
+"""``/handheld/``: the scanner shell and every app's handheld pages.
+
+Apps mount their pages below (``path("<app>/", include("<app>.handheld_urls"))``)
+and add menu entries with ``wms.handheld.register_menu_entry``.
+"""
+
+from django.urls import include, path
+
+from . import handheld
+
+urlpatterns = [
+    path("", handheld.home, name="handheld-home"),
+    path("login/", handheld.HandheldLoginView.as_view(), name="handheld-login"),
+    path("logout/", handheld.HandheldLogoutView.as_view(), name="handheld-logout"),
+    path("inbound/", include("inbound.handheld_urls")),
+]
