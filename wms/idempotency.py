@@ -70,9 +70,11 @@ from django.http.request import RawPostDataException
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
 from .correlation import get_correlation_id
+from .exceptions import DomainError
 from .models import IdempotencyRecord
 from .problems import problem_response
 
@@ -236,9 +238,10 @@ def idempotent(view_method):
         except _KeyRace:
             response = _in_use(key)
             notice["outcome"] = "conflict"
-        except Exception:
+        except Exception as exc:
             notice.pop("outcome", None)
-            _notify(request, outcome="rejected", status=None, **notice)
+            status, body = _exception_summary(exc)
+            _notify(request, outcome="rejected", status=status, body=body, **notice)
             raise
 
         # No outcome set: the view ran and answered 4xx/5xx (rolled back).
@@ -252,6 +255,17 @@ def idempotent(view_method):
     wrapper.kwargs = dict(getattr(view_method, "kwargs", {}))
     wrapper.idempotent = True
     return extend_schema(parameters=[IDEMPOTENCY_KEY_PARAMETER])(wrapper)
+
+
+def _exception_summary(exc) -> tuple[int, dict]:
+    """The status and code the API will answer for ``exc`` (for the message log)."""
+    if isinstance(exc, DomainError):
+        return exc.status, {"code": exc.code, "detail": exc.detail}
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return 400, {"code": "validation_failed", "detail": str(exc.detail)[:1000]}
+    if isinstance(exc, drf_exceptions.APIException):
+        return exc.status_code, {"code": exc.default_code, "detail": str(exc.detail)}
+    return 500, {"code": "internal_error", "detail": type(exc).__name__}
 
 
 def _live_record(scope: str, key: str, *, purge_stale: bool = False):
