@@ -201,3 +201,26 @@ def test_admin_location_zone_choices_are_scoped(warehouse, other_warehouse, madr
     zones = response.context["adminform"].form.fields["zone"].queryset
     assert {z.code for z in zones} == {"ZBCN"}
     assert Location.objects.filter(code="LOC-MADONLY").exists()
+
+
+def test_admin_supervisor_creating_a_warehouse_is_granted_it():
+    """A supervisor who adds a warehouse may work in it straight away."""
+    client = supervisor_client("sup-new", [])
+    response = client.post(
+        "/admin/inventory/warehouse/add/", {"code": "SVQ1", "name": "Sevilla DC", "is_active": "on"}
+    )
+    assert response.status_code == 302
+    listing = client.get("/admin/inventory/warehouse/")
+    assert "Sevilla DC" in listing.text
+    other = supervisor_client("sup-other", []).get("/admin/inventory/warehouse/")
+    assert "Sevilla DC" not in other.text
+
+
+def test_admin_view_only_role_can_export_but_not_import(warehouse, madrid_data):
+    """Finance (view permissions) may export items but the import page is refused."""
+    user = UserFactory(username="fin", warehouses=[warehouse])
+    user.groups.add(Group.objects.get(name=roles.FINANCE))
+    client = Client()
+    client.force_login(user)
+    assert client.get("/admin/inventory/item/import/").status_code == 403
+    assert client.get("/admin/inventory/item/export/").status_code == 200
