@@ -14,6 +14,7 @@ from .models import (
     InventoryLedgerEntry,
     InventoryPosting,
     InventoryReservation,
+    InventoryStatus,
     Item,
     Location,
 )
@@ -41,6 +42,98 @@ def location_list(
     if location_type:
         qs = qs.filter(type=location_type)
     return qs
+
+
+# --- stock reads ----------------------------------------------------------------
+
+
+def balance_list(
+    *,
+    actor,
+    warehouse_code: str | None = None,
+    sku: str | None = None,
+    location_code: str | None = None,
+    status_code: str | None = None,
+    include_empty: bool = False,
+) -> QuerySet:
+    """Balances the actor may see, by the contract's filters; empty rows only on request.
+
+    Indexes: item lookups use the (item, location, status) unique index,
+    location lookups ``balance_location_idx``, warehouse/status listings in
+    id order ``balance_wh_status_idx`` / ``balance_wh_idx``.
+    """
+    qs = scope_by_warehouse(
+        InventoryBalance.objects.select_related("warehouse", "item", "location", "status"), actor
+    )
+    if warehouse_code:
+        qs = qs.filter(warehouse__code=warehouse_code)
+    if sku:
+        qs = qs.filter(item__sku=sku)
+    if location_code:
+        qs = qs.filter(location__code=location_code)
+    if status_code:
+        qs = qs.filter(status__code=status_code)
+    if not include_empty:
+        qs = qs.filter(on_hand__gt=0)
+    return qs
+
+
+def ledger_list(
+    *,
+    actor,
+    warehouse_code: str | None = None,
+    sku: str | None = None,
+    location_code: str | None = None,
+    since=None,
+    posting_key: str | None = None,
+    source_ref: str | None = None,
+    reservation_id: int | None = None,
+) -> QuerySet:
+    """Ledger entries the actor may see, oldest first (cursor pagination by id)."""
+    qs = scope_by_warehouse(
+        InventoryLedgerEntry.objects.select_related(
+            "warehouse", "item", "location", "status", "posting"
+        ),
+        actor,
+    )
+    if warehouse_code:
+        qs = qs.filter(warehouse__code=warehouse_code)
+    if sku:
+        qs = qs.filter(item__sku=sku)
+    if location_code:
+        qs = qs.filter(location__code=location_code)
+    if since is not None:
+        qs = qs.filter(occurred_at__gte=since)
+    if posting_key:
+        qs = qs.filter(posting__posting_key=posting_key)
+    if source_ref:
+        qs = qs.filter(source_ref=source_ref)
+    if reservation_id:
+        qs = qs.filter(reservation_id=reservation_id)
+    return qs
+
+
+def reservation_list(*, actor, demand_ref: str | None = None, open_only: bool = False) -> QuerySet:
+    qs = scope_by_warehouse(
+        InventoryReservation.objects.select_related("item", "location", "status"), actor
+    )
+    if demand_ref:
+        qs = qs.filter(demand_ref=demand_ref)
+    if open_only:
+        qs = qs.filter(state__in=OPEN_RESERVATION_STATES)
+    return qs
+
+
+def item_for_sku(*, warehouse, sku: str) -> Item | None:
+    return Item.objects.select_related("warehouse").filter(warehouse=warehouse, sku=sku).first()
+
+
+def location_for_code(*, warehouse, code: str) -> Location | None:
+    return Location.objects.filter(warehouse=warehouse, code=code).first()
+
+
+def status_for_code(*, code: str) -> InventoryStatus | None:
+    return InventoryStatus.objects.filter(code=code).first()
 
 
 # --- verification (verify_inventory) -----------------------------------------

@@ -318,7 +318,7 @@ def _apply(
                 extra={
                     "sku": line.item.sku,
                     "location": line.location.code,
-                    "status": line.status.code,
+                    "inventoryStatus": line.status.code,
                     "available": format(available, "f"),
                     "requested": format(requested, "f"),
                 },

@@ -6,4 +6,12 @@ urlpatterns = [
     path("warehouses", api.WarehouseListApi.as_view(), name="warehouse-list"),
     path("items", api.ItemListApi.as_view(), name="item-list"),
     path("locations", api.LocationListApi.as_view(), name="location-list"),
+    path("inventory/balances", api.BalanceListApi.as_view(), name="inventory-balance-list"),
+    path("inventory/ledger", api.LedgerListApi.as_view(), name="inventory-ledger-list"),
+    path("inventory/moves", api.MoveCreateApi.as_view(), name="inventory-move-create"),
+    path(
+        "inventory/status-transfers",
+        api.StatusTransferCreateApi.as_view(),
+        name="inventory-status-transfer-create",
+    ),
 ]
