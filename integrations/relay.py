@@ -5,17 +5,19 @@ Guarantees (CONTRACT.md, Events):
 * **At least once, same id.** An event is marked published only after the
   broker confirmed it (publisher confirms). A relay killed between the confirm
   and the mark publishes the event again on restart, with the same ``id``.
-* **Commit order per aggregate.** A batch takes only *heads*: pending events
-  with no earlier pending event of the same aggregate, then the due followers
-  of those aggregates, and publishes them in id order on one channel. Services
-  lock the aggregate they change, so ids of one aggregate follow commit order.
-* **Several relays at once, no double publishing.** Heads are taken with
+* **Commit order per aggregate.** A batch holds only events whose earlier
+  pending events of the same aggregate are in the batch too (an event behind
+  another relay's batch or behind a retry in backoff waits), and they are
+  published in id order, round by round: the k-th event of every aggregate,
+  confirms, then the (k+1)-th, so even a broker nack cannot let a later event
+  overtake an earlier one. Services lock the aggregate they change, so the ids
+  of one aggregate follow commit order.
+* **Several relays at once, no double publishing.** Events are taken with
   ``SELECT … FOR UPDATE SKIP LOCKED`` and stay locked until the batch is
-  marked; another relay skips them and cannot take a follower while its head is
-  pending. The row locks are held across the broker call on purpose (an
-  exception to the house rule): they block only other relays, never a
-  business transaction, and a relay that dies releases them at once, so there
-  is no lease to expire and no timing assumption.
+  marked; another relay skips them. The row locks are held across the broker
+  call on purpose (an exception to the house rule): they block only other
+  relays, never a business transaction, and a relay that dies releases them
+  at once, so there is no lease to expire and no timing assumption.
 * **No poison pill.** An event the broker refuses (nack) or that cannot be
   encoded gets an attempt, exponential backoff and, after
   ``WMS_OUTBOX_MAX_ATTEMPTS``, status DEAD; other aggregates keep flowing (a
@@ -45,7 +47,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from wms.correlation import reset_correlation_id, set_correlation_id
@@ -201,7 +203,6 @@ class AmqpSink:
                     "type": message.routing_key,
                     "app_id": "wms",
                     "timestamp": int(message.occurred_at),
-                    "application_headers": {"wms-instance": settings.WMS_INSTANCE_ID},
                 }
                 if message.correlation_id:
                     props["correlation_id"] = message.correlation_id
@@ -248,7 +249,66 @@ def sink_from_settings():
 
 
 def _due_events(*, batch_size: int, now) -> list[OutboxEvent]:
-    """Lock the heads of due aggregates (skipping other relays' rows) and their followers."""
+    """Lock a batch of due events that may be published now, in id order.
+
+    Fast path: the oldest due pending events (``SKIP LOCKED``: rows another
+    relay holds are skipped), minus any event that has an earlier pending
+    event of its aggregate outside the batch (held by another relay, or
+    waiting for a retry), which keeps the order per aggregate. If that leaves
+    little (the oldest events all wait behind someone), take the heads of all
+    aggregates instead, so a blocked aggregate never starves the others.
+    """
+    batch = list(
+        OutboxEvent.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("id")
+        .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+    )
+    usable = _without_blocked(batch, locked_ids={e.id for e in batch})
+    if len(batch) < batch_size or len(usable) >= batch_size // 2:
+        return usable
+    locked = {e.id for e in batch}
+    extra = _heads_and_followers(batch_size=batch_size - len(usable), now=now)
+    merged = {e.id: e for e in usable}
+    for event in extra:
+        merged.setdefault(event.id, event)
+    logger.info(
+        "outbox relay: %d of the %d oldest due events wait behind earlier ones; "
+        "took %d aggregate heads",
+        len(locked) - len(usable),
+        len(locked),
+        len(extra),
+    )
+    return sorted(merged.values(), key=lambda e: e.id)
+
+
+def _without_blocked(batch: list[OutboxEvent], *, locked_ids: set[int]) -> list[OutboxEvent]:
+    """``batch`` minus events with an earlier pending event of their aggregate outside it."""
+    if not batch:
+        return batch
+    keys = {(e.aggregate_type, e.aggregate_id) for e in batch}
+    blockers = (
+        OutboxEvent.objects.filter(
+            status=OutboxStatus.PENDING,
+            id__lt=max(e.id for e in batch),
+            aggregate_type__in={k[0] for k in keys},
+            aggregate_id__in={k[1] for k in keys},
+        )
+        .exclude(id__in=locked_ids)
+        .order_by()
+        .values_list("aggregate_type", "aggregate_id")
+        .annotate(first_id=Min("id"))
+    )
+    first_blocker = {(t, i): first for t, i, first in blockers if (t, i) in keys}
+    if not first_blocker:
+        return batch
+    return [
+        e for e in batch if e.id < first_blocker.get((e.aggregate_type, e.aggregate_id), e.id + 1)
+    ]
+
+
+def _heads_and_followers(*, batch_size: int, now) -> list[OutboxEvent]:
+    """The first due pending event of each aggregate (skipping other relays' rows), then
+    the due followers of those aggregates. Scans every pending row: the slow path."""
     earlier_pending = OutboxEvent.objects.filter(
         status=OutboxStatus.PENDING,
         aggregate_type=OuterRef("aggregate_type"),
@@ -263,11 +323,12 @@ def _due_events(*, batch_size: int, now) -> list[OutboxEvent]:
     )
     if not heads or len(heads) >= batch_size:
         return heads
-    # Followers of the locked heads: nobody else can take them (their head is
-    # pending), so a plain lock never waits. Stop an aggregate at its first
+    # Followers of the locked heads: no other relay can take them (their head
+    # is pending), so a plain lock never waits. Stop an aggregate at its first
     # event that is not due (a retry in backoff keeps its place in the order).
     head_keys = {(e.aggregate_type, e.aggregate_id) for e in heads}
     head_ids = {e.id for e in heads}
+    budget = batch_size - len(heads)
     candidates = (
         OutboxEvent.objects.filter(
             status=OutboxStatus.PENDING,
@@ -277,11 +338,10 @@ def _due_events(*, batch_size: int, now) -> list[OutboxEvent]:
         )
         .exclude(id__in=head_ids)
         .order_by("id")
-        .select_for_update(of=("self",))[: batch_size * 4]
+        .select_for_update(of=("self",))[: budget * 2]
     )
     blocked: set[tuple[str, str]] = set()
     followers: list[OutboxEvent] = []
-    budget = batch_size - len(heads)
     for event in candidates:
         key = (event.aggregate_type, event.aggregate_id)
         if key not in head_keys or key in blocked:

@@ -59,6 +59,10 @@ class OutboxEvent(models.Model):
                 fields=["aggregate_type", "aggregate_id", "id"], name="outbox_aggregate_idx"
             ),
             models.Index(fields=["event_type", "id"], name="outbox_type_idx"),
+            # The relay takes the oldest pending events, however many are published.
+            models.Index(
+                fields=["id"], condition=Q(status="PENDING"), name="outbox_pending_id_idx"
+            ),
             # The relay asks "is there an earlier pending event of this aggregate?"
             models.Index(
                 fields=["aggregate_type", "aggregate_id", "id"],

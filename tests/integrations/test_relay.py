@@ -198,3 +198,21 @@ def test_outbox_relay_task_survives_broker_down(settings):
     _emit(2)
     assert outbox_relay_task.delay().get() == 0
     assert OutboxEvent.objects.filter(status=OutboxStatus.PENDING).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outbox_relay_deep_backlog_behind_retry_does_not_starve_others():
+    """The oldest due events all wait behind a retry in backoff: the relay still finds
+    and publishes the other aggregates' events, in order."""
+    stuck, *backlog = _emit(31, aggregate="X")
+    others = _emit(5, aggregate="Y")
+    OutboxEvent.objects.filter(pk=stuck.pk).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+    sink = FlakySink(refuse=set())
+    result = outbox_relay_batch(sink=sink, batch_size=10)
+    assert sink.seen == [str(e.event_id) for e in others]
+    assert result.published == 5
+    assert not OutboxEvent.objects.filter(
+        pk__in=[e.pk for e in backlog], status=OutboxStatus.PUBLISHED
+    ).exists()
