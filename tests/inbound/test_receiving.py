@@ -316,3 +316,41 @@ def test_inbound_settings_defaults_apply_without_a_row(layout, make_asn, receive
     )
     assert result.receipt.receiving_location == layout.rcv
     assert [c.type for c in result.exceptions][:1] == [ReceivingExceptionType.OVER_RECEIPT]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receipt_post_concurrent_receipts_of_one_asn_add_up(
+    layout, inbound_settings, make_asn, receiver
+):
+    """Four receipts of one ASN line on real connections at once: totals and stock add up,
+    and exactly one over-receipt case is open."""
+    import threading
+
+    from django.db import connection
+
+    asn = make_asn(lines=[(1, "SKU-A", "100", "EA")])
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def receive():
+        try:
+            barrier.wait(timeout=10)
+            receipt_post(
+                shipment=asn, lines=[ReceiptLineSpec(line_number=1, qty=D("30"))], actor=receiver
+            )
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=receive) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert asn.lines.get().qty_received_base == D("120")
+    assert balance_of(layout.sku_a, layout.rcv, layout.available)[0] == D("120")
+    [case] = ReceivingException.objects.filter(type=ReceivingExceptionType.OVER_RECEIPT)
+    assert case.qty_received_base == D("120")
+    assert Receipt.objects.count() == 4
