@@ -3,15 +3,15 @@
 Lock order (always this way round, so two transactions never wait on each
 other in a cycle):
 
-1. the inbound shipment (receipts, completing, closing one ASN);
-2. the dock door (booking appointments on it);
-3. the warehouse's inbound settings row (put-away placement: serialises the
-   capacity reads of concurrent receipts in one warehouse);
+1. the inbound shipment (receipts, completing, closing, checking in one ASN);
+2. the dock door(s), in primary-key order (booking appointments on them);
+3. the warehouse's inbound settings row: every receipt takes it before it
+   posts, which serialises put-away placement (the capacity reads of
+   concurrent receipts) and handheld replays (``client_key``) per warehouse;
 4. put-away tasks and receiving exceptions, by primary key;
 5. stock balances, taken by ``inventory.services`` during a posting.
 
-Receipts take 1 → 5 → 3 → 4: the settings row is only locked after postings
-by ``receipt_post`` and by nothing else that also holds a balance lock.
+Nothing here locks a row of a lower number while holding one of a higher.
 """
 
 from django.db.models import QuerySet

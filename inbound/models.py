@@ -427,6 +427,8 @@ class PutAwayRule(models.Model):
 
     ``item`` / ``inventory_status`` optionally narrow any rule. Every candidate must
     have room for the whole quantity (location capacity minus stock and open put-away).
+    Without a zone, rules choose among RESERVE and PICK_FACE locations; with a zone,
+    among its locations except RECEIVING, STAGING and DOCK (so a quarantine zone works).
     """
 
     strategy = models.ForeignKey(PutAwayStrategy, on_delete=models.CASCADE, related_name="rules")

@@ -13,7 +13,7 @@ Invariants:
 - at most one open over- or under-receipt case per ASN line;
 - an ASN is closed only when none of its exceptions is open.
 
-Lock order: see ``inbound.locks`` (ASN → dock door → inbound settings →
+Lock order: see ``inbound.locks`` (ASN → dock doors → inbound settings →
 put-away task / exceptions → stock balances).
 """
 
