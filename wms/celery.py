@@ -18,8 +18,18 @@ app.autodiscover_tasks()
 # Every periodic job, in one place (task names are stable strings so this
 # module imports nothing from the apps).
 app.conf.beat_schedule = {
-    "outbox-relay": {"task": "integrations.tasks.outbox_relay_task", "schedule": 1.0},
-    "webhook-deliveries": {"task": "integrations.tasks.webhook_deliver_due_task", "schedule": 5.0},
+    # Expiring: a busy or stopped worker must not find a pile of stale relay
+    # runs when it comes back (the next beat does the same work).
+    "outbox-relay": {
+        "task": "integrations.tasks.outbox_relay_task",
+        "schedule": 1.0,
+        "options": {"expires": 10},
+    },
+    "webhook-deliveries": {
+        "task": "integrations.tasks.webhook_deliver_due_task",
+        "schedule": 5.0,
+        "options": {"expires": 30},
+    },
     "idempotency-purge": {"task": "wms.tasks.idempotency_purge_task", "schedule": 3600.0},
     "reservation-expiry": {"task": "inventory.tasks.reservation_expire_due_task", "schedule": 30.0},
     # Plans what the order.accepted trigger missed, re-plans backorders that

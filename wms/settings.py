@@ -215,6 +215,17 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 WMS_EVENT_BUS_URL = env.str("WMS_EVENT_BUS_URL", default="")
 WMS_EVENT_EXCHANGE = env.str("WMS_EVENT_EXCHANGE", default="wms.events")
 WMS_IDEMPOTENCY_RETENTION_HOURS = env.int("WMS_IDEMPOTENCY_RETENTION_HOURS", default=72)
+# Relay (integrations.relay): seconds to wait for publisher confirms of a batch;
+# attempts before an event the broker refuses is dead-lettered; retry backoff.
+WMS_OUTBOX_CONFIRM_TIMEOUT = env.float("WMS_OUTBOX_CONFIRM_TIMEOUT", default=10.0)
+WMS_OUTBOX_MAX_ATTEMPTS = env.int("WMS_OUTBOX_MAX_ATTEMPTS", default=10)
+WMS_OUTBOX_BACKOFF_BASE_SECONDS = env.float("WMS_OUTBOX_BACKOFF_BASE_SECONDS", default=2.0)
+WMS_OUTBOX_BACKOFF_MAX_SECONDS = env.float("WMS_OUTBOX_BACKOFF_MAX_SECONDS", default=600.0)
+# Webhooks and other store-and-forward pushes (integrations.webhooks).
+WMS_WEBHOOK_TIMEOUT_SECONDS = env.float("WMS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WMS_WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WMS_WEBHOOK_BACKOFF_BASE_SECONDS", default=10.0)
+WMS_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WMS_WEBHOOK_BACKOFF_MAX_SECONDS", default=3600.0)
+WMS_DELIVERY_MAX_ATTEMPTS = env.int("WMS_DELIVERY_MAX_ATTEMPTS", default=8)
 
 # --- Outbound: order intake, admission control, planning, waves --------------
 WMS_ORDER_MAX_LINES = env.int("WMS_ORDER_MAX_LINES", default=1000)
