@@ -4,6 +4,7 @@ planner may allocate."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils.dateparse import parse_datetime
 
-from inventory.models import InventoryBalance, LocationType
+from inventory.models import InventoryBalance, LocationType, Warehouse
 from wms.scoping import scope_by_warehouse
 
 from .models import (
@@ -31,6 +32,8 @@ from .models import (
 #: Where the planner may take stock from, best first.
 PICKABLE_LOCATION_TYPES = (LocationType.PICK_FACE, LocationType.RESERVE)
 _BACKLOG_CACHE_SECONDS = 2
+_LOCAL_CACHE_SECONDS = 30.0
+_WAREHOUSES: dict[int, tuple[float, object]] = {}
 
 
 # --- Orders -------------------------------------------------------------------
@@ -83,6 +86,19 @@ def store_for_code(code: str):
 
 def store_warehouse_ids(store) -> frozenset[int]:
     return frozenset(store.warehouses.values_list("pk", flat=True))
+
+
+def warehouse_by_pk(pk: int):
+    """A warehouse row, cached in the process for half a minute (intake asks on every
+    order for a table that changes a few times a year)."""
+    now = time.monotonic()
+    hit = _WAREHOUSES.get(pk)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    warehouse = Warehouse.objects.filter(pk=pk).first()
+    if warehouse is not None:
+        _WAREHOUSES[pk] = (now + _LOCAL_CACHE_SECONDS, warehouse)
+    return warehouse
 
 
 # --- Admission control ----------------------------------------------------------
@@ -270,3 +286,24 @@ def stock_fifo_dates(*, balance_ids) -> dict[int, datetime | None]:
         rows = cursor.fetchall()
     # SQLite hands back text; PostgreSQL an aware datetime.
     return {pk: parse_datetime(value) if isinstance(value, str) else value for pk, value in rows}
+
+
+# --- Staging (where picks of an order go) ------------------------------------------------
+
+
+def staging_location_for_order(*, order):
+    """The location an order's picks are taken to: the warehouse's first active
+    staging location on the path (pick sequence, then code); None if it has none.
+
+    Deterministic, so every pick of an order lands in the same place; the pick
+    task and its confirmation record where each pick went.
+    """
+    from inventory.models import Location
+
+    return (
+        Location.objects.filter(
+            warehouse_id=order.warehouse_id, type=LocationType.STAGING, is_active=True
+        )
+        .order_by("pick_sequence", "code")
+        .first()
+    )

@@ -1,15 +1,67 @@
-"""Row locks of the tasking context (taken after the caller's order/wave rows)."""
+"""Every row lock the tasking context takes, in one place.
 
-from .models import PickTask
+Order (``outbound.locks`` continues it): the order row (``outbound.services
+.order_pick_lock``) → pick task rows (primary key) → exception case rows →
+balances and reservations (inside the posting service). Claims for the work
+queue and for automation dispatch take tasks with ``SKIP LOCKED``: two pickers
+asking at once never wait for each other and never get the same task.
+"""
+
+from django.db.models import QuerySet
+
+from .models import ExceptionCase, PickTask, PickTaskStatus, WorkMode
+
+
+def _locking() -> QuerySet:
+    return PickTask.objects.select_for_update(of=("self",))
 
 
 def pick_tasks_lock_for_order(*, order_id) -> list[PickTask]:
-    return list(
-        PickTask.objects.select_for_update(of=("self",)).filter(order_id=order_id).order_by("pk")
-    )
+    return list(_locking().filter(order_id=order_id).order_by("pk"))
 
 
 def pick_tasks_lock_for_wave(*, wave_id) -> list[PickTask]:
-    return list(
-        PickTask.objects.select_for_update(of=("self",)).filter(wave_id=wave_id).order_by("pk")
+    return list(_locking().filter(wave_id=wave_id).order_by("pk"))
+
+
+def pick_task_lock(*, task_id) -> PickTask | None:
+    """One task, locked until commit (waits for whoever holds it)."""
+    return _locking().filter(pk=task_id).first()
+
+
+def pick_tasks_lock(*, task_ids) -> list[PickTask]:
+    return list(_locking().filter(pk__in=list(task_ids)).order_by("pk"))
+
+
+def pick_task_claim_next(*, warehouse_id: int, zone_id: int | None = None) -> PickTask | None:
+    """The best released manual task of the warehouse (optionally of one zone) that
+    no one else is taking: priority, then the pick path, then age.
+
+    ``FOR UPDATE SKIP LOCKED``: a task another picker's transaction is claiming
+    is passed by, so concurrent claims get different tasks without waiting.
+    Served by the partial indexes ``pick_task_manual_queue_idx`` /
+    ``pick_task_zone_queue_idx``.
+    """
+    qs = PickTask.objects.select_for_update(of=("self",), skip_locked=True).filter(
+        warehouse_id=warehouse_id, status=PickTaskStatus.RELEASED, work_mode=WorkMode.MANUAL
     )
+    if zone_id is not None:
+        qs = qs.filter(zone_id=zone_id)
+    return qs.order_by("priority", "pick_sequence", "id").first()
+
+
+def pick_tasks_claim_for_dispatch(*, zone_ids, limit: int) -> list[PickTask]:
+    """Released automation tasks of ``zone_ids`` no other dispatcher is taking."""
+    return list(
+        PickTask.objects.select_for_update(of=("self",), skip_locked=True)
+        .filter(
+            zone_id__in=list(zone_ids),
+            status=PickTaskStatus.RELEASED,
+            work_mode=WorkMode.AUTOMATION,
+        )
+        .order_by("priority", "pick_sequence", "id")[:limit]
+    )
+
+
+def exception_case_lock(*, case_id) -> ExceptionCase | None:
+    return ExceptionCase.objects.select_for_update(of=("self",)).filter(pk=case_id).first()

@@ -5,6 +5,8 @@
   reservation through ``inventory.services`` only; backorders; the sweep.
 - ``waves``: group planned orders into waves, release them into pick tasks
   (``tasking.services``), cancel them.
+- ``picking``: what picks do to orders (called by ``tasking.services``):
+  progress, shorts, re-allocation after a picking exception.
 
 Invariants: an order line's ``qty_allocated`` equals the sum of its active
 allocations, each backed by one open reservation; an order is PLANNED only
@@ -23,6 +25,13 @@ from .intake import (
     order_accept,
     order_cancel,
     planning_group_for,
+)
+from .picking import (
+    order_line_pick_record,
+    order_line_reallocate,
+    order_line_short,
+    order_pick_lock,
+    order_picking_started,
 )
 from .planning import (
     backorders_reopen_for_items,
@@ -44,6 +53,11 @@ __all__ = [
     "backorders_reopen_with_stock",
     "order_accept",
     "order_cancel",
+    "order_line_pick_record",
+    "order_line_reallocate",
+    "order_line_short",
+    "order_pick_lock",
+    "order_picking_started",
     "order_plan",
     "order_plan_next",
     "planning_group_for",

@@ -1,0 +1,231 @@
+"""What picking does to orders: progress, shorts and re-allocation (called by tasking).
+
+Tasking owns pick tasks and confirmations; the order side of a pick lives
+here so that only outbound writes orders, lines and allocations:
+
+- ``order_pick_lock``: the first lock of every pick transaction (order row,
+  then the caller's task row, then balances inside the posting service: the
+  order of ``outbound.locks``), so a confirmation never deadlocks a cancel;
+- ``order_picking_started``: RELEASED → PICKING when a task is started;
+- ``order_line_pick_record``: a confirmed pick adds to the line's
+  ``qty_picked``; allocations whose reservation is used up become CONSUMED;
+- ``order_line_short``: the unpicked remainder of a line at a location is
+  released (the order continues without it);
+- ``order_line_reallocate``: reserve a remainder again at other locations
+  (same rules as planning) and return the new allocations for new tasks.
+
+Invariant kept here: a line's ``qty_allocated`` is what is picked plus what is
+still reserved for it (shorting lowers it, re-allocating raises it again).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from simple_history.utils import bulk_update_with_history
+
+from inventory.models import InventoryReservation, InventoryStatus, Location, ReservationState
+from wms.exceptions import NotFoundError
+
+from .. import selectors
+from ..locks import order_lock
+from ..models import (
+    Allocation,
+    AllocationStatus,
+    OrderStatus,
+    ReplenishmentOrder,
+    ReplenishmentOrderLine,
+)
+
+ZERO = Decimal("0")
+
+
+def _user(actor):
+    return actor if getattr(actor, "_meta", None) is not None else None
+
+
+def _stamp(obj, actor, reason: str) -> None:
+    """History reason and user of the next save (the request's user when no person)."""
+    obj._change_reason = reason
+    if _user(actor) is not None:
+        obj._history_user = actor
+
+
+@transaction.atomic
+def order_pick_lock(*, order_id) -> ReplenishmentOrder:
+    """Lock the order for a pick (until the caller's transaction ends) and return it."""
+    order = order_lock(order_id=order_id)
+    if order is None:
+        raise NotFoundError("No such order.", code="order_not_found")
+    return order
+
+
+def _to_picking(order: ReplenishmentOrder, actor, reason: str) -> None:
+    if order.status != OrderStatus.RELEASED:
+        return
+    order.status = OrderStatus.PICKING
+    _stamp(order, actor, reason)
+    order.save(update_fields=["status", "updated_at"])
+
+
+@transaction.atomic
+def order_picking_started(*, order_id, actor=None) -> ReplenishmentOrder:
+    """A task of the order is in someone's hands: RELEASED → PICKING (no-op otherwise)."""
+    order = order_pick_lock(order_id=order_id)
+    _to_picking(order, actor, "picking started")
+    return order
+
+
+def _allocation_status_for(reservation: InventoryReservation) -> str | None:
+    if reservation.state == ReservationState.CONSUMED:
+        return AllocationStatus.CONSUMED
+    if reservation.state in (ReservationState.RELEASED, ReservationState.EXPIRED):
+        # Closed by a release: what was picked of it counts as consumed.
+        if reservation.qty_consumed > 0:
+            return AllocationStatus.CONSUMED
+        return AllocationStatus.RELEASED
+    return None
+
+
+def _close_allocations(reservation_ids) -> None:
+    if not reservation_ids:
+        return
+    for reservation in InventoryReservation.objects.filter(pk__in=list(reservation_ids)):
+        status = _allocation_status_for(reservation)
+        if status is not None:
+            Allocation.objects.filter(
+                reservation_id=reservation.pk, status=AllocationStatus.ACTIVE
+            ).update(status=status)
+
+
+@transaction.atomic
+def order_line_pick_record(
+    *, order_id, line_id, qty: Decimal, reservation_ids=(), actor=None
+) -> ReplenishmentOrderLine:
+    """A pick of ``qty`` base units for the line was posted: add it to ``qty_picked``,
+    move the order to PICKING, close the allocations whose reservations are used up."""
+    order = order_pick_lock(order_id=order_id)
+    line = ReplenishmentOrderLine.objects.select_for_update(of=("self",)).get(
+        pk=line_id, order_id=order_id
+    )
+    if qty > 0:
+        # The line row is locked (above) until commit: adding here loses no update.
+        line.qty_picked += qty
+        _stamp(line, actor, "picked")
+        line.save(update_fields=["qty_picked"])
+    _close_allocations(reservation_ids)
+    _to_picking(order, actor, "picking")
+    return line
+
+
+@transaction.atomic
+def order_line_short(
+    *, order_id, line_id, reservation_ids, qty: Decimal, posting_key_prefix: str, actor=None
+) -> Decimal:
+    """Release up to ``qty`` still reserved for the line in ``reservation_ids`` (oldest
+    first) and lower the line's ``qty_allocated`` by what was released.
+
+    Posting keys ``<prefix>:release:<reservation id>``: a retry releases nothing
+    twice. Returns the quantity released.
+    """
+    from inventory import services as inventory_services
+
+    order_pick_lock(order_id=order_id)
+    line = ReplenishmentOrderLine.objects.select_for_update(of=("self",)).get(
+        pk=line_id, order_id=order_id
+    )
+    released = ZERO
+    touched = []
+    reservations = InventoryReservation.objects.filter(pk__in=list(reservation_ids)).order_by("pk")
+    for reservation in reservations.select_related("item", "location", "status"):
+        left = qty - released
+        if left <= 0:
+            break
+        if not reservation.is_open or reservation.qty_open <= 0:
+            continue
+        take = min(left, reservation.qty_open)
+        result = inventory_services.reservation_release(
+            reservation=reservation,
+            qty=None if take == reservation.qty_open else take,
+            posting_key=f"{posting_key_prefix}:release:{reservation.pk}",
+            actor=actor,
+        )
+        released += sum(-entry.reserved_delta for entry in result.entries)
+        touched.append(reservation.pk)
+    if released > 0:
+        line.qty_allocated -= released  # the line row is locked until commit
+        _stamp(line, actor, "short: remainder released")
+        line.save(update_fields=["qty_allocated"])
+    _close_allocations(touched)
+    return released
+
+
+@transaction.atomic
+def order_line_reallocate(
+    *, order_id, line_id, qty: Decimal, exclude_location_ids=(), actor=None
+) -> list[Allocation]:
+    """Reserve up to ``qty`` more for the line at locations other than
+    ``exclude_location_ids``, by the planner's rules (pick faces first, oldest
+    stock, fewest locations). Returns the new allocations (may be empty)."""
+    from inventory import services as inventory_services
+
+    from .planning import _choose, _posting_key, _reserve, _with_fifo_dates
+
+    order_pick_lock(order_id=order_id)
+    line = (
+        ReplenishmentOrderLine.objects.select_for_update(of=("self",))
+        .select_related("item")
+        .get(pk=line_id, order_id=order_id)
+    )
+    excluded = set(exclude_location_ids)
+    candidates = selectors.allocatable_candidates(
+        warehouse_id=line.item.warehouse_id, item_ids=[line.item_id]
+    ).get(line.item_id, [])
+    pool = [c for c in candidates if c.location_id not in excluded]
+    if not pool or qty <= 0:
+        return []
+    _with_fifo_dates({line.item_id: pool})
+    free = {c.balance_id: c.available for c in pool}
+    picks = _choose(need=qty, pool=pool, free=free)
+    locations = Location.objects.in_bulk([c.location_id for c, _q in picks])
+    statuses = InventoryStatus.objects.in_bulk([c.status_id for c, _q in picks])
+    allocations = []
+    total = ZERO
+    for candidate, want in sorted(picks, key=lambda pair: pair[0].balance_id):
+        reservation, got = _reserve(
+            inventory_services,
+            line=line,
+            candidate=candidate,
+            location=locations[candidate.location_id],
+            status=statuses[candidate.status_id],
+            qty=want,
+        )
+        if reservation is None or got <= 0:
+            continue
+        allocations.append(
+            Allocation(
+                order_id=order_id,
+                line_id=line.pk,
+                item_id=line.item_id,
+                location_id=candidate.location_id,
+                inventory_status_id=candidate.status_id,
+                reservation=reservation,
+                qty=got,
+                posting_key=_posting_key(line, candidate),
+                plan_round=line.plan_round + 1,
+            )
+        )
+        total += got
+    if allocations:
+        Allocation.objects.bulk_create(allocations)
+        line.qty_allocated += total
+        line.plan_round += 1
+        bulk_update_with_history(
+            [line],
+            ReplenishmentOrderLine,
+            ["qty_allocated", "plan_round"],
+            default_user=_user(actor),
+            default_change_reason="re-allocated after a picking exception",
+        )
+    return allocations

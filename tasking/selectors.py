@@ -1,0 +1,98 @@
+"""Reads of the tasking context, always scoped by warehouse (``wms.scoping``)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from inventory.models import Zone
+from wms.exceptions import NotFoundError
+from wms.scoping import scope_by_warehouse, warehouses_visible_to
+
+from .models import ExceptionCase, ExceptionStatus, PickTask, PickTaskStatus, WorkMode
+
+IN_HAND = (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS)
+
+
+def _task_queryset() -> QuerySet:
+    return PickTask.objects.select_related(
+        "warehouse", "item__base_uom", "from_location", "to_location", "zone", "order"
+    )
+
+
+def picking_warehouses(*, actor) -> QuerySet:
+    return warehouses_visible_to(actor).order_by("code")
+
+
+def picking_zones(*, warehouse) -> QuerySet:
+    return Zone.objects.filter(warehouse=warehouse).order_by("code")
+
+
+def pick_task_get(*, actor, task_id) -> PickTask:
+    """A task the actor may see; ``NotFoundError`` otherwise (also for other warehouses)."""
+    task = scope_by_warehouse(_task_queryset(), actor).filter(pk=task_id).first()
+    if task is None:
+        raise NotFoundError("No such pick task.", code="pick_task_not_found")
+    return task
+
+
+def pick_tasks_in_hand(*, picker, warehouse=None) -> QuerySet:
+    """The picker's assigned or started tasks, oldest assignment first."""
+    qs = _task_queryset().filter(assigned_to=picker, status__in=IN_HAND)
+    if warehouse is not None:
+        qs = qs.filter(warehouse=warehouse)
+    return qs.order_by("assigned_at", "id")
+
+
+def pick_queue(*, warehouse, zone=None) -> QuerySet:
+    """The pickers' work queue of a warehouse (optionally one zone), best first.
+
+    The same order and filter as the "next task" claim, served by the partial
+    indexes ``pick_task_manual_queue_idx`` / ``pick_task_zone_queue_idx``.
+    """
+    qs = _task_queryset().filter(
+        warehouse=warehouse, status=PickTaskStatus.RELEASED, work_mode=WorkMode.MANUAL
+    )
+    if zone is not None:
+        qs = qs.filter(zone=zone)
+    return qs.order_by("priority", "pick_sequence", "id")
+
+
+def pick_queue_counts(*, warehouse) -> dict:
+    """zone id (None: no zone) → released manual tasks waiting."""
+    rows = (
+        PickTask.objects.filter(
+            warehouse=warehouse, status=PickTaskStatus.RELEASED, work_mode=WorkMode.MANUAL
+        )
+        .values("zone_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {row["zone_id"]: row["n"] for row in rows}
+
+
+def automation_pick_tasks(*, system, status: str | None = None) -> QuerySet:
+    """Tasks dispatched to an automation system (the pull API), in the warehouses it
+    was granted; oldest first."""
+    qs = (
+        _task_queryset()
+        .select_related("order_line")
+        .filter(dispatch_target=system.code, warehouse_id__in=system.warehouses.values("pk"))
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def pick_task_list(*, actor, status: str | None = None, warehouse_code: str | None = None):
+    qs = scope_by_warehouse(_task_queryset().select_related("order_line"), actor)
+    if status:
+        qs = qs.filter(status=status)
+    if warehouse_code:
+        qs = qs.filter(warehouse__code=warehouse_code)
+    return qs
+
+
+def exception_cases_open(*, actor) -> QuerySet:
+    return scope_by_warehouse(
+        ExceptionCase.objects.select_related("pick_task", "location", "item"), actor
+    ).filter(status=ExceptionStatus.OPEN)

@@ -1,0 +1,437 @@
+"""Pick confirmations, manual (handheld) and automation (API): exactly one effect each.
+
+``pick_confirm`` in one transaction: lock the order (outbound), lock the task,
+check that the caller holds it and that the quantity fits, consume the task's
+reservations into the order's staging location through the posting service
+(keys ``pick:<confirmation id>:<reservation id>``), record the pick on the
+order line (outbound), close the task (DONE, or SHORT / EXCEPTION with an
+exception case opened), write ``pick.confirmed`` (and ``exception.opened``).
+
+Exactly once: the caller's key (``request_key``) is unique on
+``PickConfirmation``; it is looked up before and again after the order lock,
+so a retry or a concurrent duplicate finds the first confirmation and changes
+nothing (``replayed``); a reused key with other content is refused. A second
+confirmation under a new key finds the task closed (``task_not_open``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wms.correlation import get_correlation_id
+from wms.exceptions import BusinessValidationError
+from wms.outbox import outbox_emit
+
+from .. import locks
+from ..exceptions import (
+    ConfirmationKeyReused,
+    NoStagingLocation,
+    OverPick,
+    TaskNotDispatched,
+    TaskNotFound,
+    TaskNotOpen,
+    TaskNotYours,
+    TaskStateConflict,
+    WrongScan,
+)
+from ..models import (
+    ConfirmationSource,
+    ExceptionCase,
+    ExceptionType,
+    PickConfirmation,
+    PickTask,
+    PickTaskStatus,
+    WorkMode,
+)
+from .exceptions import exception_case_open
+from .tasks import user_or_none
+
+PICK_TASK_AGGREGATE = "PickTask"
+_QUANTUM = Decimal("0.001")
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    confirmation: PickConfirmation
+    task: PickTask
+    exception_case: ExceptionCase | None
+    replayed: bool
+
+
+def pick_qty(value, *, field_name: str = "qtyPicked") -> Decimal:
+    """A picked quantity: a decimal ≥ 0 with at most three decimals (never a float)."""
+    try:
+        qty = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise BusinessValidationError(
+            _("The quantity is not a number."),
+            code="invalid_quantity",
+            errors=[{"field": field_name, "code": "invalid", "message": "not a number"}],
+        ) from exc
+    if isinstance(value, float) or not qty.is_finite() or qty < 0 or qty != qty.quantize(_QUANTUM):
+        raise BusinessValidationError(
+            _("The quantity must be zero or more, with at most three decimals."),
+            code="invalid_quantity",
+            errors=[{"field": field_name, "code": "invalid", "message": "0 or more, 3 decimals"}],
+        )
+    return qty.quantize(_QUANTUM)
+
+
+def _fingerprint(**content) -> str:
+    text = json.dumps({k: str(v) for k, v in content.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replay(request_key: str, fingerprint: str) -> ConfirmResult | None:
+    confirmation = (
+        PickConfirmation.objects.select_related("pick_task").filter(request_key=request_key).first()
+    )
+    if confirmation is None:
+        return None
+    if confirmation.request_fingerprint != fingerprint:
+        raise ConfirmationKeyReused(
+            _("This form or key already confirmed another pick; nothing was changed."),
+        )
+    case = ExceptionCase.objects.filter(confirmation=confirmation).first()
+    return ConfirmResult(confirmation, confirmation.pick_task, case, True)
+
+
+def _matches_location(task: PickTask, code: str) -> bool:
+    code = (code or "").strip()
+    return bool(code) and code in (task.from_location.code, task.from_location.barcode)
+
+
+def _matches_item(task: PickTask, code: str) -> bool:
+    code = (code or "").strip()
+    return bool(code) and code in (task.item.sku, task.item.gtin)
+
+
+def check_location_scan(*, task: PickTask, code: str) -> None:
+    """Refuse (nothing changes) a scanned location that is not the task's."""
+    if not _matches_location(task, code):
+        raise WrongScan(
+            _("Wrong location: you scanned %(scanned)s, the task is at %(location)s.")
+            % {"scanned": (code or "").strip() or "—", "location": task.from_location.code},
+            errors=[{"field": "location", "code": "wrong_location", "message": code or ""}],
+        )
+
+
+def check_item_scan(*, task: PickTask, code: str) -> None:
+    """Refuse (nothing changes) a scanned item that is not the task's (GTIN or SKU)."""
+    if not _matches_item(task, code):
+        raise WrongScan(
+            _("Wrong item: you scanned %(scanned)s, the task is for %(sku)s.")
+            % {"scanned": (code or "").strip() or "—", "sku": task.item.sku},
+            errors=[{"field": "item", "code": "wrong_item", "message": code or ""}],
+        )
+
+
+def _check_holder(task: PickTask, *, source: str, actor, system) -> None:
+    if not task.is_open:
+        raise TaskNotOpen(
+            _("Task %(task)s is %(status)s; it takes no more confirmations.")
+            % {"task": task.label, "status": task.get_status_display()},
+            extra={"pickTaskId": str(task.pk), "taskStatus": task.status},
+        )
+    if source == ConfirmationSource.AUTOMATION:
+        if (
+            system is None
+            or task.work_mode != WorkMode.AUTOMATION
+            or task.dispatch_target != system.code
+            or task.status not in (PickTaskStatus.DISPATCHED, PickTaskStatus.IN_PROGRESS)
+        ):
+            raise TaskNotDispatched(
+                f"Pick task {task.pk} is not dispatched to {getattr(system, 'code', '?')}.",
+                extra={"pickTaskId": str(task.pk), "taskStatus": task.status},
+            )
+        return
+    if task.assigned_to_id is None or task.assigned_to_id != getattr(actor, "pk", None):
+        raise TaskNotYours(_("This task is not assigned to you."))
+    if task.status not in (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS):
+        raise TaskStateConflict(
+            _("The task is %(status)s.") % {"status": task.get_status_display()}
+        )
+
+
+def _consume(task: PickTask, *, qty: Decimal, to_location, confirmation_id, actor) -> list[int]:
+    """Consume ``qty`` of the task's reservations, oldest first; the ids it touched."""
+    from inventory import services as inventory_services
+
+    left = qty
+    touched = []
+    for reservation in task.reservations.select_related("item", "location", "status").order_by(
+        "pk"
+    ):
+        if left <= 0:
+            break
+        if not reservation.is_open or reservation.qty_open <= 0:
+            continue
+        take = min(left, reservation.qty_open)
+        inventory_services.reservation_consume(
+            reservation=reservation,
+            qty=take,
+            to_location=to_location,
+            posting_key=f"pick:{confirmation_id}:{reservation.pk}",
+            actor=actor,
+        )
+        touched.append(reservation.pk)
+        left -= take
+    if left > 0:
+        raise TaskStateConflict(
+            f"The reservations of task {task.pk} hold less than {qty}; nothing was posted."
+        )
+    return touched
+
+
+def pick_confirm(
+    *,
+    task_id,
+    qty,
+    request_key: str,
+    actor=None,
+    system=None,
+    source: str = ConfirmationSource.MANUAL,
+    location_code: str | None = None,
+    item_code: str | None = None,
+    confirmed_at=None,
+    external_correlation_id: str = "",
+    exception_type: str | None = None,
+    note: str = "",
+) -> ConfirmResult:
+    """Confirm ``qty`` picked on a task (see the module docstring).
+
+    ``qty`` equal to what is open → DONE; less → SHORT and a SHORT_PICK
+    exception (or, with ``exception_type``, EXCEPTION and a case of that type);
+    more → ``over_pick`` (422). A closed task → ``task_not_open`` (409). The
+    scans, when given, must match the task (``wrong_scan``, 422). Manual
+    confirmations need the task assigned to ``actor``; automation ones need it
+    dispatched to ``system``.
+    """
+    qty = pick_qty(qty)
+    if not request_key or len(request_key) > 320:
+        raise BusinessValidationError("A confirmation needs a key.", code="key_required")
+    fingerprint = _fingerprint(
+        task=task_id,
+        qty=qty,
+        source=source,
+        exception=exception_type or "",
+        location=(location_code or "").strip(),
+        item=(item_code or "").strip(),
+    )
+    replay = _replay(request_key, fingerprint)
+    if replay is not None:
+        return replay
+    try:
+        return _confirm(
+            task_id=task_id,
+            qty=qty,
+            request_key=request_key,
+            fingerprint=fingerprint,
+            actor=actor,
+            system=system,
+            source=source,
+            location_code=location_code,
+            item_code=item_code,
+            confirmed_at=confirmed_at,
+            external_correlation_id=external_correlation_id,
+            exception_type=exception_type,
+            note=note,
+        )
+    except IntegrityError:
+        # The same key raced in on another task (the unique key caught it).
+        replay = _replay(request_key, fingerprint)
+        if replay is None:
+            raise
+        return replay
+
+
+@transaction.atomic
+def _confirm(
+    *,
+    task_id,
+    qty,
+    request_key,
+    fingerprint,
+    actor,
+    system,
+    source,
+    location_code,
+    item_code,
+    confirmed_at,
+    external_correlation_id,
+    exception_type,
+    note,
+) -> ConfirmResult:
+    from outbound import selectors as outbound_selectors
+    from outbound.services import order_line_pick_record, order_pick_lock
+
+    order_id = PickTask.objects.filter(pk=task_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
+    order = order_pick_lock(order_id=order_id)
+    # A duplicate that waited for the order lock finds the first one committed.
+    replay = _replay(request_key, fingerprint)
+    if replay is not None:
+        return replay
+    task = locks.pick_task_lock(task_id=task_id)
+    task = PickTask.objects.select_related("item", "from_location", "order_line").get(pk=task.pk)
+    _check_holder(task, source=source, actor=actor, system=system)
+    if location_code is not None:
+        check_location_scan(task=task, code=location_code)
+    if item_code is not None:
+        check_item_scan(task=task, code=item_code)
+    open_qty = task.qty_open
+    if qty > open_qty:
+        raise OverPick(
+            _("%(qty)s is more than the %(open)s still open on the task; nothing was posted.")
+            % {"qty": qty.normalize(), "open": open_qty.normalize()},
+            errors=[
+                {
+                    "field": "qtyPicked",
+                    "code": "over_pick",
+                    "message": f"at most {format(open_qty.normalize(), 'f')}",
+                }
+            ],
+            extra={"qtyOpen": format(open_qty, "f")},
+        )
+    if exception_type is not None and qty >= open_qty:
+        raise BusinessValidationError(
+            _("Nothing is missing: confirm the pick instead of reporting a problem."),
+            code="nothing_missing",
+        )
+    staging = outbound_selectors.staging_location_for_order(order=order)
+    if staging is None:
+        raise NoStagingLocation(_("Warehouse has no active staging location; nothing was posted."))
+    person = user_or_none(actor)
+    actor_label = system.code if system is not None else getattr(actor, "username", "") or ""
+    confirmation = PickConfirmation(
+        pick_task=task,
+        warehouse_id=task.warehouse_id,
+        request_key=request_key,
+        request_fingerprint=fingerprint,
+        source=source,
+        qty_picked=qty,
+        from_location_id=task.from_location_id,
+        to_location=staging,
+        actor=person,
+        actor_label=actor_label[:150],
+        external_correlation_id=(external_correlation_id or "")[:128],
+        correlation_id=get_correlation_id(),
+        confirmed_at=confirmed_at or timezone.now(),
+    )
+    posting_actor = person or (f"system:{system.code}" if system is not None else None)
+    touched = []
+    if qty > 0:
+        touched = _consume(
+            task,
+            qty=qty,
+            to_location=staging,
+            confirmation_id=confirmation.pk,
+            actor=posting_actor,
+        )
+    now = timezone.now()
+    if exception_type is not None:
+        task.status = PickTaskStatus.EXCEPTION
+    elif qty == open_qty:
+        task.status = PickTaskStatus.DONE
+    else:
+        task.status = PickTaskStatus.SHORT
+    task.qty_picked += qty  # the task row is locked until commit
+    task.to_location = staging
+    task.started_at = task.started_at or now
+    task.finished_at = now
+    task._change_reason = f"confirmed {qty} ({source})"
+    if person is not None:
+        task._history_user = person
+    task.save(
+        update_fields=[
+            "status",
+            "qty_picked",
+            "to_location",
+            "started_at",
+            "finished_at",
+            "updated_at",
+        ]
+    )
+    confirmation.task_status = task.status
+    confirmation.save(force_insert=True)
+    order_line_pick_record(
+        order_id=order.pk,
+        line_id=task.order_line_id,
+        qty=qty,
+        reservation_ids=touched,
+        actor=person,
+    )
+    case = None
+    if task.status in (PickTaskStatus.SHORT, PickTaskStatus.EXCEPTION):
+        case = exception_case_open(
+            task=task,
+            confirmation=confirmation,
+            type=exception_type or ExceptionType.SHORT_PICK,
+            qty_expected=open_qty,
+            qty_picked=qty,
+            note=note,
+            actor=person,
+            actor_label=actor_label,
+        )
+    outbox_emit(
+        event_type="pick.confirmed",
+        aggregate_type=PICK_TASK_AGGREGATE,
+        aggregate_id=task.pk,
+        data={
+            "confirmationId": str(confirmation.pk),
+            "pickTaskId": str(task.pk),
+            "warehouse": order.warehouse.code,
+            "orderId": str(task.order_id),
+            "externalOrderId": order.external_order_id,
+            "storeCode": order.store_code,
+            "orderLineId": str(task.order_line_id),
+            "lineNumber": task.order_line.line_number,
+            "sku": task.item.sku,
+            "qtyPicked": format(qty, "f"),
+            "qtyToPick": format(task.qty_to_pick, "f"),
+            "fromLocation": task.from_location.code,
+            "toLocation": staging.code,
+            "taskStatus": task.status,
+            "source": source,
+            "by": actor_label,
+            "correlationId": external_correlation_id or confirmation.correlation_id,
+            "confirmedAt": confirmation.confirmed_at.isoformat(),
+            "exceptionCaseId": case.pk if case is not None else None,
+        },
+    )
+    return ConfirmResult(confirmation, task, case, False)
+
+
+def pick_task_report_exception(
+    *,
+    task_id,
+    type: str,
+    qty_picked,
+    request_key: str,
+    picker,
+    note: str = "",
+    location_code: str | None = None,
+) -> ConfirmResult:
+    """A picker cannot pick everything (location empty, damaged goods, wrong item):
+    what was picked (possibly nothing) is posted, the task goes to EXCEPTION and
+    a case of ``type`` is opened for a supervisor. Same key rules as a confirmation."""
+    if type not in ExceptionType.values or type == ExceptionType.SHORT_PICK:
+        raise BusinessValidationError(_("Choose what is wrong."), code="invalid_exception_type")
+    return pick_confirm(
+        task_id=task_id,
+        qty=qty_picked,
+        request_key=request_key,
+        actor=picker,
+        source=ConfirmationSource.MANUAL,
+        location_code=location_code,
+        exception_type=type,
+        note=note,
+    )
