@@ -178,6 +178,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "CAMELIZE_NAMES": False,
+    # Distinct names for choice sets that share a field name ("type", "status").
+    "ENUM_NAME_OVERRIDES": {
+        "InboundTypeEnum": "inbound.models.InboundType",
+        "InboundStatusEnum": "inbound.models.InboundStatus",
+        "PutAwayTaskStatusEnum": "inbound.models.PutAwayTaskStatus",
+        "ReceivingExceptionTypeEnum": "inbound.models.ReceivingExceptionType",
+        "ReceivingExceptionStatusEnum": "inbound.models.ReceivingExceptionStatus",
+        "OrderStatusEnum": "outbound.models.OrderStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "wms.schema.add_problem_responses",
