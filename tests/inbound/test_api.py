@@ -313,3 +313,63 @@ def test_inbound_endpoints_are_in_the_openapi_schema(api_client, supervisor):
     for operation in (create, receipts):
         assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]
         assert "201" in operation["responses"]
+
+
+def _openapi_validator(schema: dict, ref: str):
+    """A JSON Schema validator for one component of the OpenAPI 3.0 document
+    (``nullable`` turned into a JSON Schema null type)."""
+    import copy
+
+    import jsonschema
+
+    def convert(node):
+        if isinstance(node, dict):
+            node = {key: convert(value) for key, value in node.items()}
+            if node.pop("nullable", False):
+                if "type" in node:
+                    node["type"] = [node["type"], "null"]
+                elif "$ref" in node or "allOf" in node or "oneOf" in node:
+                    node = {"anyOf": [node, {"type": "null"}]}
+            return node
+        if isinstance(node, list):
+            return [convert(value) for value in node]
+        return node
+
+    document = convert(copy.deepcopy(schema))
+    root = {"components": document["components"], "$ref": ref}
+    return jsonschema.Draft202012Validator(root)
+
+
+def test_inbound_responses_match_the_openapi_schema(
+    api_client, supervisor, erp, tunnel, layout, inbound_settings, strategy
+):
+    """The 201 bodies of both POSTs, the ASN detail and a 422 validate against the schema."""
+    api_client.force_login(supervisor)
+    schema = api_client.get("/api/v1/schema/?format=json").json()
+    paths = schema["paths"]
+    created_ref = paths["/api/v1/inbound-shipments"]["post"]["responses"]["201"]["content"][
+        "application/json"
+    ]["schema"]["$ref"]
+    receipt_ref = paths["/api/v1/inbound-shipments/{shipment_id}/receipts"]["post"]["responses"][
+        "201"
+    ]["content"]["application/json"]["schema"]["$ref"]
+
+    asn = _post(erp, ASNS, _asn_body())
+    _openapi_validator(schema, created_ref).validate(asn.json())
+    import jsonschema
+
+    with pytest.raises(jsonschema.ValidationError):  # the validator does check
+        _openapi_validator(schema, created_ref).validate({**asn.json(), "status": "LOST"})
+    _openapi_validator(schema, created_ref).validate(
+        tunnel.get(f"{ASNS}/{asn.json()['id']}").json()
+    )
+    receipt = _post(
+        tunnel,
+        f"{ASNS}/{asn.json()['id']}/receipts",
+        {"lines": [{"lineNumber": 1, "qtyReceived": "3"}], "complete": True},
+        key="r-1",
+    )
+    assert receipt.status_code == 201
+    _openapi_validator(schema, receipt_ref).validate(receipt.json())
+    problem = _post(erp, ASNS, _asn_body(ref="X", lines=[]), key="k-bad")
+    _openapi_validator(schema, "#/components/schemas/Problem").validate(problem.json())
