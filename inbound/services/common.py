@@ -14,6 +14,7 @@ from inventory.models import (
     UnitOfMeasure,
 )
 from wms.exceptions import BusinessValidationError, DomainError
+from wms.scoping import actor_may_use_warehouse
 
 from ..models import QTY, InboundSettings
 
@@ -47,6 +48,16 @@ def actor_has_perm(actor, perm: str) -> bool:
     if actor is None or getattr(actor, "system", None) is not None:
         return True
     return actor.is_superuser or actor.has_perm(perm)
+
+
+def require_warehouse(actor, warehouse) -> None:
+    """Refuse (403) an actor that was not granted ``warehouse``; no actor = the system itself."""
+    if actor is not None and not actor_may_use_warehouse(actor, warehouse):
+        raise DomainError(
+            _("No access to warehouse %(warehouse)s.") % {"warehouse": warehouse.code},
+            code="permission_denied",
+            status=403,
+        )
 
 
 def require_aware(value, field: str):

@@ -18,7 +18,7 @@ from wms.exceptions import BusinessValidationError, DomainError
 
 from ..locks import lock_put_away_task
 from ..models import PutAwayTask, PutAwayTaskStatus
-from .common import actor_has_perm, actor_user
+from .common import actor_has_perm, actor_user, require_warehouse
 
 CONFIRM_PERMISSION = "inbound.change_putawaytask"
 
@@ -47,6 +47,7 @@ def putaway_task_confirm(
     if not actor_has_perm(actor, CONFIRM_PERMISSION):
         raise DomainError(_("You may not confirm put-away."), code="permission_denied", status=403)
     task = lock_put_away_task(task.pk)
+    require_warehouse(actor, task.warehouse)
     if task.status == PutAwayTaskStatus.DONE and task.confirmed_location_id == location.pk:
         overridden = task.override_reason_id is not None
         return PutAwayResult(task=task, replayed=True, overridden=overridden)

@@ -45,6 +45,7 @@ from .common import (
     inventory_status,
     quantity,
     receiving_location_for,
+    require_warehouse,
     staging_location_for,
     to_base,
 )
@@ -112,6 +113,7 @@ def receipt_post(
         warehouse = shipment.warehouse
     if warehouse is None:
         raise BusinessValidationError("A blind receipt needs a warehouse.", code="no_warehouse")
+    require_warehouse(actor, warehouse)
     settings_row = lock_inbound_settings(warehouse)
     if client_key:
         previous = Receipt.objects.filter(warehouse=warehouse, client_key=client_key).first()

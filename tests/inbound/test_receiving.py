@@ -354,3 +354,20 @@ def test_receipt_post_concurrent_receipts_of_one_asn_add_up(
     [case] = ReceivingException.objects.filter(type=ReceivingExceptionType.OVER_RECEIPT)
     assert case.qty_received_base == D("120")
     assert Receipt.objects.count() == 4
+
+
+def test_receipt_post_refuses_a_user_of_another_warehouse(layout, inbound_settings, make_asn):
+    """A receiver granted only another warehouse cannot receive here, even calling the service."""
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory, WarehouseFactory
+
+    outsider = UserFactory(username="olga", warehouses=[WarehouseFactory(code="BCN1")])
+    outsider.groups.add(Group.objects.get(name="receiver"))
+    asn = make_asn()
+    with pytest.raises(DomainError) as refused:
+        receipt_post(
+            shipment=asn, lines=[ReceiptLineSpec(line_number=1, qty=D("1"))], actor=outsider
+        )
+    assert (refused.value.code, refused.value.status) == ("permission_denied", 403)
+    assert not Receipt.objects.exists()
