@@ -369,7 +369,7 @@ def main() -> None:
     parser.add_argument("--exchange", default="h2.bench.events")
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--aggregates", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--baseline-messages", type=int, default=10000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=30.0)

@@ -377,7 +377,7 @@ class BatchResult:
         return self.published + self.failed + self.dead
 
 
-def outbox_relay_batch(*, sink, batch_size: int = 500) -> BatchResult:
+def outbox_relay_batch(*, sink, batch_size: int = 1000) -> BatchResult:
     """Publish one batch of due events through ``sink`` and mark them, atomically.
 
     Raises ``BrokerUnavailable`` (and leaves every event as it was) when the
@@ -482,7 +482,7 @@ def outbox_relay_batch(*, sink, batch_size: int = 500) -> BatchResult:
 def outbox_relay_run(
     *,
     sink=None,
-    batch_size: int = 500,
+    batch_size: int = 1000,
     poll_interval: float = 0.1,
     stop: threading.Event | None = None,
     max_seconds: float | None = None,

@@ -20,7 +20,7 @@ class Command(BaseCommand):
     help = "Relay committed outbox events to the event bus (runs until stopped)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument(
             "--poll-interval", type=float, default=0.1, help="Seconds to wait when idle."
         )
