@@ -160,17 +160,21 @@ class WarehouseScopedAdminMixin(_ScopedChoicesMixin):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        lookup = self.warehouse_lookup
+        if not hasattr(type(self), "warehouse_code"):  # an admin's own column wins
+            self.warehouse_code = self._warehouse_code_column(self.warehouse_lookup)
+
+    @staticmethod
+    def _warehouse_code_column(lookup):
+        """The list_display column "warehouse_code": the warehouse's code under a
+        translated header, sortable whatever the lookup path is."""
 
         def warehouse_code(obj):
             warehouse = warehouse_of(obj, lookup)
             return warehouse.code if warehouse is not None else "—"
 
-        # A list_display column "warehouse_code": the code, under a translated
-        # header, sortable whatever the lookup path is.
         warehouse_code.short_description = _lazy("warehouse")
         warehouse_code.admin_order_field = "code" if lookup == "pk" else f"{lookup}__code"
-        self.warehouse_code = warehouse_code
+        return warehouse_code
 
     # --- rows -----------------------------------------------------------------
     def get_queryset(self, request):
