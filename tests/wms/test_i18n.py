@@ -14,17 +14,28 @@ from wms import roles
 LOCALE = Path(__file__).resolve().parents[2] / "locale" / "es" / "LC_MESSAGES"
 
 
+def _joined(quoted: str) -> str:
+    return "".join(re.findall(r'"(.*)"', quoted))
+
+
 def po_entries() -> list[tuple[str, str, bool]]:
-    """(msgid, msgstr, fuzzy) of every entry of the Spanish .po, header excluded."""
+    """(msgid, msgstr, fuzzy) of every singular entry of the Spanish .po, header excluded."""
     entries = []
     for block in (LOCALE / "django.po").read_text(encoding="utf-8").split("\n\n"):
         match = re.search(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n?)+)', block + "\n", re.M)
-        if not match:
-            continue
-        msgid = "".join(re.findall(r'"(.*)"', match.group(1)))
-        msgstr = "".join(re.findall(r'"(.*)"', match.group(2)))
-        if msgid:
-            entries.append((msgid, msgstr, "fuzzy" in block))
+        if match and _joined(match.group(1)):
+            entries.append((_joined(match.group(1)), _joined(match.group(2)), "fuzzy" in block))
+    return entries
+
+
+def po_plural_entries() -> list[tuple[str, list[str], bool]]:
+    """(msgid, [msgstr[0], msgstr[1], …], fuzzy) of every plural entry."""
+    entries = []
+    for block in (LOCALE / "django.po").read_text(encoding="utf-8").split("\n\n"):
+        match = re.search(r'^msgid ((?:".*"\n)+)msgid_plural ', block, re.M)
+        if match:
+            forms = re.findall(r'^msgstr\[\d\] ((?:".*"\n?)+)', block + "\n", re.M)
+            entries.append((_joined(match.group(1)), [_joined(f) for f in forms], "fuzzy" in block))
     return entries
 
 
@@ -38,6 +49,8 @@ def test_i18n_po_every_string_translated():
     assert len(entries) > 100
     untranslated = [msgid for msgid, msgstr, _fuzzy in entries if not msgstr]
     fuzzy = [msgid for msgid, _msgstr, is_fuzzy in entries if is_fuzzy]
+    untranslated += [msgid for msgid, forms, _fuzzy in po_plural_entries() if not all(forms)]
+    fuzzy += [msgid for msgid, _forms, is_fuzzy in po_plural_entries() if is_fuzzy]
     assert untranslated == []
     assert fuzzy == []
 
