@@ -9,3 +9,8 @@ class IntegrationsConfig(AppConfig):
 
         # Inbound idempotent API calls of external systems land in the message log.
         connect_receivers()
+
+        from .automation import connect_receivers as connect_automation
+
+        # Delivered pick-task batches are recorded; released automation work is dispatched.
+        connect_automation()

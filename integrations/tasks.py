@@ -35,3 +35,11 @@ def webhook_deliver_due_task() -> int:
 def webhook_deliver_task(delivery_id: int) -> None:
     """Attempt one delivery now (a delivered or dead one is left alone)."""
     delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="integrations.tasks.automation_dispatch_task", ignore_result=True)
+def automation_dispatch_task() -> int:
+    """Dispatch released automation pick tasks to their systems (store and forward)."""
+    from .automation import automation_dispatch
+
+    return automation_dispatch()

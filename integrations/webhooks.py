@@ -50,6 +50,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from wms.correlation import get_correlation_id, reset_correlation_id, set_correlation_id
@@ -70,6 +71,11 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-WMS-Signature"
 EVENT_ID_HEADER = "X-WMS-Event-Id"
+
+#: Sent when a delivery lands (2xx), inside the transaction that marks it
+#: DELIVERED, so a receiver's writes commit with the mark (kwargs: ``delivery``).
+#: The automation connector records delivered pick-task batches with it.
+delivery_delivered = Signal()
 
 
 def _setting(name: str, default):
@@ -345,6 +351,8 @@ def _record_attempt(*, delivery_id: int, outcome: AttemptOutcome) -> WebhookDeli
         http_status=outcome.http_status,
         detail=outcome.error if not outcome.ok else f"attempt {delivery.attempts}",
     )
+    if outcome.ok:
+        delivery_delivered.send(sender=WebhookDelivery, delivery=delivery)
     return delivery
 
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("inventory.urls")),
     path("", include("inbound.urls")),
     path("", include("outbound.urls")),
+    path("", include("integrations.automation_urls")),
 ]

@@ -30,6 +30,12 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 30},
     },
+    # Released pick tasks of automated zones → batches stored for their systems.
+    "automation-dispatch": {
+        "task": "integrations.tasks.automation_dispatch_task",
+        "schedule": 5.0,
+        "options": {"expires": 30},
+    },
     "idempotency-purge": {"task": "wms.tasks.idempotency_purge_task", "schedule": 3600.0},
     "reservation-expiry": {"task": "inventory.tasks.reservation_expire_due_task", "schedule": 30.0},
     # Plans what the order.accepted trigger missed, re-plans backorders that

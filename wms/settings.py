@@ -186,6 +186,7 @@ SPECTACULAR_SETTINGS = {
         "ReceivingExceptionTypeEnum": "inbound.models.ReceivingExceptionType",
         "ReceivingExceptionStatusEnum": "inbound.models.ReceivingExceptionStatus",
         "OrderStatusEnum": "outbound.models.OrderStatus",
+        "PickTaskStatusEnum": "tasking.models.PickTaskStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -256,6 +257,16 @@ WMS_WAVE_WINDOW_MINUTES = env.int("WMS_WAVE_WINDOW_MINUTES", default=120)
 WMS_WAVE_RELEASE_MODE = env.str("WMS_WAVE_RELEASE_MODE", default="AUTOMATIC")
 WMS_WAVE_RELEASE_LEAD_MINUTES = env.int("WMS_WAVE_RELEASE_LEAD_MINUTES", default=240)
 WMS_WAVE_MAX_OPEN_MINUTES = env.int("WMS_WAVE_MAX_OPEN_MINUTES", default=15)
+
+# --- Picking and the automation connector -------------------------------------
+# Pick tasks per batch sent to an automation system, and its retry budget
+# (attempts before a batch is dead-lettered; unset: WMS_DELIVERY_MAX_ATTEMPTS).
+WMS_AUTOMATION_BATCH_SIZE = env.int("WMS_AUTOMATION_BATCH_SIZE", default=100)
+WMS_AUTOMATION_MAX_ATTEMPTS = env.int("WMS_AUTOMATION_MAX_ATTEMPTS", default=None)
+# Dispatch right after a wave release (besides the beat every 5 s).
+WMS_AUTOMATION_KICK = env.bool("WMS_AUTOMATION_KICK", default=True)
+# Where a supervisor's "quarantine the location" moves the stock.
+WMS_QUARANTINE_STATUS = env.str("WMS_QUARANTINE_STATUS", default="QUARANTINED")
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

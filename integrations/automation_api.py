@@ -1,0 +1,162 @@
+"""Automation integration API (CONTRACT.md): pull dispatched pick tasks, acknowledge
+them, confirm picks.
+
+Automation systems call with their token and see only the tasks dispatched to
+them, in the warehouses they were granted. People (a session) need the tasking
+permissions: they may list tasks of their warehouses and confirm tasks assigned
+to themselves. Every POST needs an ``Idempotency-Key`` (``wms.idempotency``);
+the key also names the confirmation (``<client scope>:<key>``), so a retry
+never posts twice even past the idempotency store's retention.
+"""
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tasking import selectors as tasking_selectors
+from tasking.exceptions import TaskNotFound
+from tasking.models import ConfirmationSource, PickTaskStatus
+from tasking.services import pick_confirm, pick_task_ack
+from wms.exceptions import NotFoundError
+from wms.idempotency import HEADER as IDEMPOTENCY_HEADER
+from wms.idempotency import client_scope, idempotent
+from wms.pagination import CursorPagination
+from wms.permissions import ActorPermission
+
+from .automation_serializers import (
+    PickConfirmationInputSerializer,
+    PickConfirmationOutputSerializer,
+    PickTaskAckInputSerializer,
+    PickTaskFilterSerializer,
+    PickTaskOutputSerializer,
+)
+
+
+class _OldestFirst(CursorPagination):
+    ordering = "pk"  # uuid7: creation order
+
+
+def _system(request):
+    system = getattr(request.user, "system", None)
+    return system if system is not None and system.type == "automation" else None
+
+
+def _task_for_caller(request, task_id):
+    """The task, if it is in a warehouse the caller was granted (404 otherwise: nothing
+    leaks across grants). Whether the caller holds it is the service's question
+    (409 ``task_not_dispatched`` / ``task_not_open``)."""
+    try:
+        return tasking_selectors.pick_task_get(actor=request.user, task_id=task_id)
+    except NotFoundError as exc:
+        raise TaskNotFound(
+            f"No pick task {task_id} in your warehouses.", extra={"pickTaskId": str(task_id)}
+        ) from exc
+
+
+@extend_schema(tags=["automation"])
+class AutomationPickTaskListApi(APIView):
+    """``GET``: the caller's dispatched tasks (oldest first), filter ``status``."""
+
+    permission_classes = [ActorPermission]
+    allowed_system_types = ("automation",)
+    required_user_perms = ("tasking.view_picktask",)
+
+    @extend_schema(
+        operation_id="automation_pick_tasks_list",
+        parameters=[
+            OpenApiParameter("status", str, enum=PickTaskStatus.values),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
+        ],
+        responses=PickTaskOutputSerializer(many=True),
+    )
+    def get(self, request):
+        params = PickTaskFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        status = params.validated_data.get("status")
+        system = _system(request)
+        if system is not None:
+            qs = tasking_selectors.automation_pick_tasks(system=system, status=status)
+        else:
+            qs = tasking_selectors.pick_task_list(actor=request.user, status=status)
+        paginator = _OldestFirst()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(PickTaskOutputSerializer(page, many=True).data)
+
+
+@extend_schema(tags=["automation"])
+class AutomationPickTaskAckApi(APIView):
+    """``POST``: the system has the task (DISPATCHED → IN_PROGRESS); repeatable."""
+
+    permission_classes = [ActorPermission]
+    allowed_system_types = ("automation",)
+    required_user_perms = ("tasking.change_picktask",)
+
+    @extend_schema(
+        operation_id="automation_pick_task_ack",
+        request=PickTaskAckInputSerializer,
+        responses={
+            200: PickTaskOutputSerializer,
+            404: OpenApiResponse(description="pick_task_not_found (not dispatched to you)"),
+        },
+    )
+    @idempotent
+    def post(self, request, task_id):
+        system = _system(request)
+        if system is None:
+            raise PermissionDenied("Only the automation system a task went to acknowledges it.")
+        payload = PickTaskAckInputSerializer(data=request.data or {})
+        payload.is_valid(raise_exception=True)
+        task = _task_for_caller(request, task_id)
+        pick_task_ack(task_id=task.pk, target=system.code)
+        task = tasking_selectors.automation_pick_tasks(system=system).get(pk=task.pk)
+        return Response(PickTaskOutputSerializer(task).data)
+
+
+@extend_schema(tags=["automation"])
+class AutomationPickConfirmationCreateApi(APIView):
+    """``POST``: a pick happened. Posts inventory exactly once per confirmation."""
+
+    permission_classes = [ActorPermission]
+    allowed_system_types = ("automation",)
+    required_user_perms = ("tasking.add_pickconfirmation",)
+
+    @extend_schema(
+        operation_id="automation_pick_confirmations_create",
+        request=PickConfirmationInputSerializer,
+        responses={
+            200: PickConfirmationOutputSerializer,
+            404: OpenApiResponse(description="pick_task_not_found"),
+            409: OpenApiResponse(
+                description="task_not_open (cancelled or finished), task_not_dispatched "
+                "(dispatched elsewhere or taken back), idempotency_key_in_use"
+            ),
+            422: OpenApiResponse(
+                description="over_pick (more than is open), wrong_scan (fromLocation is not "
+                "the task's), idempotency_key_reused"
+            ),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        payload = PickConfirmationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        task = _task_for_caller(request, data["pickTaskId"])
+        system = _system(request)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        result = pick_confirm(
+            task_id=task.pk,
+            qty=data["qtyPicked"],
+            request_key=f"{client_scope(request.user)}:{key}",
+            actor=None if system is not None else request.user,
+            system=system,
+            source=ConfirmationSource.AUTOMATION if system else ConfirmationSource.MANUAL,
+            location_code=data.get("fromLocation"),
+            confirmed_at=data.get("confirmedAt"),
+            external_correlation_id=data.get("correlationId", ""),
+            note=_("Reported short by %(by)s") % {"by": system.code} if system else "",
+        )
+        return Response(PickConfirmationOutputSerializer(result).data, status=200)

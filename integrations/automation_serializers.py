@@ -1,0 +1,83 @@
+"""JSON of the automation integration (camelCase at the boundary; CONTRACT.md)."""
+
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+from tasking.models import PickTaskStatus
+
+
+class _AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an offset; a timestamp without one is refused, not guessed."""
+
+    default_error_messages = {"naive": "Give the timestamp with its UTC offset (ISO 8601)."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value)
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class PickTaskFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=PickTaskStatus.choices, required=False)
+
+
+class PickTaskOutputSerializer(serializers.Serializer):
+    """A pick task as an automation system sees it."""
+
+    pickTaskId = serializers.UUIDField(source="pk")
+    warehouse = serializers.CharField(source="warehouse.code")
+    waveId = serializers.UUIDField(source="wave_id")
+    orderId = serializers.UUIDField(source="order_id")
+    orderLineId = serializers.UUIDField(source="order_line_id")
+    lineNumber = serializers.IntegerField(source="order_line.line_number")
+    sku = serializers.CharField(source="item.sku")
+    gtin = serializers.CharField(source="item.gtin")
+    description = serializers.CharField(source="item.description")
+    uom = serializers.CharField(source="item.base_uom.code")
+    fromLocation = serializers.CharField(source="from_location.code")
+    qtyToPick = serializers.DecimalField(source="qty_to_pick", max_digits=18, decimal_places=3)
+    qtyPicked = serializers.DecimalField(source="qty_picked", max_digits=18, decimal_places=3)
+    qtyOpen = serializers.DecimalField(source="qty_open", max_digits=18, decimal_places=3)
+    priority = serializers.IntegerField()
+    pickSequence = serializers.IntegerField(source="pick_sequence")
+    status = serializers.ChoiceField(choices=PickTaskStatus.choices)
+    system = serializers.CharField(source="dispatch_target", allow_blank=True)
+    batchId = serializers.CharField(source="dispatch_batch", allow_blank=True)
+    dispatchedAt = serializers.DateTimeField(source="dispatched_at", allow_null=True)
+    deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
+    acknowledgedAt = serializers.DateTimeField(source="acked_at", allow_null=True)
+
+
+class PickTaskAckInputSerializer(serializers.Serializer):
+    correlationId = serializers.CharField(max_length=128, required=False, allow_blank=True)
+
+
+class PickConfirmationInputSerializer(serializers.Serializer):
+    pickTaskId = serializers.UUIDField()
+    correlationId = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    qtyPicked = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=3,
+        min_value=0,
+        help_text="Base units picked. Above what is open → 422 over_pick; below → SHORT.",
+    )
+    fromLocation = serializers.CharField(
+        max_length=128,
+        required=False,
+        help_text="Code or barcode of the location picked from; must be the task's.",
+    )
+    confirmedAt = _AwareDateTimeField(required=False, allow_null=True)
+
+
+class PickConfirmationOutputSerializer(serializers.Serializer):
+    confirmationId = serializers.UUIDField(source="confirmation.pk")
+    pickTaskId = serializers.UUIDField(source="task.pk")
+    taskStatus = serializers.ChoiceField(source="task.status", choices=PickTaskStatus.choices)
+    qtyPicked = serializers.DecimalField(
+        source="confirmation.qty_picked", max_digits=18, decimal_places=3
+    )
+    exceptionCaseId = serializers.IntegerField(
+        source="exception_case.pk", allow_null=True, default=None
+    )

@@ -1,0 +1,23 @@
+"""``/api/v1/automation/…``: the automation integration (CONTRACT.md)."""
+
+from django.urls import path
+
+from . import automation_api as api
+
+urlpatterns = [
+    path(
+        "automation/pick-tasks",
+        api.AutomationPickTaskListApi.as_view(),
+        name="automation-pick-task-list",
+    ),
+    path(
+        "automation/pick-tasks/<uuid:task_id>/ack",
+        api.AutomationPickTaskAckApi.as_view(),
+        name="automation-pick-task-ack",
+    ),
+    path(
+        "automation/pick-confirmations",
+        api.AutomationPickConfirmationCreateApi.as_view(),
+        name="automation-pick-confirmation-create",
+    ),
+]
