@@ -60,6 +60,11 @@ def _target_warehouse(request, *, store_code: str, warehouse_code: str | None):
     store = _calling_store(request)
     if store is not None:
         granted = request.user.warehouse_ids
+        if len(granted) == 1 and not warehouse_code:
+            # The common case, without a query: the one warehouse the store is served by.
+            warehouse = selectors.warehouse_by_pk(next(iter(granted)))
+            if warehouse is not None:
+                return warehouse
     else:
         store = selectors.store_for_code(store_code)
         if store is None:

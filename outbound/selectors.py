@@ -8,15 +8,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.apps import apps
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils.dateparse import parse_datetime
 
-from inventory.models import InventoryBalance, LocationType, Warehouse
+from inventory.models import InventoryBalance, Item, LocationType, Warehouse
 from wms.scoping import scope_by_warehouse
 
 from .models import (
@@ -34,6 +34,8 @@ PICKABLE_LOCATION_TYPES = (LocationType.PICK_FACE, LocationType.RESERVE)
 _BACKLOG_CACHE_SECONDS = 2
 _LOCAL_CACHE_SECONDS = 30.0
 _WAREHOUSES: dict[int, tuple[float, object]] = {}
+_BACKLOG: dict[int, tuple[float, int]] = {}
+_ITEMS: dict[tuple[int, str], tuple[float, object]] = {}
 
 
 # --- Orders -------------------------------------------------------------------
@@ -101,24 +103,67 @@ def warehouse_by_pk(pk: int):
     return warehouse
 
 
+class IntakeItem(NamedTuple):
+    pk: int
+    sku: str
+    base_uom_id: int
+    base_uom_code: str
+    is_active: bool
+
+
+def items_for_intake(*, warehouse_id: int, skus) -> dict[str, IntakeItem]:
+    """SKU → item for the synchronous intake check, active items remembered per process.
+
+    Only hits are remembered (half a minute): a SKU created a moment ago is
+    found at once, and an item deactivated within the half minute is caught
+    by the planner's deep check (the order is REJECTED, ``item_inactive``).
+    """
+    now = time.monotonic()
+    found: dict[str, IntakeItem] = {}
+    missing = []
+    for sku in skus:
+        hit = _ITEMS.get((warehouse_id, sku))
+        if hit is not None and hit[0] > now:
+            found[sku] = hit[1]
+        else:
+            missing.append(sku)
+    if missing:
+        rows = Item.objects.filter(warehouse_id=warehouse_id, sku__in=missing).values_list(
+            "pk", "sku", "base_uom_id", "base_uom__code", "is_active"
+        )
+        for row in rows:
+            item = IntakeItem(*row)
+            found[item.sku] = item
+            if item.is_active:
+                _ITEMS[(warehouse_id, item.sku)] = (now + _LOCAL_CACHE_SECONDS, item)
+    return found
+
+
+def intake_caches_forget() -> None:
+    """Forget what intake remembers per process (tests)."""
+    _ITEMS.clear()
+    _WAREHOUSES.clear()
+    _BACKLOG.clear()
+
+
 # --- Admission control ----------------------------------------------------------
 
 
 def planning_backlog(*, warehouse_id: int, fresh: bool = False) -> int:
     """Orders of a warehouse accepted (or re-opened) and not yet planned.
 
-    Cached for two seconds: intake asks on every request, and an estimate that
-    lags by a second is what admission control needs.
+    Remembered in the process for two seconds: intake asks on every request,
+    and an estimate that lags by a second or two is what admission control
+    needs (one count per process and two seconds, whatever the request rate).
     """
-    key = f"wms:outbound:backlog:{warehouse_id}"
-    if not fresh:
-        value = cache.get(key)
-        if value is not None:
-            return value
+    now = time.monotonic()
+    hit = _BACKLOG.get(warehouse_id)
+    if not fresh and hit is not None and hit[0] > now:
+        return hit[1]
     value = ReplenishmentOrder.objects.filter(
         warehouse_id=warehouse_id, needs_planning=True
     ).count()
-    cache.set(key, value, _BACKLOG_CACHE_SECONDS)
+    _BACKLOG[warehouse_id] = (now + _BACKLOG_CACHE_SECONDS, value)
     return value
 
 

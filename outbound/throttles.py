@@ -1,6 +1,6 @@
 """Admission control for store systems: a request rate per store on the shared cache.
 
-A fixed-window counter (``cache.add`` + ``cache.incr``), atomic on Redis
+A fixed-window counter (``cache.incr``, ``cache.add`` to open a window), atomic on Redis
 (``CACHE_URL``) so every web process counts against the same budget; the
 embedded default counts per process (locmem). The rate is the DRF ``store``
 throttle rate (``WMS_STORE_RATE``, e.g. ``50/second``). Beyond it the answer
@@ -35,8 +35,11 @@ class StoreRateThrottle(BaseThrottle):
         window = int(now // self.duration)
         key = f"wms:throttle:store:{system.pk}:{window}"
         try:
-            cache.add(key, 0, timeout=self.duration + 1)
-            count = cache.incr(key)
+            try:
+                count = cache.incr(key)  # one round trip for all but a window's first request
+            except ValueError:
+                cache.add(key, 0, timeout=self.duration + 1)
+                count = cache.incr(key)
         except Exception:  # the cache is down or the key just expired: admit
             logger.warning("store throttle: cache unavailable", exc_info=True)
             return True

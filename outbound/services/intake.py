@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from inventory.models import Item, ItemUnitConversion, UnitOfMeasure
+from inventory.models import ItemUnitConversion, UnitOfMeasure
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
 from wms.outbox import outbox_emit
 
+from .. import selectors
 from ..models import (
     CANCELLABLE_STATUSES,
     AllocationStatus,
@@ -98,17 +99,11 @@ def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[Replenishm
                 }
             )
 
-    skus = {line.sku for line in lines}
-    items = {
-        item.sku: item
-        for item in Item.objects.filter(warehouse=warehouse, sku__in=skus).select_related(
-            "base_uom"
-        )
-    }
+    items = selectors.items_for_intake(warehouse_id=warehouse.pk, skus={line.sku for line in lines})
     uom_codes = {line.uom for line in lines if line.uom}
     conversions: dict[tuple[int, str], Decimal] = {}
     known_uoms: set[str] = set()
-    if uom_codes - {item.base_uom.code for item in items.values()}:
+    if uom_codes - {item.base_uom_code for item in items.values()}:
         known_uoms = set(
             UnitOfMeasure.objects.filter(code__in=uom_codes).values_list("code", flat=True)
         )
@@ -129,8 +124,8 @@ def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[Replenishm
                 }
             )
             continue
-        uom_code = line.uom or item.base_uom.code
-        if uom_code == item.base_uom.code:
+        uom_code = line.uom or item.base_uom_code
+        if uom_code == item.base_uom_code:
             uom_id, factor = item.base_uom_id, Decimal("1")
         elif (item.pk, uom_code) in conversions:
             uom_id, factor = None, conversions[(item.pk, uom_code)]
@@ -167,7 +162,7 @@ def _new_line(line: OrderLineInput, item, uom_id, uom_code, factor) -> Replenish
     qty_base = (line.qty * factor).quantize(Decimal("0.001"))
     obj = ReplenishmentOrderLine(
         line_number=line.line_number,
-        item=item,
+        item_id=item.pk,
         uom_id=uom_id,
         qty_requested=line.qty,
         base_units_per_uom=factor,
@@ -177,7 +172,7 @@ def _new_line(line: OrderLineInput, item, uom_id, uom_code, factor) -> Replenish
     return obj
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def _order_create(
     *,
     warehouse,
@@ -187,11 +182,8 @@ def _order_create(
     priority: int,
     lines: list[OrderLineInput],
 ) -> ReplenishmentOrder:
-    existing = ReplenishmentOrder.objects.filter(
-        store_code=store_code, external_order_id=external_order_id
-    ).first()
-    if existing is not None:
-        raise _duplicate(existing)
+    # A duplicate externalOrderId is caught by the unique constraint on insert
+    # (see ``order_accept``): no look-up on the hot path.
     order_lines = _resolve_lines(warehouse=warehouse, lines=lines)
     if any(line.qty_requested_base <= 0 for line in order_lines):
         raise BusinessValidationError(
@@ -209,7 +201,11 @@ def _order_create(
         needs_planning=True,
         correlation_id=get_correlation_id(),
     )
-    order.save(force_insert=True)
+    existing_id = _order_insert(order)
+    if existing_id is not None:
+        existing = ReplenishmentOrder.objects.get(pk=existing_id)
+        raise _duplicate(existing)
+    ReplenishmentOrder.history.bulk_history_create([order], default_change_reason="accepted")
     for line in order_lines:
         line.order = order
     bulk_create_with_history(order_lines, ReplenishmentOrderLine)
@@ -235,6 +231,40 @@ def _order_create(
     return order
 
 
+def _order_insert(order: ReplenishmentOrder):
+    """Insert the order unless the store already sent its externalOrderId.
+
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING``: a duplicate (even one racing
+    this request) is detected without an exception, so no savepoint is needed
+    and the caller's transaction stays usable. Returns None when inserted,
+    else the id of the existing order.
+    """
+    meta = ReplenishmentOrder._meta
+    fields = meta.concrete_fields
+    quote = connection.ops.quote_name
+    values = [f.get_db_prep_save(f.pre_save(order, True), connection) for f in fields]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote('store_code')}, {quote('external_order_id')}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        inserted = cursor.fetchone()
+    if inserted is not None:
+        order._state.adding = False
+        order._state.db = connection.alias
+        return None
+    return (
+        ReplenishmentOrder.objects.filter(
+            store_code=order.store_code, external_order_id=order.external_order_id
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 def order_accept(
     *,
     warehouse,
@@ -251,25 +281,14 @@ def order_accept(
     ``DuplicateExternalOrder`` (409, with the existing id) when the store
     already sent this ``external_order_id``. Nothing is stored in either case.
     """
-    try:
-        return _order_create(
-            warehouse=warehouse,
-            store_code=store_code,
-            external_order_id=external_order_id,
-            requested_ship_by=requested_ship_by,
-            priority=priority,
-            lines=lines,
-        )
-    except IntegrityError as exc:
-        # Two submissions of the same externalOrderId raced past the check above.
-        if "order_external_id_per_store" not in str(exc):
-            raise
-        existing = ReplenishmentOrder.objects.filter(
-            store_code=store_code, external_order_id=external_order_id
-        ).first()
-        if existing is None:
-            raise
-        raise _duplicate(existing) from exc
+    return _order_create(
+        warehouse=warehouse,
+        store_code=store_code,
+        external_order_id=external_order_id,
+        requested_ship_by=requested_ship_by,
+        priority=priority,
+        lines=lines,
+    )
 
 
 @transaction.atomic
