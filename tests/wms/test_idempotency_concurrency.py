@@ -88,8 +88,11 @@ def test_idempotent_twenty_concurrent_requests_one_effect(system_client, warehou
         assert outcomes["in_use"] >= 1
 
     # After completion every retry is a replay (same body) or 422 (other body).
-    late = _fire(credentials, [same, other], key="one-key")
+    # (Either body may have won the race.)
+    winner, loser = (same, other) if winner_body["name"] == same["name"] else (other, same)
+    late = _fire(credentials, [winner, loser], key="one-key")
     assert late[0].status_code == 201 and late[0]["Idempotent-Replayed"] == "true"
+    assert late[0].json() == winner_body
     assert late[1].status_code == 422
     assert effects.count() == 1
 
