@@ -49,8 +49,8 @@ def test_idempotent_twenty_concurrent_requests_one_effect(system_client, warehou
     """20 requests with one key (5 with another body) → one effect; others replay, 409 or 422."""
     client = system_client("store", "S042", [warehouse])
     credentials = client._credentials["HTTP_AUTHORIZATION"]
-    same = {"name": "widget", "hold": 0.5}
-    other = {"name": "gadget", "hold": 0.5}
+    same = {"name": "widget", "hold": 1.0}
+    other = {"name": "gadget", "hold": 1.0}
     bodies = [same] * 15 + [other] * 5
 
     responses = _fire(credentials, bodies, key="one-key")
@@ -83,7 +83,7 @@ def test_idempotent_twenty_concurrent_requests_one_effect(system_client, warehou
             pytest.fail(f"unexpected answer {status}: {response.content!r}")
     assert outcomes["processed"] == 1
     if connection.vendor == "postgresql":
-        # The effect holds its transaction open for 0.5 s: the others arrive while it
+        # The effect holds its transaction open for 1 s: the others arrive while it
         # runs. (SQLite serialises the transactions instead: they wait and replay.)
         assert outcomes["in_use"] >= 1
 
@@ -101,12 +101,12 @@ def test_idempotent_retry_after_in_use_gets_replay(system_client, warehouse):
     """A client that got 409 and retries after the first finished gets the stored outcome."""
     client = system_client("store", "S042", [warehouse])
     credentials = client._credentials["HTTP_AUTHORIZATION"]
-    responses = _fire(credentials, [{"name": "w", "hold": 0.5}] * 2, key="k")
+    responses = _fire(credentials, [{"name": "w", "hold": 2.0}] * 2, key="k")
     statuses = sorted(r.status_code for r in responses)
     assert statuses == ([201, 409] if connection.vendor == "postgresql" else [201, 201])
     retry = APIClient()
     retry.credentials(HTTP_AUTHORIZATION=credentials)
-    again = retry.post(URL, {"name": "w", "hold": 0.5}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    again = retry.post(URL, {"name": "w", "hold": 2.0}, format="json", HTTP_IDEMPOTENCY_KEY="k")
     assert again.status_code == 201
     assert again["Idempotent-Replayed"] == "true"
     assert OutboxEvent.objects.filter(aggregate_type="Thing").count() == 1
