@@ -13,4 +13,5 @@ urlpatterns = [
     path("login/", handheld.HandheldLoginView.as_view(), name="handheld-login"),
     path("logout/", handheld.HandheldLogoutView.as_view(), name="handheld-logout"),
     path("inbound/", include("inbound.handheld_urls")),
+    path("picking/", include("tasking.handheld_urls")),
 ]

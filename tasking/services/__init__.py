@@ -34,6 +34,7 @@ from .exceptions import (
     ACTION_QUARANTINE,
     ACTION_REALLOCATE,
     ACTION_SHORT,
+    count_request_close,
     exception_case_open,
     exception_case_resolve,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "automated_zones",
     "check_item_scan",
     "check_location_scan",
+    "count_request_close",
     "exception_case_open",
     "exception_case_resolve",
     "pick_confirm",

@@ -297,3 +297,20 @@ def exception_case_resolve(*, case_id, action: str, actor, note: str = "") -> Ex
     )
     case.new_tasks = new_tasks
     return case
+
+
+@transaction.atomic
+def count_request_close(*, request_id, actor=None, cancelled: bool = False) -> CountRequest:
+    """Mark a count request done (or cancelled); closing a closed one changes nothing."""
+    from ..models import CountRequestStatus
+
+    request = CountRequest.objects.select_for_update(of=("self",)).get(pk=request_id)
+    if request.status != CountRequestStatus.OPEN:
+        return request
+    request.status = CountRequestStatus.CANCELLED if cancelled else CountRequestStatus.DONE
+    request.closed_at = timezone.now()
+    request._change_reason = "closed"
+    if user_or_none(actor) is not None:
+        request._history_user = actor
+    request.save(update_fields=["status", "closed_at"])
+    return request

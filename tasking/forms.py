@@ -1,0 +1,51 @@
+"""Forms of the picking handheld pages: input shape only; the services decide the rest."""
+
+from decimal import Decimal
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import ExceptionType
+
+REPORTABLE = [
+    (ExceptionType.LOCATION_EMPTY, _("Location empty")),
+    (ExceptionType.DAMAGED, _("Damaged goods")),
+    (ExceptionType.WRONG_ITEM, _("Wrong item at the location")),
+    (ExceptionType.OTHER, _("Other problem")),
+]
+
+
+class ScanForm(forms.Form):
+    code = forms.CharField(label=_("Scan"), max_length=128, strip=True)
+
+
+class PickQtyForm(forms.Form):
+    """The last step of a pick. ``client_key`` identifies this rendered form: sending
+    it twice (double tap, reload, replay after the network came back) picks once."""
+
+    location = forms.CharField(widget=forms.HiddenInput, max_length=128)
+    item = forms.CharField(widget=forms.HiddenInput, max_length=128)
+    client_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    qty = forms.DecimalField(
+        label=_("Quantity picked"),
+        max_digits=18,
+        decimal_places=3,
+        min_value=Decimal("0"),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
+class ProblemForm(forms.Form):
+    client_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    type = forms.ChoiceField(
+        label=_("What is wrong?"), choices=REPORTABLE, widget=forms.RadioSelect
+    )
+    qty = forms.DecimalField(
+        label=_("Good units picked"),
+        max_digits=18,
+        decimal_places=3,
+        min_value=Decimal("0"),
+        initial=Decimal("0"),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    note = forms.CharField(label=_("Note"), max_length=500, required=False)

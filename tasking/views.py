@@ -1,0 +1,300 @@
+"""Handheld pages of picking (server-rendered, scanner friendly, English and Spanish).
+
+My queue → next task → go to the location and scan it → scan the item (GTIN or
+SKU) → quantity → confirm (or short pick, or report a problem).
+
+Thin: each view validates its form, calls a selector or a service and turns
+the outcome into a page. A refused scan re-renders the step with the reason
+(HTTP 422) and has changed nothing. The confirm form carries its own key
+(``client_key``, one per rendered form, scoped to the user), so a double tap,
+a reload or a replay after the network came back confirms once. The confirm
+step answers JSON to ``Accept: application/json`` (the page's offline queue
+replays stored confirmations that way).
+"""
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from wms.exceptions import DomainError, NotFoundError
+
+from . import selectors
+from .exceptions import ConfirmationKeyReused
+from .forms import PickQtyForm, ProblemForm, ScanForm
+from .models import PickTaskStatus
+from .services import (
+    check_item_scan,
+    check_location_scan,
+    pick_confirm,
+    pick_task_next_for_picker,
+    pick_task_report_exception,
+    pick_task_start,
+)
+
+PICK = "tasking.change_picktask"
+REFUSED = 422
+_SESSION_WAREHOUSE = "picking.warehouse"
+_SESSION_ZONE = "picking.zone"
+
+
+def _pick_required(view):
+    return login_required(permission_required(PICK, raise_exception=True)(view))
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _task_or_404(request, pk):
+    try:
+        return selectors.pick_task_get(actor=request.user, task_id=pk)
+    except NotFoundError as exc:
+        raise Http404(exc.detail) from exc
+
+
+def _my_task_or_404(request, pk):
+    """The task, if it is in the picker's hands (else back to the queue)."""
+    task = _task_or_404(request, pk)
+    if task.assigned_to_id != request.user.pk:
+        raise Http404(_("This task is not assigned to you."))
+    return task
+
+
+def _where(request):
+    """The picker's warehouse and zone (chosen on the queue page, kept in the session)."""
+    warehouses = list(selectors.picking_warehouses(actor=request.user))
+    code = request.POST.get("warehouse") or request.GET.get("warehouse")
+    code = code or request.session.get(_SESSION_WAREHOUSE)
+    warehouse = next((w for w in warehouses if w.code == code), None)
+    if warehouse is None and len(warehouses) == 1:
+        warehouse = warehouses[0]
+    zones = list(selectors.picking_zones(warehouse=warehouse)) if warehouse else []
+    zone_code = request.POST.get("zone", request.GET.get("zone"))
+    if zone_code is None:
+        zone_code = request.session.get(_SESSION_ZONE, "")
+    zone = next((z for z in zones if z.code == zone_code), None)
+    if warehouse is not None:
+        request.session[_SESSION_WAREHOUSE] = warehouse.code
+        request.session[_SESSION_ZONE] = zone.code if zone else ""
+    return warehouses, warehouse, zones, zone
+
+
+@_pick_required
+def pick_queue(request):
+    """My queue: the task in hand, what waits per zone, and "next task"."""
+    warehouses, warehouse, zones, zone = _where(request)
+    if request.method == "POST" and request.POST.get("action") == "next" and warehouse:
+        task = pick_task_next_for_picker(picker=request.user, warehouse=warehouse, zone=zone)
+        if task is None:
+            messages.info(request, _("No tasks are waiting here. Try another zone or later."))
+            return redirect("handheld-pick")
+        return redirect("handheld-pick-task", pk=task.pk)
+    counts = selectors.pick_queue_counts(warehouse=warehouse) if warehouse else {}
+    context = {
+        "warehouses": warehouses,
+        "warehouse": warehouse,
+        "zones": [(z, counts.get(z.pk, 0)) for z in zones],
+        "zone": zone,
+        "waiting": counts.get(zone.pk, 0) if zone else sum(counts.values()),
+        "in_hand": list(selectors.pick_tasks_in_hand(picker=request.user, warehouse=warehouse))
+        if warehouse
+        else [],
+    }
+    return render(request, "tasking/queue.html", context)
+
+
+def _qty_form(task, location: str, item: str) -> PickQtyForm:
+    return PickQtyForm(
+        initial={
+            "location": location,
+            "item": item,
+            "client_key": uuid.uuid4().hex,
+            "qty": task.qty_open.normalize(),
+        }
+    )
+
+
+def _render_step(request, task, step, *, status=200, **extra):
+    context = {
+        "task": task,
+        "step": step,
+        "open_qty": task.qty_open.normalize(),
+        "form": ScanForm(),
+        **extra,
+    }
+    return render(request, "tasking/task.html", context, status=status)
+
+
+@_pick_required
+def pick_task(request, pk):
+    """One task, step by step: location → item → quantity → confirm."""
+    task = _my_task_or_404(request, pk)
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action in ("confirm", "short"):
+        # Also for a closed task: a resubmitted or replayed form is answered by the
+        # service (the first confirmation, or task_not_open).
+        return _confirm(request, task, short=action == "short")
+    if task.status not in (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS):
+        messages.info(request, _("Task %(task)s is closed.") % {"task": task.label})
+        return redirect("handheld-pick")
+    if action is None:
+        return _render_step(request, task, "location")
+
+    if action == "location":
+        code = request.POST.get("code", "")
+        try:
+            check_location_scan(task=task, code=code)
+            task = pick_task_start(task_id=task.pk, picker=request.user)
+        except DomainError as exc:
+            return _render_step(request, task, "location", status=REFUSED, error=exc.detail)
+        task = _task_or_404(request, pk)
+        return _render_step(request, task, "item", location=code.strip())
+
+    location = request.POST.get("location", "")
+    try:
+        check_location_scan(task=task, code=location)
+    except DomainError as exc:
+        return _render_step(request, task, "location", status=REFUSED, error=exc.detail)
+
+    if action == "item":
+        code = request.POST.get("code", "")
+        try:
+            check_item_scan(task=task, code=code)
+        except DomainError as exc:
+            return _render_step(
+                request, task, "item", status=REFUSED, error=exc.detail, location=location
+            )
+        return _render_step(request, task, "qty", qty_form=_qty_form(task, location, code.strip()))
+
+    return _render_step(request, task, "location")
+
+
+def _refuse(request, task, form, message):
+    if _wants_json(request):
+        return JsonResponse({"ok": False, "message": str(message)}, status=REFUSED)
+    return _render_step(request, task, "qty", status=REFUSED, error=message, qty_form=form)
+
+
+def _confirm(request, task, *, short: bool):
+    form = PickQtyForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, task, form, _("Enter the quantity you picked."))
+    data = form.cleaned_data
+    qty = data["qty"]
+    still_open = task.status in (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS)
+    if still_open and not short and qty < task.qty_open:
+        return _refuse(
+            request,
+            task,
+            form,
+            _("You picked less than %(open)s: use Short pick if the rest is not there.")
+            % {"open": task.qty_open.normalize()},
+        )
+    if still_open and short and qty >= task.qty_open:
+        return _refuse(request, task, form, _("Nothing is missing: use Confirm."))
+    try:
+        result = pick_confirm(
+            task_id=task.pk,
+            qty=qty,
+            request_key=f"user:{request.user.pk}:{data['client_key']}",
+            actor=request.user,
+            location_code=data["location"],
+            item_code=data["item"],
+        )
+    except ConfirmationKeyReused:
+        message = _("This form was already sent; nothing was changed.")
+        if _wants_json(request):
+            return JsonResponse({"ok": True, "message": str(message), "redirect": _queue_url()})
+        messages.info(request, message)
+        return redirect("handheld-pick")
+    except DomainError as exc:
+        return _refuse(request, task, form, exc.detail)
+    message = _report(request, result)
+    if _wants_json(request):
+        return JsonResponse(
+            {
+                "ok": True,
+                "replayed": result.replayed,
+                "taskStatus": result.task.status,
+                "message": str(message),
+                "redirect": _queue_url(),
+            }
+        )
+    return redirect("handheld-pick")
+
+
+def _queue_url() -> str:
+    return reverse("handheld-pick")
+
+
+def _report(request, result) -> str:
+    task = result.task
+    if result.replayed:
+        message = _("Already confirmed: this pick was sent before.")
+        messages.info(request, message)
+        return message
+    confirmation = result.confirmation
+    message = _("Picked %(qty)s %(uom)s of %(sku)s from %(location)s → %(to)s.") % {
+        "qty": confirmation.qty_picked.normalize(),
+        "uom": task.item.base_uom.code,
+        "sku": task.item.sku,
+        "location": task.from_location.code,
+        "to": confirmation.to_location.code if confirmation.to_location else "?",
+    }
+    messages.success(request, message)
+    if result.exception_case is not None:
+        messages.warning(
+            request,
+            _("Short pick: %(missing)s missing. Exception %(case)s opened for the supervisor.")
+            % {
+                "missing": result.exception_case.qty_missing.normalize(),
+                "case": result.exception_case.label,
+            },
+        )
+    return message
+
+
+@_pick_required
+def pick_problem(request, pk):
+    """Report what prevents the pick (location empty, damaged, wrong item, other)."""
+    task = _my_task_or_404(request, pk)
+    if task.status not in (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS):
+        return redirect("handheld-pick")
+    if request.method != "POST":
+        form = ProblemForm(initial={"client_key": uuid.uuid4().hex, "qty": 0})
+        return render(request, "tasking/problem.html", {"task": task, "form": form})
+    form = ProblemForm(request.POST)
+    context = {"task": task, "form": form}
+    if not form.is_valid():
+        return render(request, "tasking/problem.html", context, status=REFUSED)
+    data = form.cleaned_data
+    try:
+        result = pick_task_report_exception(
+            task_id=task.pk,
+            type=data["type"],
+            qty_picked=data["qty"],
+            request_key=f"user:{request.user.pk}:{data['client_key']}",
+            picker=request.user,
+            note=data["note"],
+        )
+    except ConfirmationKeyReused:
+        messages.info(request, _("This form was already sent; nothing was changed."))
+        return redirect("handheld-pick")
+    except DomainError as exc:
+        context["error"] = exc.detail
+        return render(request, "tasking/problem.html", context, status=REFUSED)
+    case = result.exception_case
+    if result.replayed:
+        messages.info(request, _("Already reported."))
+    else:
+        messages.warning(
+            request,
+            _("Problem reported: %(type)s. Exception %(case)s opened for the supervisor.")
+            % {"type": case.get_type_display(), "case": case.label},
+        )
+    return redirect("handheld-pick")
