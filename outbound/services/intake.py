@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
 from inventory.models import ItemUnitConversion, UnitOfMeasure
 from wms.correlation import get_correlation_id
@@ -23,6 +23,7 @@ from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
 from wms.outbox import outbox_emit
 
 from .. import selectors
+from ..history import history_snapshot
 from ..models import (
     CANCELLABLE_STATUSES,
     AllocationStatus,
@@ -205,10 +206,11 @@ def _order_create(
     if existing_id is not None:
         existing = ReplenishmentOrder.objects.get(pk=existing_id)
         raise _duplicate(existing)
-    ReplenishmentOrder.history.bulk_history_create([order], default_change_reason="accepted")
     for line in order_lines:
         line.order = order
-    bulk_create_with_history(order_lines, ReplenishmentOrderLine)
+    ReplenishmentOrderLine.objects.bulk_create(order_lines)
+    history_snapshot(model=ReplenishmentOrder, where="id = %s", params=[order.pk])
+    history_snapshot(model=ReplenishmentOrderLine, where="order_id = %s", params=[order.pk])
     outbox_emit(
         event_type="order.accepted",
         aggregate_type=ORDER_AGGREGATE,

@@ -60,7 +60,8 @@ def test_order_accept_answers_202_with_status_url(store, skus):
 
     order = ReplenishmentOrder.objects.get(pk=body["id"])
     assert order.status == OrderStatus.ACCEPTED and order.needs_planning
-    assert order.history.count() == 1
+    record = order.history.get()
+    assert (record.history_type, record.status, record.history_user) == ("+", "ACCEPTED", None)
     lines = list(order.lines.order_by("line_number"))
     assert [(ln.item.sku, ln.qty_requested_base) for ln in lines] == [
         ("SKU-1001", Decimal("24")),
@@ -337,3 +338,22 @@ def test_order_cancel_before_planning_is_idempotent(store, skus):
     order = ReplenishmentOrder.objects.get()
     assert not order.needs_planning
     assert set(order.lines.values_list("status", flat=True)) == {"CANCELLED"}
+
+
+def test_order_accept_by_a_supervisor_session(api_client, store, warehouse, skus):
+    """A person with the permission may submit for a known store; history names them."""
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(warehouses=[warehouse])
+    user.groups.add(Group.objects.get(name="supervisor"))
+    api_client.force_login(user)
+    response = post_order(api_client, order_body(storeCode="NOPE"))
+    assert response.status_code == 422
+    assert response.json()["code"] == "unknown_store"
+    response = post_order(api_client, order_body())
+    assert response.status_code == 202, response.content
+    order = ReplenishmentOrder.objects.get()
+    assert order.history.get().history_user == user
+    assert {r.history_user for r in ReplenishmentOrderLine.history.all()} == {user}
