@@ -115,4 +115,6 @@ class IdempotencyRecordAdmin(_ReadOnlyAdmin):
 
     @admin.display(description=_("stored response body"))
     def stored_body(self, obj):
-        return _pretty_json(obj.response_body)
+        if obj.response_body is None:
+            return "-"
+        return _pretty_json(json.loads(obj.response_body))

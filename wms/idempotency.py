@@ -72,6 +72,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder as DrfJSONEncoder
 
 from .correlation import get_correlation_id
 from .exceptions import DomainError
@@ -167,7 +168,8 @@ def _try_lock(scope: str, key: str) -> bool:
 
 
 def _replay(record: IdempotencyRecord) -> Response:
-    response = Response(record.response_body, status=record.response_status)
+    data = None if record.response_body is None else json.loads(record.response_body)
+    response = Response(data, status=record.response_status)
     for name, value in (record.response_headers or {}).items():
         response[name] = value
     response[REPLAYED_HEADER] = "true"
@@ -316,7 +318,10 @@ def _process(view_method, view, request, args, kwargs, notice, *, scope, key, fi
         # Rejected input leaves nothing behind, neither effect nor outcome.
         transaction.set_rollback(True)
         return response
-    body = getattr(response, "data", None)
+    # Stored as JSON text made by the renderer's encoder (Decimal, UUID, dates) in
+    # the view's key order, so a replay renders byte-for-byte the same body.
+    data = getattr(response, "data", None)
+    body = None if data is None else json.dumps(data, cls=DrfJSONEncoder)
     try:
         with transaction.atomic():
             IdempotencyRecord.objects.create(
@@ -333,7 +338,7 @@ def _process(view_method, view, request, args, kwargs, notice, *, scope, key, fi
     except IntegrityError as exc:
         raise _KeyRace(key) from exc
     # In the transaction of the effect: the message log commits (or not) with it.
-    _notify(request, outcome="processed", status=status, body=body, robust=False, **notice)
+    _notify(request, outcome="processed", status=status, body=data, robust=False, **notice)
     notice["outcome"] = "processed"
     return response
 

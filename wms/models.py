@@ -92,7 +92,9 @@ class IdempotencyRecord(models.Model):
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
     response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField(encoder=DjangoJSONEncoder, null=True, blank=True)
+    # The JSON text as first sent (jsonb would reorder keys: a replay must be
+    # the same bytes).
+    response_body = models.TextField(null=True, blank=True)
     response_headers = models.JSONField(default=dict, blank=True)
     correlation_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(db_default=Now())

@@ -4,6 +4,7 @@ A tiny test-only view stands in for a real endpoint: each processed request
 writes one outbox event (the effect) and answers 201.
 """
 
+import json
 import time
 from datetime import timedelta
 
@@ -104,7 +105,7 @@ def test_idempotent_first_use_stores_outcome_with_effect(store):
     record = IdempotencyRecord.objects.get(key="k-1")
     assert record.scope == f"system:{store.system.pk}"
     assert record.response_status == 201
-    assert record.response_body == response.json()
+    assert json.loads(record.response_body) == response.json()
     assert record.response_headers["Location"] == response["Location"]
     assert _effects("a") == 1
 
@@ -195,7 +196,7 @@ def test_idempotent_key_past_retention_is_new(store, settings):
     response = store.post(URL, {"name": "b"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response
-    assert IdempotencyRecord.objects.get(key="k-1").response_body["name"] == "b"
+    assert json.loads(IdempotencyRecord.objects.get(key="k-1").response_body)["name"] == "b"
 
 
 def test_idempotency_purge_deletes_only_expired(store, settings):
@@ -220,3 +221,11 @@ def test_idempotent_documents_header_in_schema(store):
     header = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
     assert header["in"] == "header"
     assert header["required"] is True
+
+
+def test_idempotent_replay_body_is_identical_bytes(store):
+    """The replay sends exactly the bytes of the first answer."""
+    first = store.post(URL, {"name": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = store.post(URL, {"name": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert again.content == first.content
+    assert again["Content-Type"] == first["Content-Type"]
