@@ -136,7 +136,8 @@ def test_picking_short_pick_exception_resolved_by_supervisor(
         admin.select_option("select[name=action]", "resolve_reallocate")
         admin.click("button[name=index]")
         admin.wait_for_load_state()
-        assert "1 exception(s) resolved: re-allocated." in admin.locator(".messagelist").inner_text()
+        notice = admin.locator(".messagelist").inner_text()
+        assert "1 exception(s) resolved: re-allocated." in notice
     finally:
         admin_context.close()
 
@@ -170,7 +171,11 @@ def test_picking_short_pick_exception_resolved_by_supervisor(
 
 @pytest.mark.django_db(transaction=True)
 def test_picking_confirm_while_offline_is_replayed_once_back_online(
-    live_server, page, layout, release_order, picker  # noqa: F811
+    live_server,
+    page,
+    layout,
+    release_order,
+    picker,  # noqa: F811
 ):
     """The Wi-Fi drops at "confirm": the pick waits on the device, nothing is posted;
     back online it is sent once, with the form's own key."""
