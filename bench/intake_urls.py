@@ -67,7 +67,7 @@ class ReferenceOrderApi(APIView):
                 method="POST",
                 path=request.path,
                 response_status=202,
-                response_body=json.loads(json.dumps(body)),
+                response_body=json.dumps(body, separators=(",", ":")),
             )
         return Response(body, status=202)
 

@@ -14,6 +14,9 @@ from django.db import connection
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from .models import history_user
+
+_SQL: dict = {}
 _HISTORY_FIELDS = {
     "history_id",
     "history_date",
@@ -24,11 +27,32 @@ _HISTORY_FIELDS = {
 
 
 def _current_user_id():
-    from .models import history_user
-
     request = getattr(HistoricalRecords.context, "request", None)
     user = history_user(request=request)
     return user.pk if user is not None else None
+
+
+def _snapshot_sql(model) -> str:
+    sql = _SQL.get(model)
+    if sql is None:
+        historical = model.history.model
+        quote = connection.ops.quote_name
+        targets, sources = [], []
+        for field in historical._meta.concrete_fields:
+            if field.attname in _HISTORY_FIELDS:
+                continue
+            targets.append(quote(field.column))
+            sources.append(quote(model._meta.get_field(field.name).column))
+        targets += [
+            quote(name)
+            for name in ("history_date", "history_type", "history_change_reason", "history_user_id")
+        ]
+        sql = _SQL[model] = (
+            f"INSERT INTO {quote(historical._meta.db_table)} ({', '.join(targets)}) "
+            f"SELECT {', '.join(sources)}, %s, %s, %s, %s "
+            f"FROM {quote(model._meta.db_table)} WHERE {{where}}"
+        )
+    return sql
 
 
 def history_snapshot(
@@ -39,23 +63,8 @@ def history_snapshot(
     ``where`` is a SQL condition on the model's own table with ``%s`` placeholders
     (``"order_id = %s"``). Call it in the transaction that wrote the rows.
     """
-    historical = model.history.model
-    quote = connection.ops.quote_name
-    targets, sources = [], []
-    for field in historical._meta.concrete_fields:
-        if field.attname in _HISTORY_FIELDS:
-            continue
-        targets.append(quote(field.column))
-        sources.append(quote(model._meta.get_field(field.name).column))
-    targets += [quote(name) for name in ("history_date", "history_type", "history_change_reason")]
-    targets.append(quote("history_user_id"))
-    sql = (
-        f"INSERT INTO {quote(historical._meta.db_table)} ({', '.join(targets)}) "
-        f"SELECT {', '.join(sources)}, %s, %s, %s, %s "
-        f"FROM {quote(model._meta.db_table)} WHERE {where}"
-    )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     values = [now, history_type, change_reason or None, _current_user_id(), *params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(_snapshot_sql(model).format(where=where), values)
         return cursor.rowcount

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import OrderStatus, ReplenishmentOrder, ReplenishmentOrderLine
@@ -25,24 +26,6 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-class BoundedListField(serializers.ListField):
-    """A list refused by its length before any element is looked at."""
-
-    default_error_messages = {"too_many": "At most {max_items} items are allowed."}
-
-    def __init__(self, *args, max_items_setting: str, **kwargs):
-        self.max_items_setting = max_items_setting
-        super().__init__(*args, **kwargs)
-
-    def to_internal_value(self, data):
-        limit = getattr(settings, self.max_items_setting)
-        if isinstance(data, list) and len(data) > limit:
-            raise serializers.ValidationError(
-                self.error_messages["too_many"].format(max_items=limit), code="too_many_lines"
-            )
-        return super().to_internal_value(data)
-
-
 class OrderLineInputSerializer(serializers.Serializer):
     lineNumber = serializers.IntegerField(min_value=1, max_value=999_999)
     sku = serializers.CharField(max_length=64)
@@ -51,6 +34,80 @@ class OrderLineInputSerializer(serializers.Serializer):
     uom = serializers.CharField(
         max_length=16, required=False, help_text="Defaults to the item's base unit."
     )
+
+
+_LINE_FIELDS = OrderLineInputSerializer().fields
+
+
+@extend_schema_field(OrderLineInputSerializer(many=True))
+class OrderLinesField(serializers.Field):
+    """The ``lines`` of an order: what ``OrderLineInputSerializer(many=True)`` checks, done
+    in one pass over plain dicts (intake's hottest loop: DRF's nested serializers cost
+    more CPU than storing the order). Errors come out as ``lines[i].field``.
+    """
+
+    default_error_messages = {
+        "not_a_list": "Expected a list of lines.",
+        "empty": "An order needs at least one line.",
+        "too_many": "At most {max_items} lines are allowed.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        if not data:
+            self.fail("empty")
+        limit = settings.WMS_ORDER_MAX_LINES
+        if len(data) > limit:
+            raise serializers.ValidationError(
+                self.error_messages["too_many"].format(max_items=limit), code="too_many_lines"
+            )
+        lines, errors, failed = [], [], False
+        for raw in data:
+            line, problems = _line(raw)
+            lines.append(line)
+            errors.append(problems)
+            failed = failed or bool(problems)
+        if failed:
+            raise serializers.ValidationError(errors)
+        return lines
+
+    def to_representation(self, value):
+        return value
+
+
+def _line(raw) -> tuple[dict, dict]:
+    """One line's fields, or the DRF messages of what is wrong with them."""
+    if not isinstance(raw, dict):
+        return {}, {"non_field_errors": ["Expected an object."]}
+    line, problems = {}, {}
+    for name in ("lineNumber", "sku", "qty", "uom"):
+        field = _LINE_FIELDS[name]
+        value = raw.get(name, serializers.empty)
+        if value is serializers.empty:
+            if field.required:
+                problems[name] = [field.error_messages["required"]]
+            continue
+        try:
+            line[name] = _FAST.get(name, field.run_validation)(value)
+        except serializers.ValidationError as exc:
+            problems[name] = exc.detail
+    return line, problems
+
+
+def _line_number(value) -> int:
+    if type(value) is int and 1 <= value <= 999_999:
+        return value
+    return _LINE_FIELDS["lineNumber"].run_validation(value)
+
+
+def _sku(value) -> str:
+    if type(value) is str and 0 < len(value) <= 64 and value == value.strip():
+        return value
+    return _LINE_FIELDS["sku"].run_validation(value)
+
+
+_FAST = {"lineNumber": _line_number, "sku": _sku}
 
 
 class OrderCreateInputSerializer(serializers.Serializer):
@@ -65,11 +122,7 @@ class OrderCreateInputSerializer(serializers.Serializer):
         required=False,
         help_text="Warehouse code; required only when the store is served by several.",
     )
-    lines = BoundedListField(
-        child=OrderLineInputSerializer(),
-        allow_empty=False,
-        max_items_setting="WMS_ORDER_MAX_LINES",
-    )
+    lines = OrderLinesField()
 
 
 class OrderAcceptedOutputSerializer(serializers.Serializer):

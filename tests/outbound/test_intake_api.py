@@ -357,3 +357,23 @@ def test_order_accept_by_a_supervisor_session(api_client, store, warehouse, skus
     order = ReplenishmentOrder.objects.get()
     assert order.history.get().history_user == user
     assert {r.history_user for r in ReplenishmentOrderLine.history.all()} == {user}
+
+
+def test_order_accept_names_every_bad_line_field(store, skus):
+    """All schema problems of all lines come back at once, each with its ``lines[i].field``."""
+    body = order_body(
+        lines=[
+            {"lineNumber": 1, "sku": "SKU-1001", "qty": "1"},
+            {"lineNumber": "x", "sku": "", "qty": "1.23456"},
+            5,
+        ]
+    )
+    response = post_order(store, body)
+    assert response.status_code == 400
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [
+        ("lines[1].lineNumber", "invalid"),
+        ("lines[1].sku", "blank"),
+        ("lines[1].qty", "max_decimal_places"),
+        ("lines[2]", "invalid"),
+    ]
+    _nothing_stored()
