@@ -442,7 +442,7 @@ def outbox_relay_batch(*, sink, batch_size: int = 1000) -> BatchResult:
         if published:
             OutboxEvent.objects.filter(id__in=[e.id for e in published]).update(
                 status=OutboxStatus.PUBLISHED,
-                published_at=now,
+                published_at=timezone.now(),  # confirmed by now
                 sink=sink.name,
                 attempts=F("attempts") + 1,
                 last_error="",
