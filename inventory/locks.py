@@ -17,7 +17,9 @@ the locked values are only read to check availability, the UPDATE adds deltas.
 import functools
 import operator
 from collections.abc import Iterable
+from decimal import Decimal
 
+from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 
@@ -25,6 +27,7 @@ from .models import OPEN_RESERVATION_STATES, InventoryBalance, InventoryReservat
 
 # (item_id, location_id, status_id): the natural key of a balance.
 BalanceKey = tuple[int, int, int]
+ZERO = Decimal("0")
 
 
 def _keys_filter(keys: Iterable[BalanceKey]) -> Q:
@@ -74,6 +77,30 @@ def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBa
         .select_for_update(of=("self",))
     )
     return {(row.item_id, row.location_id, row.status_id): row for row in rows}
+
+
+def balance_update_guarded(
+    *, key: BalanceKey, d_on_hand: Decimal, d_reserved: Decimal
+) -> int | None:
+    """Add the deltas to one balance if it stays available ≥ 0; its id, or None if refused.
+
+    The UPDATE takes the row lock itself; used only for single-balance
+    postings, where there is no order to keep. ``None`` when the row is
+    missing or the guard refused (the caller tells which).
+    """
+    needed = max(ZERO, d_reserved - d_on_hand)  # how much available the change consumes
+    table = connection.ops.quote_name(InventoryBalance._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # CAST: SQLite binds Decimals as text, which never compares equal to a number.
+            f"UPDATE {table} SET on_hand = on_hand + CAST(%s AS NUMERIC), "
+            "reserved = reserved + CAST(%s AS NUMERIC), updated_at = CURRENT_TIMESTAMP "
+            "WHERE item_id = %s AND location_id = %s AND status_id = %s "
+            "AND on_hand - reserved >= CAST(%s AS NUMERIC) RETURNING id",
+            [d_on_hand, d_reserved, *key, needed],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def reservation_lock(*, reservation_id: int) -> InventoryReservation | None:
