@@ -19,7 +19,6 @@ from tasking import selectors as tasking_selectors
 from tasking.exceptions import TaskNotFound
 from tasking.models import ConfirmationSource, PickTaskStatus
 from tasking.services import pick_confirm, pick_task_ack
-from wms.exceptions import NotFoundError
 from wms.idempotency import HEADER as IDEMPOTENCY_HEADER
 from wms.idempotency import client_scope, idempotent
 from wms.pagination import CursorPagination
@@ -43,16 +42,15 @@ def _system(request):
     return system if system is not None and system.type == "automation" else None
 
 
-def _task_for_caller(request, task_id):
-    """The task, if it is in a warehouse the caller was granted (404 otherwise: nothing
-    leaks across grants). Whether the caller holds it is the service's question
-    (409 ``task_not_dispatched`` / ``task_not_open``)."""
-    try:
-        return tasking_selectors.pick_task_get(actor=request.user, task_id=task_id)
-    except NotFoundError as exc:
+def _visible_task_id(request, task_id):
+    """``task_id`` if the task is in a warehouse the caller was granted; 404 otherwise
+    (nothing leaks across grants). Whether the caller holds it is the service's
+    question (409 ``task_not_dispatched`` / ``task_not_open``)."""
+    if not tasking_selectors.pick_task_visible(actor=request.user, task_id=task_id):
         raise TaskNotFound(
             f"No pick task {task_id} in your warehouses.", extra={"pickTaskId": str(task_id)}
-        ) from exc
+        )
+    return task_id
 
 
 @extend_schema(tags=["automation"])
@@ -109,9 +107,8 @@ class AutomationPickTaskAckApi(APIView):
             raise PermissionDenied("Only the automation system a task went to acknowledges it.")
         payload = PickTaskAckInputSerializer(data=request.data or {})
         payload.is_valid(raise_exception=True)
-        task = _task_for_caller(request, task_id)
-        pick_task_ack(task_id=task.pk, target=system.code)
-        task = tasking_selectors.automation_pick_tasks(system=system).get(pk=task.pk)
+        pick_task_ack(task_id=_visible_task_id(request, task_id), target=system.code)
+        task = tasking_selectors.automation_pick_tasks(system=system).get(pk=task_id)
         return Response(PickTaskOutputSerializer(task).data)
 
 
@@ -144,11 +141,11 @@ class AutomationPickConfirmationCreateApi(APIView):
         payload = PickConfirmationInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        task = _task_for_caller(request, data["pickTaskId"])
+        task_id = _visible_task_id(request, data["pickTaskId"])
         system = _system(request)
         key = request.headers.get(IDEMPOTENCY_HEADER)
         result = pick_confirm(
-            task_id=task.pk,
+            task_id=task_id,
             qty=data["qtyPicked"],
             request_key=f"{client_scope(request.user)}:{key}",
             actor=None if system is not None else request.user,

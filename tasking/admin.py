@@ -103,6 +103,7 @@ class PickTaskAdmin(_ReadOnlyMixin, WarehouseScopedAdminMixin, SimpleHistoryAdmi
     list_select_related = ["warehouse", "zone", "from_location", "item", "assigned_to"]
     search_fields = ["=id", "=wave__id", "=order__id", "item__sku", "from_location__code"]
     show_full_result_count = False
+    ordering = ["-id"]
     actions = ["reassign", "return_to_queue"]
 
     def get_readonly_fields(self, request, obj=None):

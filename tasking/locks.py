@@ -24,9 +24,10 @@ def pick_tasks_lock_for_wave(*, wave_id) -> list[PickTask]:
     return list(_locking().filter(wave_id=wave_id).order_by("pk"))
 
 
-def pick_task_lock(*, task_id) -> PickTask | None:
-    """One task, locked until commit (waits for whoever holds it)."""
-    return _locking().filter(pk=task_id).first()
+def pick_task_lock(*, task_id, related=()) -> PickTask | None:
+    """One task, locked until commit (waits for whoever holds it); ``related`` rows
+    are read with it, not locked."""
+    return _locking().select_related(*related).filter(pk=task_id).first()
 
 
 def pick_tasks_lock(*, task_ids) -> list[PickTask]:

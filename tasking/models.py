@@ -177,7 +177,7 @@ class PickTask(models.Model):
     history = HistoricalRecords(excluded_fields=["updated_at"], get_user=history_user)
 
     class Meta:
-        ordering = ["wave", "sequence"]
+        ordering = ["id"]  # uuid7: creation order, no join (a wave ordering would add one)
         verbose_name = _("pick task")
         verbose_name_plural = _("pick tasks")
         constraints = [

@@ -35,6 +35,17 @@ def pick_task_get(*, actor, task_id) -> PickTask:
     return task
 
 
+def pick_task_visible(*, actor, task_id) -> bool:
+    """Whether the task exists in a warehouse the actor may see (one indexed read)."""
+    system = getattr(actor, "system", None)
+    qs = PickTask.objects.filter(pk=task_id).order_by()
+    if system is not None:
+        qs = qs.filter(warehouse_id__in=list(actor.warehouse_ids))
+    else:
+        qs = scope_by_warehouse(qs, actor)
+    return qs.exists()
+
+
 def pick_tasks_in_hand(*, picker, warehouse=None) -> QuerySet:
     """The picker's assigned or started tasks, oldest assignment first."""
     qs = _task_queryset().filter(assigned_to=picker, status__in=IN_HAND)

@@ -52,7 +52,7 @@ def _stamp(obj, actor, reason: str) -> None:
         obj._history_user = actor
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_pick_lock(*, order_id) -> ReplenishmentOrder:
     """Lock the order for a pick (until the caller's transaction ends) and return it."""
     order = order_lock(order_id=order_id)
@@ -69,7 +69,7 @@ def _to_picking(order: ReplenishmentOrder, actor, reason: str) -> None:
     order.save(update_fields=["status", "updated_at"])
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_picking_started(*, order_id, actor=None) -> ReplenishmentOrder:
     """A task of the order is in someone's hands: RELEASED → PICKING (no-op otherwise)."""
     order = order_pick_lock(order_id=order_id)
@@ -99,22 +99,37 @@ def _close_allocations(reservation_ids) -> None:
             ).update(status=status)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_line_pick_record(
-    *, order_id, line_id, qty: Decimal, reservation_ids=(), actor=None
+    *,
+    line_id,
+    qty: Decimal,
+    order_id=None,
+    order: ReplenishmentOrder | None = None,
+    consumed_reservation_ids=(),
+    actor=None,
 ) -> ReplenishmentOrderLine:
-    """A pick of ``qty`` base units for the line was posted: add it to ``qty_picked``,
-    move the order to PICKING, close the allocations whose reservations are used up."""
-    order = order_pick_lock(order_id=order_id)
+    """A pick of ``qty`` base units for the line is being posted: add it to
+    ``qty_picked``, move the order to PICKING, mark CONSUMED the allocations whose
+    reservations this pick uses up (``consumed_reservation_ids``).
+
+    Pass ``order`` when the caller's transaction already holds it from
+    ``order_pick_lock`` (saves locking it again); else ``order_id``.
+    """
+    if order is None:
+        order = order_pick_lock(order_id=order_id)
     line = ReplenishmentOrderLine.objects.select_for_update(of=("self",)).get(
-        pk=line_id, order_id=order_id
+        pk=line_id, order_id=order.pk
     )
     if qty > 0:
         # The line row is locked (above) until commit: adding here loses no update.
         line.qty_picked += qty
         _stamp(line, actor, "picked")
         line.save(update_fields=["qty_picked"])
-    _close_allocations(reservation_ids)
+    if consumed_reservation_ids:
+        Allocation.objects.filter(
+            reservation_id__in=list(consumed_reservation_ids), status=AllocationStatus.ACTIVE
+        ).update(status=AllocationStatus.CONSUMED)
     _to_picking(order, actor, "picking")
     return line
 

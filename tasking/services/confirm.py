@@ -1,17 +1,22 @@
 """Pick confirmations, manual (handheld) and automation (API): exactly one effect each.
 
 ``pick_confirm`` in one transaction: lock the order (outbound), lock the task,
-check that the caller holds it and that the quantity fits, consume the task's
-reservations into the order's staging location through the posting service
-(keys ``pick:<confirmation id>:<reservation id>``), record the pick on the
-order line (outbound), close the task (DONE, or SHORT / EXCEPTION with an
-exception case opened), write ``pick.confirmed`` (and ``exception.opened``).
+check that the caller holds it and that the quantity fits, close the task
+(DONE, or SHORT / EXCEPTION with an exception case opened), record the
+confirmation and the pick on the order line (outbound), write ``pick.confirmed``
+(and ``exception.opened``), and last consume the task's reservations into the
+order's staging location through the posting service (keys
+``pick:<confirmation id>:<reservation id>``). Stock goes last because its
+balance rows are the most shared: every pick of an item at a location, and
+of that item into staging, meets there; taking them last keeps them locked
+for the shortest time. Any refusal rolls everything back.
 
 Exactly once: the caller's key (``request_key``) is unique on
-``PickConfirmation``; it is looked up before and again after the order lock,
-so a retry or a concurrent duplicate finds the first confirmation and changes
-nothing (``replayed``); a reused key with other content is refused. A second
-confirmation under a new key finds the task closed (``task_not_open``).
+``PickConfirmation`` and is looked up after the order lock, so a retry or a
+concurrent duplicate (which waited for the lock) finds the first confirmation
+and changes nothing (``replayed``); a reused key with other content is
+refused. A second confirmation under a new key finds the task closed
+(``task_not_open``).
 """
 
 from __future__ import annotations
@@ -160,12 +165,14 @@ def _check_holder(task: PickTask, *, source: str, actor, system) -> None:
         )
 
 
-def _consume(task: PickTask, *, qty: Decimal, to_location, confirmation_id, actor) -> list[int]:
-    """Consume ``qty`` of the task's reservations, oldest first; the ids it touched."""
-    from inventory import services as inventory_services
+def _consumption_plan(task: PickTask, qty: Decimal) -> list[tuple]:
+    """Which open reservations of the task give ``qty``, oldest first: (reservation, take).
 
+    Read without a lock: the posting service locks and re-checks each one, so a
+    reservation changed meanwhile makes the posting (and the confirmation) fail.
+    """
+    plan = []
     left = qty
-    touched = []
     for reservation in task.reservations.select_related("item", "location", "status").order_by(
         "pk"
     ):
@@ -174,6 +181,19 @@ def _consume(task: PickTask, *, qty: Decimal, to_location, confirmation_id, acto
         if not reservation.is_open or reservation.qty_open <= 0:
             continue
         take = min(left, reservation.qty_open)
+        plan.append((reservation, take))
+        left -= take
+    if left > 0:
+        raise TaskStateConflict(
+            f"The reservations of task {task.pk} hold less than {qty}; nothing was posted."
+        )
+    return plan
+
+
+def _consume(plan, *, to_location, confirmation_id, actor) -> None:
+    from inventory import services as inventory_services
+
+    for reservation, take in plan:
         inventory_services.reservation_consume(
             reservation=reservation,
             qty=take,
@@ -181,13 +201,6 @@ def _consume(task: PickTask, *, qty: Decimal, to_location, confirmation_id, acto
             posting_key=f"pick:{confirmation_id}:{reservation.pk}",
             actor=actor,
         )
-        touched.append(reservation.pk)
-        left -= take
-    if left > 0:
-        raise TaskStateConflict(
-            f"The reservations of task {task.pk} hold less than {qty}; nothing was posted."
-        )
-    return touched
 
 
 def pick_confirm(
@@ -225,9 +238,6 @@ def pick_confirm(
         location=(location_code or "").strip(),
         item=(item_code or "").strip(),
     )
-    replay = _replay(request_key, fingerprint)
-    if replay is not None:
-        return replay
     try:
         return _confirm(
             task_id=task_id,
@@ -276,12 +286,14 @@ def _confirm(
     if order_id is None:
         raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
     order = order_pick_lock(order_id=order_id)
-    # A duplicate that waited for the order lock finds the first one committed.
+    # A retry (or a concurrent duplicate that waited for the order lock) finds the
+    # first confirmation committed.
     replay = _replay(request_key, fingerprint)
     if replay is not None:
         return replay
-    task = locks.pick_task_lock(task_id=task_id)
-    task = PickTask.objects.select_related("item", "from_location", "order_line").get(pk=task.pk)
+    task = locks.pick_task_lock(
+        task_id=task_id, related=("item__base_uom", "from_location", "order_line")
+    )
     _check_holder(task, source=source, actor=actor, system=system)
     if location_code is not None:
         check_location_scan(task=task, code=location_code)
@@ -309,33 +321,9 @@ def _confirm(
     staging = outbound_selectors.staging_location_for_order(order=order)
     if staging is None:
         raise NoStagingLocation(_("Warehouse has no active staging location; nothing was posted."))
+    plan = _consumption_plan(task, qty) if qty > 0 else []
     person = user_or_none(actor)
     actor_label = system.code if system is not None else getattr(actor, "username", "") or ""
-    confirmation = PickConfirmation(
-        pick_task=task,
-        warehouse_id=task.warehouse_id,
-        request_key=request_key,
-        request_fingerprint=fingerprint,
-        source=source,
-        qty_picked=qty,
-        from_location_id=task.from_location_id,
-        to_location=staging,
-        actor=person,
-        actor_label=actor_label[:150],
-        external_correlation_id=(external_correlation_id or "")[:128],
-        correlation_id=get_correlation_id(),
-        confirmed_at=confirmed_at or timezone.now(),
-    )
-    posting_actor = person or (f"system:{system.code}" if system is not None else None)
-    touched = []
-    if qty > 0:
-        touched = _consume(
-            task,
-            qty=qty,
-            to_location=staging,
-            confirmation_id=confirmation.pk,
-            actor=posting_actor,
-        )
     now = timezone.now()
     if exception_type is not None:
         task.status = PickTaskStatus.EXCEPTION
@@ -360,13 +348,28 @@ def _confirm(
             "updated_at",
         ]
     )
-    confirmation.task_status = task.status
+    confirmation = PickConfirmation(
+        pick_task=task,
+        warehouse_id=task.warehouse_id,
+        request_key=request_key,
+        request_fingerprint=fingerprint,
+        source=source,
+        qty_picked=qty,
+        from_location_id=task.from_location_id,
+        to_location=staging,
+        task_status=task.status,
+        actor=person,
+        actor_label=actor_label[:150],
+        external_correlation_id=(external_correlation_id or "")[:128],
+        correlation_id=get_correlation_id(),
+        confirmed_at=confirmed_at or now,
+    )
     confirmation.save(force_insert=True)
     order_line_pick_record(
-        order_id=order.pk,
+        order=order,
         line_id=task.order_line_id,
         qty=qty,
-        reservation_ids=touched,
+        consumed_reservation_ids=[r.pk for r, take in plan if take == r.qty_open],
         actor=person,
     )
     case = None
@@ -406,6 +409,15 @@ def _confirm(
             "confirmedAt": confirmation.confirmed_at.isoformat(),
             "exceptionCaseId": case.pk if case is not None else None,
         },
+    )
+    # Stock last: the balance rows (shared by every pick of the same item and
+    # location, and of the item into staging) stay locked from here to commit,
+    # so the rest of the confirmation is written before they are taken.
+    _consume(
+        plan,
+        to_location=staging,
+        confirmation_id=confirmation.pk,
+        actor=person or (f"system:{system.code}" if system is not None else None),
     )
     return ConfirmResult(confirmation, task, case, False)
 

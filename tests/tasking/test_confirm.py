@@ -163,7 +163,7 @@ def test_pick_confirm_short_posts_what_was_picked_and_opens_exception(one_task, 
     assert balance(layout.sku_a, layout.staging, layout.available) == (D("7"), D("0"))
     assert order_of(order).lines.get().qty_picked == D("7")
     types = list(OutboxEvent.objects.order_by("id").values_list("event_type", flat=True))
-    assert types[-2:] == ["exception.opened", "pick.confirmed"]
+    assert types[-3:] == ["exception.opened", "pick.confirmed", "reservation.consumed"]
 
 
 def test_pick_task_report_exception_location_empty_posts_nothing(one_task, picker, layout):
