@@ -47,6 +47,30 @@ def location_list(
 # --- stock reads ----------------------------------------------------------------
 
 
+def _scoped_warehouse_ids(actor, warehouse_code: str | None) -> QuerySet:
+    visible = warehouses_visible_to(actor)
+    if warehouse_code:
+        visible = visible.filter(code=warehouse_code)
+    return visible.values("pk")
+
+
+def _code_filters(qs: QuerySet, warehouse_ids: QuerySet, *, sku, location_code) -> QuerySet:
+    # SKUs and location codes are unique per warehouse: resolve them through the
+    # (warehouse, sku) / (warehouse, code) unique indexes of the visible
+    # warehouses, then hit the stock table by id (no join on the big table).
+    if sku:
+        qs = qs.filter(
+            item_id__in=Item.objects.filter(warehouse_id__in=warehouse_ids, sku=sku).values("pk")
+        )
+    if location_code:
+        qs = qs.filter(
+            location_id__in=Location.objects.filter(
+                warehouse_id__in=warehouse_ids, code=location_code
+            ).values("pk")
+        )
+    return qs
+
+
 def balance_list(
     *,
     actor,
@@ -60,19 +84,18 @@ def balance_list(
 
     Indexes: item lookups use the (item, location, status) unique index,
     location lookups ``balance_location_idx``, warehouse/status listings in
-    id order ``balance_wh_status_idx`` / ``balance_wh_idx``.
+    id order ``balance_wh_status_idx`` / ``balance_wh_idx``
+    (``bench/inventory_balance_search.py`` measures them).
     """
+    warehouse_ids = _scoped_warehouse_ids(actor, warehouse_code)
     qs = scope_by_warehouse(
         InventoryBalance.objects.select_related("warehouse", "item", "location", "status"), actor
     )
     if warehouse_code:
-        qs = qs.filter(warehouse__code=warehouse_code)
-    if sku:
-        qs = qs.filter(item__sku=sku)
-    if location_code:
-        qs = qs.filter(location__code=location_code)
+        qs = qs.filter(warehouse_id__in=warehouse_ids)
+    qs = _code_filters(qs, warehouse_ids, sku=sku, location_code=location_code)
     if status_code:
-        qs = qs.filter(status__code=status_code)
+        qs = qs.filter(status_id__in=InventoryStatus.objects.filter(code=status_code).values("pk"))
     if not include_empty:
         qs = qs.filter(on_hand__gt=0)
     return qs
@@ -90,6 +113,7 @@ def ledger_list(
     reservation_id: int | None = None,
 ) -> QuerySet:
     """Ledger entries the actor may see, oldest first (cursor pagination by id)."""
+    warehouse_ids = _scoped_warehouse_ids(actor, warehouse_code)
     qs = scope_by_warehouse(
         InventoryLedgerEntry.objects.select_related(
             "warehouse", "item", "location", "status", "posting"
@@ -97,15 +121,14 @@ def ledger_list(
         actor,
     )
     if warehouse_code:
-        qs = qs.filter(warehouse__code=warehouse_code)
-    if sku:
-        qs = qs.filter(item__sku=sku)
-    if location_code:
-        qs = qs.filter(location__code=location_code)
+        qs = qs.filter(warehouse_id__in=warehouse_ids)
+    qs = _code_filters(qs, warehouse_ids, sku=sku, location_code=location_code)
     if since is not None:
         qs = qs.filter(occurred_at__gte=since)
     if posting_key:
-        qs = qs.filter(posting__posting_key=posting_key)
+        qs = qs.filter(
+            posting_id__in=InventoryPosting.objects.filter(posting_key=posting_key).values("pk")
+        )
     if source_ref:
         qs = qs.filter(source_ref=source_ref)
     if reservation_id:
