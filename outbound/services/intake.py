@@ -209,8 +209,9 @@ def _order_create(
     for line in order_lines:
         line.order = order
     ReplenishmentOrderLine.objects.bulk_create(order_lines)
-    history_snapshot(model=ReplenishmentOrder, where="id = %s", params=[order.pk])
-    history_snapshot(model=ReplenishmentOrderLine, where="order_id = %s", params=[order.pk])
+    order_key = ReplenishmentOrder._meta.pk.get_db_prep_value(order.pk, connection)
+    history_snapshot(model=ReplenishmentOrder, where="id = %s", params=[order_key])
+    history_snapshot(model=ReplenishmentOrderLine, where="order_id = %s", params=[order_key])
     outbox_emit(
         event_type="order.accepted",
         aggregate_type=ORDER_AGGREGATE,
