@@ -1055,12 +1055,14 @@ def reservation_expire(*, reservation_id: int) -> PostingResult | None:
         return None
     # Claimed after the locks (unlike the other postings): the key is derived
     # from the locked reservation, so no other posting can be waiting on it.
-    posting, _new = _posting_claim(
+    posting, new = _posting_claim(
         posting_key=f"reservation-expire:{locked.pk}",
         kind=PostingKind.EXPIRE,
         fingerprint=_fingerprint(PostingKind.EXPIRE, reservation=locked),
         source_ref=locked.demand_ref,
     )
+    if not new:  # cannot happen while the reservation is open; never post twice regardless
+        return _replay(posting)
     remaining = locked.qty_open
     lines = [
         _Line(
