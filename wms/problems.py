@@ -64,6 +64,10 @@ def flatten_validation_errors(detail, prefix: str = "") -> list[dict]:
         for key, value in detail.items():
             if key in ("non_field_errors", "__all__"):
                 field = prefix or None
+            elif isinstance(key, int) or str(key).isdigit():
+                # DRF keys a ListSerializer's errors by index: name it like a list
+                # item (``lines[0].qty``), as the services do.
+                field = f"{prefix}[{key}]"
             else:
                 field = f"{prefix}.{key}" if prefix else str(key)
             errors.extend(flatten_validation_errors(value, field or ""))

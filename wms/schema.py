@@ -36,6 +36,13 @@ _COMMON_ERRORS = {
     "500": "Internal error; safe to retry with the same Idempotency-Key",
 }
 
+_IDEMPOTENCY_ERRORS = {
+    "409": "The same Idempotency-Key is still being processed (idempotency_key_in_use), "
+    "or the request conflicts with the current state",
+    "422": "The Idempotency-Key was used with another body (idempotency_key_reused), "
+    "or the request failed business validation",
+}
+
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "integrations.authentication.ApiTokenAuthentication"
@@ -59,7 +66,13 @@ def add_problem_responses(result, generator, request, public):
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            for status, description in _COMMON_ERRORS.items():
+            errors = dict(_COMMON_ERRORS)
+            if any(
+                p.get("in") == "header" and p.get("name") == "Idempotency-Key"
+                for p in operation.get("parameters", [])
+            ):
+                errors.update(_IDEMPOTENCY_ERRORS)
+            for status, description in errors.items():
                 responses.setdefault(
                     status,
                     {

@@ -136,3 +136,23 @@ def test_health_endpoints(api_client):
     assert ready.status_code == 200, ready.json()
     assert ready.json()["checks"]["database"] == "ok"
     assert "django_http_requests" in api_client.get("/metrics").content.decode()
+
+
+def test_api_schema_documents_idempotency_errors():
+    """Operations taking Idempotency-Key get the contract's 409 and 422; others do not."""
+    from wms.schema import add_problem_responses
+
+    header = {"in": "header", "name": "Idempotency-Key", "required": True}
+    schema = {
+        "paths": {
+            "/api/v1/things": {
+                "post": {"parameters": [header], "responses": {"201": {}}},
+                "get": {"parameters": [], "responses": {"200": {}}},
+            }
+        }
+    }
+    result = add_problem_responses(schema, None, None, True)
+    post, get = result["paths"]["/api/v1/things"]["post"], result["paths"]["/api/v1/things"]["get"]
+    assert {"400", "401", "403", "409", "421", "422", "429", "500"} <= set(post["responses"])
+    assert "idempotency_key_in_use" in post["responses"]["409"]["description"]
+    assert "409" not in get["responses"] and "422" not in get["responses"]
