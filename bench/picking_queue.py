@@ -10,7 +10,7 @@ What it does:
 1. creates its own database (``--database-url``, dropped and recreated) and
    bulk-loads one warehouse with 8 zones, 800 pick faces, 500 items, orders of
    10 lines in released waves, ``--open`` released manual pick tasks (priorities
-   1–9, all zones) plus ``--done`` finished ones and 2,000 in pickers' hands,
+   1 to 9, all zones) plus ``--done`` finished ones and 2,000 in pickers' hands,
    then ``ANALYZE``;
 2. in this process (Django ORM, one connection), measures in interleaved
    rounds, each ``--samples`` times:
@@ -221,7 +221,7 @@ def _seed(open_tasks: int, done_tasks: int, in_hand: int) -> None:
 
 def _pct(values, p) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p * (len(values) - 1)))]
 
 
 def main() -> None:
@@ -253,7 +253,7 @@ def main() -> None:
     from tasking.services import pick_task_next_for_picker
 
     wh = Warehouse.objects.get(code="QUEUE1")
-    zones = list(Zone.objects.filter(warehouse=wh)) + [None]
+    zones = [*Zone.objects.filter(warehouse=wh), None]
     picker = get_user_model().objects.get(username="picker0")  # nothing in hand
     client = Client()
     client.force_login(picker)

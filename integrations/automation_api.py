@@ -42,15 +42,16 @@ def _system(request):
     return system if system is not None and system.type == "automation" else None
 
 
-def _visible_task_id(request, task_id):
-    """``task_id`` if the task is in a warehouse the caller was granted; 404 otherwise
-    (nothing leaks across grants). Whether the caller holds it is the service's
-    question (409 ``task_not_dispatched`` / ``task_not_open``)."""
-    if not tasking_selectors.pick_task_visible(actor=request.user, task_id=task_id):
+def _visible_order_id(request, task_id):
+    """The task's order if the task is in a warehouse the caller was granted; 404
+    otherwise (nothing leaks across grants). Whether the caller holds it is the
+    service's question (409 ``task_not_dispatched`` / ``task_not_open``)."""
+    order_id = tasking_selectors.pick_task_order_id(actor=request.user, task_id=task_id)
+    if order_id is None:
         raise TaskNotFound(
             f"No pick task {task_id} in your warehouses.", extra={"pickTaskId": str(task_id)}
         )
-    return task_id
+    return order_id
 
 
 @extend_schema(tags=["automation"])
@@ -107,7 +108,8 @@ class AutomationPickTaskAckApi(APIView):
             raise PermissionDenied("Only the automation system a task went to acknowledges it.")
         payload = PickTaskAckInputSerializer(data=request.data or {})
         payload.is_valid(raise_exception=True)
-        pick_task_ack(task_id=_visible_task_id(request, task_id), target=system.code)
+        _visible_order_id(request, task_id)
+        pick_task_ack(task_id=task_id, target=system.code)
         task = tasking_selectors.automation_pick_tasks(system=system).get(pk=task_id)
         return Response(PickTaskOutputSerializer(task).data)
 
@@ -141,7 +143,8 @@ class AutomationPickConfirmationCreateApi(APIView):
         payload = PickConfirmationInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        task_id = _visible_task_id(request, data["pickTaskId"])
+        task_id = data["pickTaskId"]
+        order_id = _visible_order_id(request, task_id)
         system = _system(request)
         key = request.headers.get(IDEMPOTENCY_HEADER)
         result = pick_confirm(
@@ -155,5 +158,6 @@ class AutomationPickConfirmationCreateApi(APIView):
             confirmed_at=data.get("confirmedAt"),
             external_correlation_id=data.get("correlationId", ""),
             note=_("Reported short by %(by)s") % {"by": system.code} if system else "",
+            order_id=order_id,
         )
         return Response(PickConfirmationOutputSerializer(result).data, status=200)

@@ -336,19 +336,33 @@ def stock_fifo_dates(*, balance_ids) -> dict[int, datetime | None]:
 # --- Staging (where picks of an order go) ------------------------------------------------
 
 
+_STAGING: dict[int, tuple[float, object]] = {}
+_STAGING_CACHE_SECONDS = 10.0
+
+
 def staging_location_for_order(*, order):
     """The location an order's picks are taken to: the warehouse's first active
     staging location on the path (pick sequence, then code); None if it has none.
 
     Deterministic, so every pick of an order lands in the same place; the pick
-    task and its confirmation record where each pick went.
+    task and its confirmation record where each pick went. Cached in the
+    process for ten seconds (asked on every pick confirmation; a staging
+    location changes a few times a year, and the posting service refuses an
+    inactive one anyway).
     """
     from inventory.models import Location
 
-    return (
+    now = time.monotonic()
+    hit = _STAGING.get(order.warehouse_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    location = (
         Location.objects.filter(
             warehouse_id=order.warehouse_id, type=LocationType.STAGING, is_active=True
         )
         .order_by("pick_sequence", "code")
         .first()
     )
+    if location is not None:
+        _STAGING[order.warehouse_id] = (now + _STAGING_CACHE_SECONDS, location)
+    return location

@@ -35,15 +35,16 @@ def pick_task_get(*, actor, task_id) -> PickTask:
     return task
 
 
-def pick_task_visible(*, actor, task_id) -> bool:
-    """Whether the task exists in a warehouse the actor may see (one indexed read)."""
+def pick_task_order_id(*, actor, task_id):
+    """The order of the task if it is in a warehouse the actor may see, else None
+    (one indexed read)."""
     system = getattr(actor, "system", None)
     qs = PickTask.objects.filter(pk=task_id).order_by()
     if system is not None:
         qs = qs.filter(warehouse_id__in=list(actor.warehouse_ids))
     else:
         qs = scope_by_warehouse(qs, actor)
-    return qs.exists()
+    return qs.values_list("order_id", flat=True).first()
 
 
 def pick_tasks_in_hand(*, picker, warehouse=None) -> QuerySet:

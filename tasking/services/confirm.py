@@ -217,6 +217,7 @@ def pick_confirm(
     external_correlation_id: str = "",
     exception_type: str | None = None,
     note: str = "",
+    order_id=None,
 ) -> ConfirmResult:
     """Confirm ``qty`` picked on a task (see the module docstring).
 
@@ -225,7 +226,8 @@ def pick_confirm(
     more → ``over_pick`` (422). A closed task → ``task_not_open`` (409). The
     scans, when given, must match the task (``wrong_scan``, 422). Manual
     confirmations need the task assigned to ``actor``; automation ones need it
-    dispatched to ``system``.
+    dispatched to ``system``. ``order_id``: the task's order when the caller
+    already read it (saves a query; checked against the locked task).
     """
     qty = pick_qty(qty)
     if not request_key or len(request_key) > 320:
@@ -253,6 +255,7 @@ def pick_confirm(
             external_correlation_id=external_correlation_id,
             exception_type=exception_type,
             note=note,
+            order_id=order_id,
         )
     except IntegrityError:
         # The same key raced in on another task (the unique key caught it).
@@ -278,11 +281,13 @@ def _confirm(
     external_correlation_id,
     exception_type,
     note,
+    order_id,
 ) -> ConfirmResult:
     from outbound import selectors as outbound_selectors
     from outbound.services import order_line_pick_record, order_pick_lock
 
-    order_id = PickTask.objects.filter(pk=task_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        order_id = PickTask.objects.filter(pk=task_id).values_list("order_id", flat=True).first()
     if order_id is None:
         raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
     order = order_pick_lock(order_id=order_id)
@@ -294,6 +299,8 @@ def _confirm(
     task = locks.pick_task_lock(
         task_id=task_id, related=("item__base_uom", "from_location", "order_line")
     )
+    if task is None or task.order_id != order.pk:
+        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
     _check_holder(task, source=source, actor=actor, system=system)
     if location_code is not None:
         check_location_scan(task=task, code=location_code)
