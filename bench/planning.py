@@ -273,6 +273,8 @@ def _run_planner(args, seeded) -> tuple[float, dict]:
 
     app.conf.task_default_queue = args.queue
     app.conf.task_always_eager = False
+    log = open(f"/tmp/{args.queue}-workers.log", "wb")  # noqa: SIM115
+    print(f"worker log: {log.name}", flush=True)
     workers = [
         subprocess.Popen(
             [
@@ -296,6 +298,8 @@ def _run_planner(args, seeded) -> tuple[float, dict]:
             ],
             cwd=ROOT,
             env=_env(args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         for n in range(2)
     ]
@@ -369,6 +373,10 @@ def main() -> None:
 
     cache.clear()
     seeded = _seed(args)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh tables: give the planner statistics, as in production
     try:
         rate, summary = _run_planner(args, seeded)
         print(

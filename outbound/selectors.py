@@ -16,7 +16,14 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils.dateparse import parse_datetime
 
-from inventory.models import InventoryBalance, Item, LocationType, Warehouse
+from inventory.models import (
+    InventoryBalance,
+    InventoryStatus,
+    Item,
+    Location,
+    LocationType,
+    Warehouse,
+)
 from wms.scoping import scope_by_warehouse
 
 from .models import (
@@ -265,36 +272,54 @@ class Candidate:
     fifo_at: datetime | None = None
 
 
-def allocatable_candidates(*, warehouse_id: int, item_ids) -> dict[int, list[Candidate]]:
+def allocatable_candidates(
+    *, warehouse_id: int, item_ids, locations: dict | None = None, statuses: dict | None = None
+) -> dict[int, list[Candidate]]:
     """item id → balances with available stock in an allocatable status at an active
-    pick face or reserve location of the warehouse (one query, no locks: the
-    posting service re-checks availability under its lock)."""
-    rows = (
+    pick face or reserve location of the warehouse (no locks: the posting service
+    re-checks availability in its guarded update).
+
+    One query on the balances alone (the item-first unique index, whatever the
+    table statistics say); locations and statuses come from ``locations`` and
+    ``statuses`` (id → row, filled here on first sight: a planning job looks
+    each up once).
+    """
+    locations = {} if locations is None else locations
+    statuses = {} if statuses is None else statuses
+    rows = list(
         InventoryBalance.objects.filter(
-            warehouse_id=warehouse_id,
-            item_id__in=item_ids,
-            available__gt=0,
-            status__allocatable=True,
-            location__type__in=PICKABLE_LOCATION_TYPES,
-            location__is_active=True,
-        )
-        .values_list(
-            "pk",
-            "item_id",
-            "location_id",
-            "status_id",
-            "available",
-            "on_hand",
-            "location__type",
-            "location__pick_sequence",
-            "location__code",
-            "location__zone_id",
-        )
-        .order_by("pk")
+            item_id__in=item_ids, warehouse_id=warehouse_id, available__gt=0
+        ).values_list("pk", "item_id", "location_id", "status_id", "available", "on_hand")
     )
+    missing = {row[2] for row in rows} - locations.keys()
+    if missing:
+        locations.update(Location.objects.in_bulk(missing))
+    missing = {row[3] for row in rows} - statuses.keys()
+    if missing:
+        statuses.update(InventoryStatus.objects.in_bulk(missing))
     result: dict[int, list[Candidate]] = {}
-    for row in rows:
-        result.setdefault(row[1], []).append(Candidate(*row))
+    for pk, item_id, location_id, status_id, available, on_hand in sorted(rows):
+        location = locations[location_id]
+        if (
+            location.type not in PICKABLE_LOCATION_TYPES
+            or not location.is_active
+            or not statuses[status_id].allocatable
+        ):
+            continue
+        result.setdefault(item_id, []).append(
+            Candidate(
+                pk,
+                item_id,
+                location_id,
+                status_id,
+                available,
+                on_hand,
+                location.type,
+                location.pick_sequence,
+                location.code,
+                location.zone_id,
+            )
+        )
     return result
 
 
