@@ -10,7 +10,8 @@ Measures, in one run and on the same data:
 - the API end to end, in-process (token auth, warehouse scoping, permission,
   selector, serializer, cursor pagination; no network): ``GET
   /api/v1/inventory/balances`` by SKU, by location, by warehouse + status (first
-  page and a later page), by SKU across the caller's warehouses;
+  page and a later page), by SKU across the caller's warehouses; and
+  ``GET /api/v1/inventory/ledger`` by SKU, by location and ``since``;
 - the same searches as plain SQL (psycopg), the floor under the API;
 - the plain SQL with the index each search relies on dropped (inside a
   transaction that is rolled back), to show what the index buys.
@@ -26,7 +27,9 @@ import random
 import statistics
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -138,6 +141,19 @@ def main() -> None:
 
         return call
 
+    def ledger(query):
+        def call():
+            response = client.get(f"/api/v1/inventory/ledger?{query()}")
+            if response.status_code != 200:
+                raise SystemExit(f"API answered {response.status_code}: {response.content[:300]}")
+            response.json()
+
+        return call
+
+    def since(days: int) -> str:
+        moment = datetime.now(UTC) - timedelta(days=days, seconds=rng.randrange(3600))
+        return quote(moment.isoformat())
+
     second_page_cursor = {}
 
     def status_page_two():
@@ -160,6 +176,10 @@ def main() -> None:
         ("API  by location", api(lambda: f"warehouse=BS1&location={location()}")),
         ("API  warehouse + status, page 1", api(lambda: "warehouse=BS1&status=QUARANTINED")),
         ("API  warehouse + status, page 2", status_page_two),
+        ("API  ledger by SKU", ledger(lambda: f"warehouse=BS1&sku={sku()}")),
+        ("API  ledger by location", ledger(lambda: f"warehouse=BS1&location={location()}")),
+        ("API  ledger since (last day)", ledger(lambda: f"warehouse=BS1&since={since(1)}")),
+        ("API  ledger since (90 days ago)", ledger(lambda: f"warehouse=BS1&since={since(90)}")),
     ]
     for label, call in scenarios:
         call()  # warm up

@@ -97,6 +97,12 @@ class _AscendingCursor(CursorPagination):
     ordering = "id"
 
 
+class _LedgerCursor(CursorPagination):
+    # Time order (then id): ``since`` and the order use one index; postings of
+    # one transaction share their timestamp and keep their id order.
+    ordering = ("occurred_at", "id")
+
+
 def _checked(serializer_class, data):
     params = serializer_class(data=data)
     params.is_valid(raise_exception=True)
@@ -219,13 +225,13 @@ class BalanceListApi(ListAPIView):
     ],
 )
 class LedgerListApi(ListAPIView):
-    """The append-only postings, oldest first; follow ``next`` to read on."""
+    """The append-only postings in time order, oldest first; follow ``next`` to read on."""
 
     permission_classes = [ActorPermission]
     allowed_system_types = _READERS
     required_user_perms = ("inventory.view_inventoryledgerentry",)
     serializer_class = LedgerEntryOutputSerializer
-    pagination_class = _AscendingCursor
+    pagination_class = _LedgerCursor
     filter_backends = []
 
     def get_queryset(self):

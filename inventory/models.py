@@ -445,7 +445,8 @@ class InventoryLedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["item", "location", "status", "id"], name="ledger_balance_idx"),
             models.Index(fields=["location", "id"], name="ledger_location_idx"),
-            models.Index(fields=["warehouse", "occurred_at"], name="ledger_wh_time_idx"),
+            # The ledger API lists by (occurred_at, id): this serves ``since`` and the order.
+            models.Index(fields=["warehouse", "occurred_at", "id"], name="ledger_wh_time_idx"),
             models.Index(
                 fields=["reservation"],
                 condition=Q(reservation__isnull=False),

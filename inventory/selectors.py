@@ -47,26 +47,47 @@ def location_list(
 # --- stock reads ----------------------------------------------------------------
 
 
-def _scoped_warehouse_ids(actor, warehouse_code: str | None) -> QuerySet:
+def _visible_warehouse_ids(actor, warehouse_code: str | None) -> list[int]:
+    """The ids ``scope_by_warehouse`` would allow, materialised as constants.
+
+    Stock tables are large: with literal ids (and literal item, location and
+    status ids below) PostgreSQL estimates exactly and walks the right index;
+    nested ``IN (SELECT …)`` subqueries made it hash-join a whole warehouse.
+    """
     visible = warehouses_visible_to(actor)
     if warehouse_code:
         visible = visible.filter(code=warehouse_code)
-    return visible.values("pk")
+    return list(visible.values_list("pk", flat=True))
 
 
-def _code_filters(qs: QuerySet, warehouse_ids: QuerySet, *, sku, location_code) -> QuerySet:
+def _code_filters(
+    qs: QuerySet, warehouse_ids: list[int], *, sku=None, location_code=None, status_code=None
+) -> QuerySet:
     # SKUs and location codes are unique per warehouse: resolve them through the
-    # (warehouse, sku) / (warehouse, code) unique indexes of the visible
-    # warehouses, then hit the stock table by id (no join on the big table).
+    # (warehouse, sku) / (warehouse, code) unique indexes first, then hit the
+    # stock table by id.
+    qs = qs.filter(warehouse_id__in=warehouse_ids)
     if sku:
         qs = qs.filter(
-            item_id__in=Item.objects.filter(warehouse_id__in=warehouse_ids, sku=sku).values("pk")
+            item_id__in=list(
+                Item.objects.filter(warehouse_id__in=warehouse_ids, sku=sku).values_list(
+                    "pk", flat=True
+                )
+            )
         )
     if location_code:
         qs = qs.filter(
-            location_id__in=Location.objects.filter(
-                warehouse_id__in=warehouse_ids, code=location_code
-            ).values("pk")
+            location_id__in=list(
+                Location.objects.filter(
+                    warehouse_id__in=warehouse_ids, code=location_code
+                ).values_list("pk", flat=True)
+            )
+        )
+    if status_code:
+        qs = qs.filter(
+            status_id__in=list(
+                InventoryStatus.objects.filter(code=status_code).values_list("pk", flat=True)
+            )
         )
     return qs
 
@@ -87,15 +108,13 @@ def balance_list(
     id order ``balance_wh_status_idx`` / ``balance_wh_idx``
     (``bench/inventory_balance_search.py`` measures them).
     """
-    warehouse_ids = _scoped_warehouse_ids(actor, warehouse_code)
-    qs = scope_by_warehouse(
-        InventoryBalance.objects.select_related("warehouse", "item", "location", "status"), actor
+    qs = _code_filters(
+        InventoryBalance.objects.select_related("warehouse", "item", "location", "status"),
+        _visible_warehouse_ids(actor, warehouse_code),
+        sku=sku,
+        location_code=location_code,
+        status_code=status_code,
     )
-    if warehouse_code:
-        qs = qs.filter(warehouse_id__in=warehouse_ids)
-    qs = _code_filters(qs, warehouse_ids, sku=sku, location_code=location_code)
-    if status_code:
-        qs = qs.filter(status_id__in=InventoryStatus.objects.filter(code=status_code).values("pk"))
     if not include_empty:
         qs = qs.filter(on_hand__gt=0)
     return qs
@@ -113,16 +132,14 @@ def ledger_list(
     reservation_id: int | None = None,
 ) -> QuerySet:
     """Ledger entries the actor may see, oldest first (cursor pagination by id)."""
-    warehouse_ids = _scoped_warehouse_ids(actor, warehouse_code)
-    qs = scope_by_warehouse(
+    qs = _code_filters(
         InventoryLedgerEntry.objects.select_related(
             "warehouse", "item", "location", "status", "posting"
         ),
-        actor,
+        _visible_warehouse_ids(actor, warehouse_code),
+        sku=sku,
+        location_code=location_code,
     )
-    if warehouse_code:
-        qs = qs.filter(warehouse_id__in=warehouse_ids)
-    qs = _code_filters(qs, warehouse_ids, sku=sku, location_code=location_code)
     if since is not None:
         qs = qs.filter(occurred_at__gte=since)
     if posting_key:
