@@ -23,6 +23,7 @@ from wms.idempotency import HEADER as IDEMPOTENCY_HEADER
 from wms.idempotency import client_scope, idempotent
 from wms.pagination import CursorPagination
 from wms.permissions import ActorPermission
+from wms.scoping import warehouses_visible_to
 
 from .automation_serializers import (
     PickConfirmationInputSerializer,
@@ -143,12 +144,14 @@ class AutomationPickConfirmationCreateApi(APIView):
         payload = PickConfirmationInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        task_id = data["pickTaskId"]
-        order_id = _visible_order_id(request, task_id)
         system = _system(request)
+        if system is not None:
+            granted = request.user.warehouse_ids
+        else:
+            granted = warehouses_visible_to(request.user).values_list("pk", flat=True)
         key = request.headers.get(IDEMPOTENCY_HEADER)
         result = pick_confirm(
-            task_id=task_id,
+            task_id=data["pickTaskId"],
             qty=data["qtyPicked"],
             request_key=f"{client_scope(request.user)}:{key}",
             actor=None if system is not None else request.user,
@@ -158,6 +161,6 @@ class AutomationPickConfirmationCreateApi(APIView):
             confirmed_at=data.get("confirmedAt"),
             external_correlation_id=data.get("correlationId", ""),
             note=_("Reported short by %(by)s") % {"by": system.code} if system else "",
-            order_id=order_id,
+            warehouse_ids=granted,
         )
         return Response(PickConfirmationOutputSerializer(result).data, status=200)

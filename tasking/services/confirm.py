@@ -12,11 +12,12 @@ of that item into staging, meets there; taking them last keeps them locked
 for the shortest time. Any refusal rolls everything back.
 
 Exactly once: the caller's key (``request_key``) is unique on
-``PickConfirmation`` and is looked up after the order lock, so a retry or a
-concurrent duplicate (which waited for the lock) finds the first confirmation
-and changes nothing (``replayed``); a reused key with other content is
-refused. A second confirmation under a new key finds the task closed
-(``task_not_open``).
+``PickConfirmation``. Every confirmation closes its task, so a retry or a
+concurrent duplicate (which waited for the locks) finds the task closed and,
+under its key, the first confirmation: it changes nothing (``replayed``). A
+key reused with other content is refused (``confirmation_key_reused``, also
+when the unique constraint is what catches it); a second confirmation under
+a new key finds the task closed (``task_not_open``).
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def pick_confirm(
     external_correlation_id: str = "",
     exception_type: str | None = None,
     note: str = "",
-    order_id=None,
+    warehouse_ids=None,
 ) -> ConfirmResult:
     """Confirm ``qty`` picked on a task (see the module docstring).
 
@@ -226,8 +227,8 @@ def pick_confirm(
     more → ``over_pick`` (422). A closed task → ``task_not_open`` (409). The
     scans, when given, must match the task (``wrong_scan``, 422). Manual
     confirmations need the task assigned to ``actor``; automation ones need it
-    dispatched to ``system``. ``order_id``: the task's order when the caller
-    already read it (saves a query; checked against the locked task).
+    dispatched to ``system``. ``warehouse_ids``: the warehouses the caller was
+    granted; a task elsewhere is not found (404), as if it did not exist.
     """
     qty = pick_qty(qty)
     if not request_key or len(request_key) > 320:
@@ -255,7 +256,7 @@ def pick_confirm(
             external_correlation_id=external_correlation_id,
             exception_type=exception_type,
             note=note,
-            order_id=order_id,
+            warehouse_ids=warehouse_ids,
         )
     except IntegrityError:
         # The same key raced in on another task (the unique key caught it).
@@ -281,26 +282,28 @@ def _confirm(
     external_correlation_id,
     exception_type,
     note,
-    order_id,
+    warehouse_ids,
 ) -> ConfirmResult:
     from outbound import selectors as outbound_selectors
     from outbound.services import order_line_pick_record, order_pick_lock
 
-    if order_id is None:
-        order_id = PickTask.objects.filter(pk=task_id).values_list("order_id", flat=True).first()
+    tasks = PickTask.objects.filter(pk=task_id)
+    if warehouse_ids is not None:
+        tasks = tasks.filter(warehouse_id__in=list(warehouse_ids))
+    order_id = tasks.values_list("order_id", flat=True).first()
     if order_id is None:
         raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
     order = order_pick_lock(order_id=order_id)
-    # A retry (or a concurrent duplicate that waited for the order lock) finds the
-    # first confirmation committed.
-    replay = _replay(request_key, fingerprint)
-    if replay is not None:
-        return replay
     task = locks.pick_task_lock(
         task_id=task_id, related=("item__base_uom", "from_location", "order_line")
     )
-    if task is None or task.order_id != order.pk:
-        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
+    if not task.is_open:
+        # Every confirmation closes its task, so a retry of one (or a concurrent
+        # duplicate that waited for the locks) finds its task closed, and the
+        # first confirmation under its key.
+        replay = _replay(request_key, fingerprint)
+        if replay is not None:
+            return replay
     _check_holder(task, source=source, actor=actor, system=system)
     if location_code is not None:
         check_location_scan(task=task, code=location_code)
