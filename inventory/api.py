@@ -156,6 +156,15 @@ def _resolve(warehouse, *, sku: str, locations: dict[str, str], statuses: dict[s
     return item, found_locations, found_statuses
 
 
+def _posted(result) -> Response:
+    body = {
+        "postingKey": result.posting.posting_key,
+        "ledgerEntryIds": result.entry_ids,
+        "entries": selectors.ledger_rows_for_ids(entry_ids=result.entry_ids),
+    }
+    return Response(PostingOutputSerializer(body).data, status=http.HTTP_201_CREATED)
+
+
 def _posting_key(request, operation: str) -> str:
     """Derived from the client's Idempotency-Key: the posting stays once-only even after
     the idempotency record's retention has passed."""
@@ -201,7 +210,7 @@ class BalanceListApi(ListAPIView):
         f = _checked(BalanceFilterSerializer, self.request.query_params)
         if f.get("warehouse"):
             warehouse_for_actor(self.request.user, f["warehouse"])
-        return selectors.balance_list(
+        return selectors.balance_rows(
             actor=self.request.user,
             warehouse_code=f.get("warehouse"),
             sku=f.get("sku"),
@@ -238,7 +247,7 @@ class LedgerListApi(ListAPIView):
         f = _checked(LedgerFilterSerializer, self.request.query_params)
         if f.get("warehouse"):
             warehouse_for_actor(self.request.user, f["warehouse"])
-        return selectors.ledger_list(
+        return selectors.ledger_rows(
             actor=self.request.user,
             warehouse_code=f.get("warehouse"),
             sku=f.get("sku"),
@@ -282,7 +291,7 @@ class MoveCreateApi(APIView):
             source_ref=data["sourceRef"],
             actor=request.user,
         )
-        return Response(PostingOutputSerializer(result).data, status=http.HTTP_201_CREATED)
+        return _posted(result)
 
 
 class StatusTransferCreateApi(APIView):
@@ -319,4 +328,4 @@ class StatusTransferCreateApi(APIView):
             actor=request.user,
             reason_code=data["reasonCode"],
         )
-        return Response(PostingOutputSerializer(result).data, status=http.HTTP_201_CREATED)
+        return _posted(result)

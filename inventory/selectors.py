@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.functions import Now
 
 from wms.scoping import scope_by_warehouse, warehouses_visible_to
@@ -151,6 +151,57 @@ def ledger_list(
     if reservation_id:
         qs = qs.filter(reservation_id=reservation_id)
     return qs
+
+
+def _as_balance_rows(qs: QuerySet) -> QuerySet:
+    return qs.values(
+        "id",
+        "on_hand",
+        "reserved",
+        "available",
+        "updated_at",
+        warehouse_code=F("warehouse__code"),
+        sku=F("item__sku"),
+        location_code=F("location__code"),
+        status_code=F("status__code"),
+    )
+
+
+def balance_rows(**filters) -> QuerySet:
+    """``balance_list`` as plain rows (dicts) for the API: no model instances to build."""
+    return _as_balance_rows(balance_list(**filters))
+
+
+def _as_ledger_rows(qs: QuerySet) -> QuerySet:
+    return qs.values(
+        "id",
+        "occurred_at",
+        "entry_type",
+        "on_hand_delta",
+        "reserved_delta",
+        "reservation_id",
+        "source_ref",
+        "reason_code",
+        "actor_label",
+        "correlation_id",
+        warehouse_code=F("warehouse__code"),
+        sku=F("item__sku"),
+        location_code=F("location__code"),
+        status_code=F("status__code"),
+        posting_key=F("posting__posting_key"),
+    )
+
+
+def ledger_rows(**filters) -> QuerySet:
+    """``ledger_list`` as plain rows (dicts) for the API."""
+    return _as_ledger_rows(ledger_list(**filters))
+
+
+def ledger_rows_for_ids(*, entry_ids: list[int]) -> list[dict]:
+    """The rows of just-posted entries, in id order (a posting's API answer)."""
+    return list(
+        _as_ledger_rows(InventoryLedgerEntry.objects.filter(pk__in=entry_ids)).order_by("id")
+    )
 
 
 def reservation_list(*, actor, demand_ref: str | None = None, open_only: bool = False) -> QuerySet:

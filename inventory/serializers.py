@@ -55,10 +55,12 @@ class BalanceFilterSerializer(serializers.Serializer):
 
 
 class BalanceOutputSerializer(serializers.Serializer):
-    warehouse = serializers.CharField(source="warehouse.code")
-    sku = serializers.CharField(source="item.sku")
-    location = serializers.CharField(source="location.code")
-    status = serializers.CharField(source="status.code")
+    """One row of ``selectors.balance_rows``."""
+
+    warehouse = serializers.CharField(source="warehouse_code")
+    sku = serializers.CharField()
+    location = serializers.CharField(source="location_code")
+    status = serializers.CharField(source="status_code")
     onHand = serializers.DecimalField(source="on_hand", **_QTY)
     reserved = serializers.DecimalField(**_QTY)
     available = serializers.DecimalField(**_QTY)
@@ -92,16 +94,18 @@ def _has_offset(raw: str) -> bool:
 
 
 class LedgerEntryOutputSerializer(serializers.Serializer):
+    """One row of ``selectors.ledger_rows``."""
+
     id = serializers.IntegerField()
     occurredAt = serializers.DateTimeField(source="occurred_at")
     entryType = serializers.CharField(source="entry_type")
-    warehouse = serializers.CharField(source="warehouse.code")
-    sku = serializers.CharField(source="item.sku")
-    location = serializers.CharField(source="location.code")
-    status = serializers.CharField(source="status.code")
+    warehouse = serializers.CharField(source="warehouse_code")
+    sku = serializers.CharField()
+    location = serializers.CharField(source="location_code")
+    status = serializers.CharField(source="status_code")
     onHandDelta = serializers.DecimalField(source="on_hand_delta", **_QTY)
     reservedDelta = serializers.DecimalField(source="reserved_delta", **_QTY)
-    postingKey = serializers.CharField(source="posting.posting_key")
+    postingKey = serializers.CharField(source="posting_key")
     sourceRef = serializers.CharField(source="source_ref")
     reservationId = serializers.IntegerField(source="reservation_id", allow_null=True)
     reasonCode = serializers.CharField(source="reason_code")
@@ -148,6 +152,8 @@ class StatusTransferInputSerializer(_PostingInputSerializer):
 
 
 class PostingOutputSerializer(serializers.Serializer):
-    postingKey = serializers.CharField(source="posting.posting_key")
-    ledgerEntryIds = serializers.ListField(child=serializers.IntegerField(), source="entry_ids")
+    """A posting's answer: ``{"postingKey", "ledgerEntryIds", "entries"}`` (entries as rows)."""
+
+    postingKey = serializers.CharField()
+    ledgerEntryIds = serializers.ListField(child=serializers.IntegerField())
     entries = LedgerEntryOutputSerializer(many=True)
