@@ -20,7 +20,7 @@ What it does:
      and the assignment), rolled back so the queue stays at its size;
    - ``queue list``: the first 20 tasks of ``selectors.pick_queue`` (zone or any);
    - ``queue counts``: ``selectors.pick_queue_counts`` (the per-zone figures of
-     the queue page);
+     the queue page, each capped at 500: "500+");
    - ``queue page``: ``GET /handheld/picking/`` rendered for a logged-in picker;
    - reference: a pick task fetched by primary key (the cheapest indexed read);
 
@@ -321,15 +321,15 @@ def main() -> None:
         f" = {p95 / ref:.1f} x the primary-key read ({ref:.2f} ms)"
     )
     zone = zones[0]
-    sql, params = (
-        PickTask.objects.filter(
-            warehouse_id=wh.pk, status="RELEASED", work_mode="MANUAL", zone_id=zone.pk
-        )
-        .order_by("priority", "pick_sequence", "id")
-        .select_for_update(skip_locked=True, of=("self",))[:1]
-        .query.sql_with_params()
-    )
     with transaction.atomic(), connection.cursor() as cursor:
+        sql, params = (
+            PickTask.objects.filter(
+                warehouse_id=wh.pk, status="RELEASED", work_mode="MANUAL", zone_id=zone.pk
+            )
+            .order_by("priority", "pick_sequence", "id")
+            .select_for_update(skip_locked=True, of=("self",))[:1]
+            .query.sql_with_params()
+        )
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql, params)
         print("\nplan of the claim (one zone):")
         for (line,) in cursor.fetchall():

@@ -95,17 +95,28 @@ def pick_queue(request):
             return redirect("handheld-pick")
         return redirect("handheld-pick-task", pk=task.pk)
     counts = selectors.pick_queue_counts(warehouse=warehouse) if warehouse else {}
+    waiting = counts.get(zone.pk, 0) if zone else sum(counts.values())
+    # Counts stop at the cap: "500+" (for any zone, as soon as one zone is capped).
+    if zone is not None:
+        capped = waiting >= selectors.QUEUE_COUNT_CAP
+    else:
+        capped = any(n >= selectors.QUEUE_COUNT_CAP for n in counts.values())
     context = {
         "warehouses": warehouses,
         "warehouse": warehouse,
-        "zones": [(z, counts.get(z.pk, 0)) for z in zones],
+        "zones": [(z, _count_label(counts.get(z.pk, 0))) for z in zones],
         "zone": zone,
-        "waiting": counts.get(zone.pk, 0) if zone else sum(counts.values()),
+        "waiting": waiting,
+        "waiting_label": f"{waiting}+" if capped else str(waiting),
         "in_hand": list(selectors.pick_tasks_in_hand(picker=request.user, warehouse=warehouse))
         if warehouse
         else [],
     }
     return render(request, "tasking/queue.html", context)
+
+
+def _count_label(n: int) -> str:
+    return f"{n}+" if n >= selectors.QUEUE_COUNT_CAP else str(n)
 
 
 def _qty_form(task, location: str, item: str) -> PickQtyForm:

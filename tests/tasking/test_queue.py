@@ -156,3 +156,20 @@ def test_pick_task_next_for_picker_four_processes_drain_queue_once(release_order
     from inventory.selectors import inventory_verify
 
     assert inventory_verify().problems == []
+
+
+@pytest.mark.django_db
+def test_pick_queue_counts_per_zone_capped(release_order, layout):
+    """Waiting manual tasks per zone, each count stopping at the cap."""
+    from tasking.selectors import pick_queue_counts
+
+    for _ in range(3):
+        release_order([("SKU-A", 1), ("SKU-B", 1)])
+    assert pick_queue_counts(warehouse=layout.warehouse) == {
+        layout.zone_a.pk: 3,
+        layout.zone_b.pk: 3,
+    }
+    assert pick_queue_counts(warehouse=layout.warehouse, cap=2) == {
+        layout.zone_a.pk: 2,
+        layout.zone_b.pk: 2,
+    }
