@@ -263,3 +263,83 @@ def test_postings_from_eight_processes_never_oversell(hot_stock):
 
     report = inventory_verify()
     assert report.problems == []
+
+
+def _race_worker(kind: str, number: int, ids: dict, start, results) -> None:
+    """Wait at the barrier, then post once; report the outcome code."""
+    try:
+        item = Item.objects.get(pk=ids["item"])
+        location = Location.objects.get(pk=ids["location"])
+        status = InventoryStatus.objects.get(pk=ids["status"])
+        start.wait(timeout=30)
+        try:
+            if kind == "reserve":
+                services.reservation_create(
+                    item=item,
+                    location=location,
+                    status=status,
+                    qty=Decimal("5"),
+                    demand_ref=f"Race:{number}",
+                    posting_key=f"race-reserve-{number}",
+                )
+            else:
+                services.stock_receive(
+                    item=item,
+                    location=location,
+                    status=status,
+                    qty=Decimal("1"),
+                    posting_key=f"race-receive-{number}",
+                    source_ref="race",
+                )
+            results.put("ok")
+        except DomainError as exc:
+            results.put(exc.code)
+    except Exception:
+        results.put(traceback.format_exc())
+    finally:
+        connections.close_all()
+
+
+def _race(kind: str, ids: dict) -> Counter:
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(WORKERS), context.Queue()
+    workers = [
+        context.Process(target=_race_worker, args=(kind, n, ids, start, results))
+        for n in range(WORKERS)
+    ]
+    for process in workers:
+        process.start()
+    outcomes = Counter(results.get(timeout=60) for _ in workers)
+    for process in workers:
+        process.join(timeout=30)
+    return outcomes
+
+
+def test_reservation_create_last_five_units_go_to_one_of_eight(warehouse):
+    """8 processes reserve all 5 units of a 5-unit item at once: exactly one gets them."""
+    status = InventoryStatusFactory(code="AVAILABLE", allocatable=True)
+    location = LocationFactory(warehouse=warehouse, code="RACE-A")
+    item = ItemFactory(warehouse=warehouse, sku="RACE-5")
+    services.stock_receive(
+        item=item, location=location, status=status, qty=5, posting_key="race-5", source_ref=""
+    )
+    ids = {"item": item.pk, "location": location.pk, "status": status.pk}
+    outcomes = _race("reserve", ids)
+    assert outcomes == Counter({"ok": 1, "insufficient_available": WORKERS - 1}), outcomes
+    balance = InventoryBalance.objects.get(item=item, location=location, status=status)
+    assert (balance.on_hand, balance.reserved) == (5, 5)
+    assert InventoryReservation.objects.filter(item=item).count() == 1
+    assert inventory_verify().problems == []
+
+
+def test_stock_receive_into_new_balance_from_eight_processes_makes_one_row(warehouse):
+    """8 first receipts into the same new balance at once: one row, all 8 units on it."""
+    status = InventoryStatusFactory(code="AVAILABLE", allocatable=True)
+    location = LocationFactory(warehouse=warehouse, code="RACE-NEW")
+    item = ItemFactory(warehouse=warehouse, sku="RACE-NEW")
+    outcomes = _race("receive", {"item": item.pk, "location": location.pk, "status": status.pk})
+    assert outcomes == Counter({"ok": WORKERS}), outcomes
+    [balance] = InventoryBalance.objects.filter(item=item, location=location, status=status)
+    assert balance.on_hand == WORKERS
+    assert inventory_verify().problems == []
