@@ -5,13 +5,15 @@ tests/tasking), so the tasks hold real reservations and every check below is
 on balances, reservations, tasks and orders in the database.
 """
 
+# ruff: noqa: F811 (fixtures of tests/tasking imported by name, then requested as arguments)
+
 from decimal import Decimal
 
 import pytest
 
 from inventory.models import InventoryReservation
 from tasking.models import ExceptionCase, PickConfirmation, PickTask, PickTaskStatus
-from tests.tasking.conftest import (  # noqa: F401 (fixtures)
+from tests.tasking.conftest import (  # noqa: F401 (fixtures, see above)
     balance,
     layout,
     order_of,
@@ -51,7 +53,7 @@ def _open_next_task(page) -> PickTask:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_picking_handheld_full_flow(live_server, page, layout, release_order, picker):  # noqa: F811
+def test_picking_handheld_full_flow(live_server, page, layout, release_order, picker):
     """Log in, take the next task, a wrong location is refused, right location and item,
     confirm: P-01 loses 5 (and its reservation), staging gains 5, task DONE, line picked."""
     order, _tasks = release_order([("SKU-A", 5)])
@@ -98,10 +100,10 @@ def test_picking_short_pick_exception_resolved_by_supervisor(
     live_server,
     page,
     browser,
-    layout,  # noqa: F811
-    release_order,  # noqa: F811
-    picker,  # noqa: F811
-    supervisor,  # noqa: F811
+    layout,
+    release_order,
+    picker,
+    supervisor,
 ):
     """The picker finds 3 of 5 and short-picks; the supervisor re-allocates the 2 from
     reserve in the admin; the picker picks them there: the line is complete."""
@@ -175,7 +177,7 @@ def test_picking_confirm_while_offline_is_replayed_once_back_online(
     page,
     layout,
     release_order,
-    picker,  # noqa: F811
+    picker,
 ):
     """The Wi-Fi drops at "confirm": the pick waits on the device, nothing is posted;
     back online it is sent once, with the form's own key."""
