@@ -42,9 +42,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from outbound.models import uuid7
 from tasking import services as tasking_services
 from tasking.models import AutomationZone, PickTask
+from wms.ids import uuid7
 from wms.outbox import outbox_emit
 
 from .models import DeliveryKind, ExternalSystem, WebhookDelivery

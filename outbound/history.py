@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from .models import history_user
+from wms.history import history_user
 
 _SQL: dict = {}
 _HISTORY_FIELDS = {

@@ -29,7 +29,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from outbound.models import history_user, uuid7
+from wms.history import history_user
+from wms.ids import uuid7
 
 QTY = {"max_digits": 18, "decimal_places": 3}
 

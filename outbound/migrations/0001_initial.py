@@ -4,10 +4,10 @@ import django.core.validators
 import django.db.models.deletion
 import django.db.models.functions.datetime
 import django.utils.timezone
-import outbound.models
 import simple_history.models
 from decimal import Decimal
 from django.conf import settings
+import wms.ids
 from django.db import migrations, models
 
 
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='HistoricalWave',
             fields=[
-                ('id', models.UUIDField(db_index=True, default=outbound.models.uuid7, editable=False)),
+                ('id', models.UUIDField(db_index=True, default=wms.ids.uuid7, editable=False)),
                 ('priority', models.PositiveSmallIntegerField(verbose_name='priority')),
                 ('window_start', models.DateTimeField(verbose_name='ship-by window from')),
                 ('window_end', models.DateTimeField(verbose_name='ship-by window until')),
@@ -83,7 +83,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ReplenishmentOrder',
             fields=[
-                ('id', models.UUIDField(default=outbound.models.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=wms.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('store_code', models.CharField(max_length=64, verbose_name='store')),
                 ('external_order_id', models.CharField(max_length=64, verbose_name='external order id')),
                 ('status', models.CharField(choices=[('ACCEPTED', 'Accepted'), ('PLANNED', 'Planned'), ('BACKORDERED', 'Backordered'), ('RELEASED', 'Released'), ('PICKING', 'Picking'), ('PACKED', 'Packed'), ('SHIPPED', 'Shipped'), ('CANCELLED', 'Cancelled'), ('REJECTED', 'Rejected')], default='ACCEPTED', max_length=12, verbose_name='status')),
@@ -110,7 +110,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='HistoricalReplenishmentOrderLine',
             fields=[
-                ('id', models.UUIDField(db_index=True, default=outbound.models.uuid7, editable=False)),
+                ('id', models.UUIDField(db_index=True, default=wms.ids.uuid7, editable=False)),
                 ('line_number', models.PositiveIntegerField(verbose_name='line number')),
                 ('qty_requested', models.DecimalField(decimal_places=3, max_digits=18, verbose_name='quantity requested (order unit)')),
                 ('base_units_per_uom', models.DecimalField(decimal_places=4, default=Decimal('1'), max_digits=14, verbose_name='base units per order unit')),
@@ -140,7 +140,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ReplenishmentOrderLine',
             fields=[
-                ('id', models.UUIDField(default=outbound.models.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=wms.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('line_number', models.PositiveIntegerField(verbose_name='line number')),
                 ('qty_requested', models.DecimalField(decimal_places=3, max_digits=18, verbose_name='quantity requested (order unit)')),
                 ('base_units_per_uom', models.DecimalField(decimal_places=4, default=Decimal('1'), max_digits=14, verbose_name='base units per order unit')),
@@ -185,7 +185,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Wave',
             fields=[
-                ('id', models.UUIDField(default=outbound.models.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=wms.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('priority', models.PositiveSmallIntegerField(verbose_name='priority')),
                 ('window_start', models.DateTimeField(verbose_name='ship-by window from')),
                 ('window_end', models.DateTimeField(verbose_name='ship-by window until')),
@@ -216,7 +216,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='HistoricalReplenishmentOrder',
             fields=[
-                ('id', models.UUIDField(db_index=True, default=outbound.models.uuid7, editable=False)),
+                ('id', models.UUIDField(db_index=True, default=wms.ids.uuid7, editable=False)),
                 ('store_code', models.CharField(max_length=64, verbose_name='store')),
                 ('external_order_id', models.CharField(max_length=64, verbose_name='external order id')),
                 ('status', models.CharField(choices=[('ACCEPTED', 'Accepted'), ('PLANNED', 'Planned'), ('BACKORDERED', 'Backordered'), ('RELEASED', 'Released'), ('PICKING', 'Picking'), ('PACKED', 'Packed'), ('SHIPPED', 'Shipped'), ('CANCELLED', 'Cancelled'), ('REJECTED', 'Rejected')], default='ACCEPTED', max_length=12, verbose_name='status')),

@@ -2,10 +2,10 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import outbound.models
 import simple_history.models
 from decimal import Decimal
 from django.conf import settings
+import wms.ids
 from django.db import migrations, models
 
 
@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='HistoricalPickTask',
             fields=[
-                ('id', models.UUIDField(db_index=True, default=outbound.models.uuid7, editable=False)),
+                ('id', models.UUIDField(db_index=True, default=wms.ids.uuid7, editable=False)),
                 ('qty_to_pick', models.DecimalField(decimal_places=3, max_digits=18, verbose_name='quantity to pick')),
                 ('qty_picked', models.DecimalField(decimal_places=3, default=Decimal('0'), max_digits=18, verbose_name='quantity picked')),
                 ('pick_sequence', models.PositiveIntegerField(help_text="The source location's place on the pick path.", verbose_name='pick sequence')),
@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='PickTask',
             fields=[
-                ('id', models.UUIDField(default=outbound.models.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=wms.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('qty_to_pick', models.DecimalField(decimal_places=3, max_digits=18, verbose_name='quantity to pick')),
                 ('qty_picked', models.DecimalField(decimal_places=3, default=Decimal('0'), max_digits=18, verbose_name='quantity picked')),
                 ('pick_sequence', models.PositiveIntegerField(help_text="The source location's place on the pick path.", verbose_name='pick sequence')),

@@ -2,9 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import outbound.models
 import simple_history.models
 from django.conf import settings
+import wms.ids
 from django.db import migrations, models
 
 
@@ -141,7 +141,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='PickConfirmation',
             fields=[
-                ('id', models.UUIDField(default=outbound.models.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=wms.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('request_key', models.CharField(max_length=320, unique=True, verbose_name='request key')),
                 ('request_fingerprint', models.CharField(editable=False, max_length=64)),
                 ('source', models.CharField(choices=[('MANUAL', 'Picker (handheld)'), ('AUTOMATION', 'Automation system')], max_length=10, verbose_name='source')),
