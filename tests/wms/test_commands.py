@@ -208,3 +208,33 @@ def test_create_api_client_bad_type_exits_non_zero_with_one_line():
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == ["CommandError: --type must be one of store, automation, finance (got 'shop')."]
+
+
+def test_seed_demo_puts_away_by_rules(db):
+    """The demo warehouse has a put-away strategy: damaged goods to quarantine, others
+    next to the same item (consolidation) rather than to the staging fallback."""
+    from decimal import Decimal
+
+    from django.core.management import call_command
+
+    from inbound.strategies import putaway_location_choose
+    from inventory.models import InventoryStatus, Item, LocationType, Warehouse
+
+    call_command("seed_demo", verbosity=0)
+    warehouse = Warehouse.objects.get(code="MAD1")
+    item = Item.objects.filter(warehouse=warehouse).order_by("sku").first()
+    damaged = putaway_location_choose(
+        warehouse=warehouse,
+        item=item,
+        status=InventoryStatus.objects.get(code="DAMAGED"),
+        qty=Decimal("1"),
+    )
+    assert damaged.location.type == LocationType.QUARANTINE
+    available = putaway_location_choose(
+        warehouse=warehouse,
+        item=item,
+        status=InventoryStatus.objects.get(code="AVAILABLE"),
+        qty=Decimal("1"),
+    )
+    assert available.rule.rule_type == "CONSOLIDATE"
+    assert available.location.type in (LocationType.PICK_FACE, LocationType.RESERVE)

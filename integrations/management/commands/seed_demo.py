@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from guardian.shortcuts import assign_perm
 
+from inbound.models import InboundSettings, PutAwayRule, PutAwayRuleType, PutAwayStrategy
 from integrations.services import external_system_ensure
 from inventory.models import (
     DockDirection,
@@ -237,6 +238,7 @@ class Command(BaseCommand):
                     "Store, automation and finance systems", self._systems, warehouse
                 )
                 self._step("Stock", self._stock, warehouse, items)
+                self._step("Receiving tolerances and put-away strategy", self._inbound, warehouse)
         except DomainError as exc:
             raise CommandError(f"seed_demo failed: {exc.detail}") from exc
         self._report(users, systems)
@@ -319,7 +321,9 @@ class Command(BaseCommand):
         for n in (1, 2):
             location(f"STG-{n:02d}", LocationType.STAGING, "STG")
         docks = [location(f"DOCK-{n:02d}", LocationType.DOCK, "DCK") for n in (1, 2, 3)]
-        location("QA-01", LocationType.QUARANTINE, "QA")
+        # QA-01 holds quarantined demo stock; the others take damaged goods on put-away.
+        for n in (1, 2, 3):
+            location(f"QA-{n:02d}", LocationType.QUARANTINE, "QA")
 
         directions = [DockDirection.INBOUND, DockDirection.OUTBOUND, DockDirection.BOTH]
         for n, (dock, direction) in enumerate(zip(docks, directions, strict=True), start=1):
@@ -402,6 +406,38 @@ class Command(BaseCommand):
                 actor="seed_demo",
             )
             self._progress("receipts posted", done, len(plan))
+
+    def _inbound(self, warehouse):
+        """5 % receiving tolerance; put away damaged goods to quarantine, then next to
+        the same item, then into the nearest empty reserve slot."""
+        locations = {loc.code: loc for loc in Location.objects.filter(warehouse=warehouse)}
+        InboundSettings.objects.get_or_create(
+            warehouse=warehouse,
+            defaults={
+                "over_receipt_tolerance_pct": Decimal("5"),
+                "under_receipt_tolerance_pct": Decimal("5"),
+                "receiving_location": locations["RCV-01"],
+                "staging_location": locations["STG-01"],
+            },
+        )
+        strategy, created = PutAwayStrategy.objects.get_or_create(
+            warehouse=warehouse, name="Default", defaults={"is_active": True}
+        )
+        if not created:
+            return
+        zones = {zone.code: zone for zone in Zone.objects.filter(warehouse=warehouse)}
+        damaged = InventoryStatus.objects.get(code="DAMAGED")
+        rules = [
+            {
+                "rule_type": PutAwayRuleType.NEAREST_EMPTY,
+                "zone": zones["QA"],
+                "inventory_status": damaged,
+            },
+            {"rule_type": PutAwayRuleType.CONSOLIDATE},
+            {"rule_type": PutAwayRuleType.NEAREST_EMPTY, "zone": zones["RSV"]},
+        ]
+        for sequence, rule in enumerate(rules, start=1):
+            PutAwayRule.objects.create(strategy=strategy, sequence=sequence * 10, **rule)
 
     # --- output ---------------------------------------------------------------
     def _report(self, users, systems):
