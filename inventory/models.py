@@ -34,7 +34,9 @@ class Warehouse(models.Model):
 
 
 class Zone(models.Model):
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="zones")
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="zones", verbose_name=_("warehouse")
+    )
     code = models.CharField(_("code"), max_length=32)
     name = models.CharField(_("name"), max_length=200)
     history = HistoricalRecords()
@@ -61,9 +63,16 @@ class LocationType(models.TextChoices):
 
 
 class Location(models.Model):
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="locations")
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="locations", verbose_name=_("warehouse")
+    )
     zone = models.ForeignKey(
-        Zone, on_delete=models.PROTECT, related_name="locations", null=True, blank=True
+        Zone,
+        on_delete=models.PROTECT,
+        related_name="locations",
+        null=True,
+        blank=True,
+        verbose_name=_("zone"),
     )
     code = models.CharField(_("code"), max_length=64)
     barcode = models.CharField(_("barcode"), max_length=128)
@@ -110,7 +119,9 @@ class DockDirection(models.TextChoices):
 
 
 class DockDoor(models.Model):
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="dock_doors")
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="dock_doors", verbose_name=_("warehouse")
+    )
     code = models.CharField(_("code"), max_length=32)
     name = models.CharField(_("name"), max_length=200, blank=True)
     direction = models.CharField(
@@ -123,6 +134,7 @@ class DockDoor(models.Model):
         blank=True,
         related_name="dock_doors",
         help_text=_("The dock location goods pass through."),
+        verbose_name=_("location"),
     )
     history = HistoricalRecords()
 
@@ -154,7 +166,9 @@ class UnitOfMeasure(models.Model):
 
 
 class Item(models.Model):
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="items")
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="items", verbose_name=_("warehouse")
+    )
     sku = models.CharField(_("SKU"), max_length=64)
     gtin = models.CharField(_("barcode / GTIN"), max_length=64, blank=True)
     description = models.CharField(_("description"), max_length=255)
@@ -203,8 +217,12 @@ class Item(models.Model):
 class ItemUnitConversion(models.Model):
     """How many base units one ``uom`` of this item holds (a case of 12)."""
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="unit_conversions")
-    uom = models.ForeignKey(UnitOfMeasure, on_delete=models.PROTECT, related_name="+")
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="unit_conversions", verbose_name=_("item")
+    )
+    uom = models.ForeignKey(
+        UnitOfMeasure, on_delete=models.PROTECT, related_name="+", verbose_name=_("unit of measure")
+    )
     base_units = models.DecimalField(_("base units per unit"), max_digits=14, decimal_places=4)
     history = HistoricalRecords()
 
@@ -320,16 +338,32 @@ class InventoryBalance(models.Model):
     """
 
     warehouse = models.ForeignKey(
-        Warehouse, on_delete=models.PROTECT, related_name="+", db_index=False
+        Warehouse,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("warehouse"),
     )
     item = models.ForeignKey(
-        Item, on_delete=models.PROTECT, related_name="balances", db_index=False
+        Item,
+        on_delete=models.PROTECT,
+        related_name="balances",
+        db_index=False,
+        verbose_name=_("item"),
     )
     location = models.ForeignKey(
-        Location, on_delete=models.PROTECT, related_name="balances", db_index=False
+        Location,
+        on_delete=models.PROTECT,
+        related_name="balances",
+        db_index=False,
+        verbose_name=_("location"),
     )
     status = models.ForeignKey(
-        InventoryStatus, on_delete=models.PROTECT, related_name="+", db_index=False
+        InventoryStatus,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("inventory status"),
     )
     on_hand = _qty_field(_("on hand"), default=Decimal("0"))
     reserved = _qty_field(_("reserved"), default=Decimal("0"))
@@ -397,14 +431,28 @@ class InventoryLedgerEntry(models.Model):
     line_no = models.PositiveSmallIntegerField(_("line"))
     entry_type = models.CharField(_("entry type"), max_length=16, choices=LedgerEntryType.choices)
     warehouse = models.ForeignKey(
-        Warehouse, on_delete=models.PROTECT, related_name="+", db_index=False
+        Warehouse,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("warehouse"),
     )
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+", db_index=False)
+    item = models.ForeignKey(
+        Item, on_delete=models.PROTECT, related_name="+", db_index=False, verbose_name=_("item")
+    )
     location = models.ForeignKey(
-        Location, on_delete=models.PROTECT, related_name="+", db_index=False
+        Location,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("location"),
     )
     status = models.ForeignKey(
-        InventoryStatus, on_delete=models.PROTECT, related_name="+", db_index=False
+        InventoryStatus,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("inventory status"),
     )
     on_hand_delta = _qty_field(_("on hand change"))
     reserved_delta = _qty_field(_("reserved change"))
@@ -482,17 +530,31 @@ class InventoryReservation(models.Model):
     """
 
     warehouse = models.ForeignKey(
-        Warehouse, on_delete=models.PROTECT, related_name="+", db_index=False
+        Warehouse,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("warehouse"),
     )
     balance = models.ForeignKey(
         InventoryBalance, on_delete=models.PROTECT, related_name="reservations", db_index=False
     )
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+", db_index=False)
+    item = models.ForeignKey(
+        Item, on_delete=models.PROTECT, related_name="+", db_index=False, verbose_name=_("item")
+    )
     location = models.ForeignKey(
-        Location, on_delete=models.PROTECT, related_name="+", db_index=False
+        Location,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("location"),
     )
     status = models.ForeignKey(
-        InventoryStatus, on_delete=models.PROTECT, related_name="+", db_index=False
+        InventoryStatus,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("inventory status"),
     )
     state = models.CharField(
         _("state"),
