@@ -7,7 +7,10 @@ class WmsConfig(AppConfig):
     verbose_name = "WMS kernel"
 
     def ready(self):
-        from . import schema  # noqa: F401  registers the OpenAPI auth extension
+        from . import (
+            checks,  # noqa: F401  registers the system checks
+            schema,  # noqa: F401  registers the OpenAPI auth extension
+        )
         from .roles import roles_sync_after_migrate
 
         # Runs after every migrate, when every app's permissions exist, so

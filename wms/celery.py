@@ -47,6 +47,19 @@ CORRELATION_HEADER = "wms_correlation_id"
 _task_tokens: dict[str, object] = {}
 
 
+@signals.worker_init.connect
+def _require_secret_key(**kwargs):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from wms.checks import require_secret_key
+
+    try:
+        require_secret_key()
+    except ImproperlyConfigured as exc:
+        # Celery logs and swallows exceptions from signal handlers; SystemExit stops it.
+        raise SystemExit(f"wms worker: {exc}") from exc
+
+
 @signals.before_task_publish.connect
 def _attach_correlation_id(headers=None, **kwargs):
     from wms.correlation import get_correlation_id

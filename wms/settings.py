@@ -8,7 +8,6 @@ Celery broker, so a fresh machine needs no services. Production points
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,10 +18,13 @@ env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required when DJANGO_DEBUG is off.")
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = "insecure-development-key-only-for-debug"
+# Without DEBUG the key is required wherever it is used: the web process
+# (wms/wsgi.py, also runserver's) and the Celery worker refuse to start without
+# it, `manage.py check --deploy` reports wms.E001, and Django raises
+# ImproperlyConfigured on any use of an empty key. Offline commands
+# (makemigrations, compilemessages) need none.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
