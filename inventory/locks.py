@@ -79,6 +79,22 @@ def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBa
     return {(row.item_id, row.location_id, row.status_id): row for row in rows}
 
 
+def balance_update_guarded_statement(
+    *, key: BalanceKey, d_on_hand: Decimal, d_reserved: Decimal
+) -> tuple[str, list]:
+    """The guarded UPDATE of ``balance_update_guarded``, for a caller that batches statements."""
+    needed = max(ZERO, d_reserved - d_on_hand)  # how much available the change consumes
+    table = connection.ops.quote_name(InventoryBalance._meta.db_table)
+    return (
+        # CAST: SQLite binds Decimals as text, which never compares equal to a number.
+        f"UPDATE {table} SET on_hand = on_hand + CAST(%s AS NUMERIC), "
+        "reserved = reserved + CAST(%s AS NUMERIC), updated_at = CURRENT_TIMESTAMP "
+        "WHERE item_id = %s AND location_id = %s AND status_id = %s "
+        "AND on_hand - reserved >= CAST(%s AS NUMERIC) RETURNING id",
+        [d_on_hand, d_reserved, *key, needed],
+    )
+
+
 def balance_update_guarded(
     *, key: BalanceKey, d_on_hand: Decimal, d_reserved: Decimal
 ) -> int | None:
@@ -88,17 +104,11 @@ def balance_update_guarded(
     postings, where there is no order to keep. ``None`` when the row is
     missing or the guard refused (the caller tells which).
     """
-    needed = max(ZERO, d_reserved - d_on_hand)  # how much available the change consumes
-    table = connection.ops.quote_name(InventoryBalance._meta.db_table)
+    sql, params = balance_update_guarded_statement(
+        key=key, d_on_hand=d_on_hand, d_reserved=d_reserved
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            # CAST: SQLite binds Decimals as text, which never compares equal to a number.
-            f"UPDATE {table} SET on_hand = on_hand + CAST(%s AS NUMERIC), "
-            "reserved = reserved + CAST(%s AS NUMERIC), updated_at = CURRENT_TIMESTAMP "
-            "WHERE item_id = %s AND location_id = %s AND status_id = %s "
-            "AND on_hand - reserved >= CAST(%s AS NUMERIC) RETURNING id",
-            [d_on_hand, d_reserved, *key, needed],
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return row[0] if row else None
 

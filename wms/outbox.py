@@ -5,10 +5,10 @@ only if the change it describes committed. The relay in
 ``integrations.relay`` publishes it afterwards (at least once, same id).
 """
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from .correlation import get_correlation_id
-from .models import OutboxEvent
+from .models import OutboxEvent, OutboxStatus
 
 
 def outbox_emit(
@@ -24,3 +24,40 @@ def outbox_emit(
         correlation_id=get_correlation_id(),
         data=data,
     )
+
+
+def outbox_row(
+    *,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id,
+    data: dict,
+    correlation_id: str | None = None,
+    version: int = 1,
+) -> dict:
+    """The columns of the row ``outbox_emit`` writes, as database parameters.
+
+    For a service that writes its rows with its own statements (the inventory
+    posting engine), inside the transaction of the change it reports.
+    """
+    fields = OutboxEvent._meta
+    values = {
+        "event_id": fields.get_field("event_id").get_default(),
+        "event_type": event_type,
+        "version": version,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": str(aggregate_id),
+        "correlation_id": get_correlation_id() if correlation_id is None else correlation_id,
+        "data": data,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "sink": "",
+        "last_error": "",
+    }
+    return {
+        name: fields.get_field(name).get_db_prep_save(value, connection=connection)
+        for name, value in values.items()
+    }
+
+
+OUTBOX_TABLE = OutboxEvent._meta.db_table

@@ -1,0 +1,402 @@
+"""Reservation postings: create, commit, release, consume (a pick) and expire."""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from wms.outbox import outbox_emit
+
+from .. import locks
+from ..exceptions import (
+    InvalidPosting,
+    ReservationExpired,
+    ReservationNotOpen,
+    ReservationOverConsume,
+    ReservationOverRelease,
+    ReservationPending,
+    StatusNotAllocatable,
+)
+from ..models import (
+    InventoryReservation,
+    InventoryStatus,
+    Item,
+    LedgerEntryType,
+    Location,
+    PostingKind,
+    ReservationState,
+)
+from .engine import (
+    Line,
+    Plan,
+    PostingResult,
+    ReservationChange,
+    accepting,
+    aware,
+    lock_balances,
+    post,
+    posting_transaction,
+    qty_checked,
+    same_warehouse,
+)
+
+EXPIRY_ACTOR = "system:reservation-expiry"
+
+
+def _lock_reservation(reservation: InventoryReservation, extra_lines: list[Line] = ()):
+    """Lock the reservation's balance (and ``extra_lines``' balances), then the reservation."""
+    own_key = (reservation.item_id, reservation.location_id, reservation.status_id)
+    balances = lock_balances(list(extra_lines)) if extra_lines else {}
+    if own_key not in balances:
+        # Only reached when there are no extra lines, or they do not touch the
+        # reservation's own balance: lock everything again in one pk-ordered query.
+        keys = {own_key, *balances.keys()}
+        balances = locks.balances_lock(keys=keys)
+    locked = locks.reservation_lock(reservation_id=reservation.pk)
+    if locked is None:
+        raise InvalidPosting(f"Reservation {reservation.pk} does not exist.", code="not_found")
+    return balances, locked
+
+
+def _refuse_unless_open(reservation: InventoryReservation) -> None:
+    if reservation.state == ReservationState.EXPIRED:
+        raise ReservationExpired(
+            f"Reservation {reservation.pk} expired.", extra={"reservationId": reservation.pk}
+        )
+    if not reservation.is_open:
+        raise ReservationNotOpen(
+            f"Reservation {reservation.pk} is already {reservation.state.lower()}.",
+            extra={"reservationId": reservation.pk, "state": reservation.state},
+        )
+
+
+def _sync(target: InventoryReservation, source: InventoryReservation) -> None:
+    """Let the caller's instance see the reservation as committed."""
+    for name in ("state", "qty", "qty_consumed", "qty_released", "expires_at", "resolved_at"):
+        setattr(target, name, getattr(source, name))
+
+
+def _resolve(locked: InventoryReservation, change: ReservationChange) -> None:
+    """Show ``change`` on the locked instance (the engine writes it to the row)."""
+    locked.qty_consumed += change.consumed
+    locked.qty_released += change.released
+    if change.closes_as:
+        locked.state = change.closes_as
+        locked.resolved_at = timezone.now()
+
+
+@posting_transaction
+def reservation_create(
+    *,
+    item: Item,
+    location: Location,
+    status: InventoryStatus,
+    qty,
+    demand_ref: str,
+    posting_key: str,
+    expires_at: datetime | None = None,
+    actor=None,
+    pending: bool = False,
+) -> InventoryReservation:
+    """Reserve available stock of one balance for ``demand_ref``.
+
+    Committed by default (sequence 5); ``pending=True`` holds the stock as a
+    tentative reservation that ``reservation_commit`` confirms. Either way it
+    expires at ``expires_at`` (database clock) unless resolved before. The
+    returned reservation carries ``replayed`` and ``posting_result``.
+    ``expires_at`` is not part of the posting content: a retry that computes a
+    slightly different expiry is still the same posting.
+    """
+    qty = qty_checked(qty)
+    same_warehouse(item, location)
+    aware(expires_at, "expires_at")
+    if not demand_ref:
+        raise InvalidPosting("A reservation needs a demand reference.", code="demand_required")
+    if not status.allocatable:
+        raise StatusNotAllocatable(f"Stock in status {status.code} may not be reserved.")
+    state = ReservationState.PENDING if pending else ReservationState.COMMITTED
+    result = post(
+        kind=PostingKind.RESERVE,
+        posting_key=posting_key,
+        content={
+            "item": item,
+            "location": location,
+            "status": status,
+            "qty": qty,
+            "demand_ref": demand_ref,
+        },
+        source_ref=demand_ref,
+        actor=actor,
+        plan=Plan(
+            lines=[Line(LedgerEntryType.RESERVE, item, location, status, reserved_delta=qty)],
+            event_type="reservation.pending" if pending else "reservation.committed",
+            item=item,
+            qty=qty,
+            new_reservation={
+                "warehouse_id": location.warehouse_id,
+                "item_id": item.pk,
+                "location_id": location.pk,
+                "status_id": status.pk,
+                "state": state,
+                "qty": qty,
+                "demand_ref": demand_ref,
+                "expires_at": expires_at,
+            },
+            event={
+                "location": location.code,
+                "status": status.code,
+                "expiresAt": expires_at.isoformat() if expires_at else None,
+            },
+        ),
+    )
+    reservation = result.reservation
+    if not result.replayed:
+        # The caller gets the objects it passed in, as the ORM would give them.
+        reservation.item, reservation.location, reservation.status = item, location, status
+    reservation.replayed, reservation.posting_result = result.replayed, result
+    return reservation
+
+
+@posting_transaction
+def reservation_commit(
+    *, reservation: InventoryReservation, expires_at: datetime | None = None, actor=None
+) -> InventoryReservation:
+    """Pending → Committed (a no-op on a committed one). ``expires_at`` replaces the expiry.
+
+    No quantity changes (the stock is already held), so no ledger entry.
+    """
+    aware(expires_at, "expires_at")
+    _balances, locked = _lock_reservation(reservation)
+    if locked.state == ReservationState.PENDING and locked.expired_by_clock:
+        raise ReservationExpired(
+            f"Reservation {locked.pk} expired before it was committed.",
+            extra={"reservationId": locked.pk},
+        )
+    _refuse_unless_open(locked)
+    if locked.state == ReservationState.COMMITTED and expires_at is None:
+        _sync(reservation, locked)
+        return reservation
+    locked.state = ReservationState.COMMITTED
+    if expires_at is not None:
+        locked.expires_at = expires_at
+    locked.save(update_fields=["state", "expires_at"])
+    outbox_emit(
+        event_type="reservation.committed",
+        aggregate_type="InventoryReservation",
+        aggregate_id=locked.pk,
+        data={
+            "reservationId": locked.pk,
+            "demandRef": locked.demand_ref,
+            "qty": format(locked.qty_open, "f"),
+            "expiresAt": locked.expires_at.isoformat() if locked.expires_at else None,
+        },
+    )
+    _sync(reservation, locked)
+    return reservation
+
+
+@posting_transaction
+def reservation_release(
+    *, reservation: InventoryReservation, posting_key: str, qty=None, actor=None
+) -> PostingResult:
+    """Give back ``qty`` (``None``: all that is still open) of a reservation to available.
+
+    Releasing everything that is open closes the reservation as Released; a
+    closed reservation refuses (``reservation_not_open`` / ``reservation_expired``).
+    """
+    qty = qty_checked(qty) if qty is not None else None
+
+    def plan() -> Plan:
+        balances, locked = _lock_reservation(reservation)
+        _refuse_unless_open(locked)
+        release = locked.qty_open if qty is None else qty
+        if release > locked.qty_open:
+            raise ReservationOverRelease(
+                f"Reservation {locked.pk} holds {format(locked.qty_open, 'f')}; "
+                f"cannot release {format(release, 'f')}.",
+                extra={"reservationId": locked.pk, "open": format(locked.qty_open, "f")},
+            )
+        change = ReservationChange(
+            released=release,
+            closes_as=ReservationState.RELEASED if release == locked.qty_open else None,
+        )
+        _resolve(locked, change)
+        return Plan(
+            lines=[
+                Line(
+                    LedgerEntryType.RELEASE,
+                    locked.item,
+                    locked.location,
+                    locked.status,
+                    reserved_delta=-release,
+                )
+            ],
+            event_type="reservation.released",
+            item=locked.item,
+            qty=release,
+            balances=balances,
+            reservation=locked,
+            reservation_change=change,
+            event={"state": locked.state},
+        )
+
+    result = post(
+        kind=PostingKind.RELEASE,
+        posting_key=posting_key,
+        content={"reservation": reservation, "qty": qty if qty is not None else "rest"},
+        source_ref=reservation.demand_ref,
+        actor=actor,
+        plan=plan,
+    )
+    _sync(reservation, result.reservation)
+    return result
+
+
+@posting_transaction
+def reservation_consume(
+    *,
+    reservation: InventoryReservation,
+    qty,
+    to_location: Location,
+    posting_key: str,
+    actor=None,
+) -> PostingResult:
+    """A pick: ``qty`` of the reserved stock moves to ``to_location`` (staging), unreserved.
+
+    Partial consumes keep the reservation open for the rest; consuming the
+    last unit closes it as Consumed. Over-consume, consume after expiry (also
+    when the expiry task has not run yet) and consume of a pending or closed
+    reservation are refused.
+    """
+    qty = qty_checked(qty)
+    if to_location.warehouse_id != reservation.warehouse_id:
+        raise InvalidPosting(
+            f"Location {to_location.code} is in another warehouse than the reservation.",
+            code="warehouse_mismatch",
+        )
+    accepting(to_location)
+
+    def plan() -> Plan:
+        item, status = reservation.item, reservation.status
+        lines = [
+            Line(
+                LedgerEntryType.PICK_OUT,
+                item,
+                reservation.location,
+                status,
+                on_hand_delta=-qty,
+                reserved_delta=-qty,
+            ),
+            Line(LedgerEntryType.PICK_IN, item, to_location, status, on_hand_delta=qty),
+        ]
+        balances, locked = _lock_reservation(reservation, lines)
+        if locked.state == ReservationState.EXPIRED or (locked.is_open and locked.expired_by_clock):
+            raise ReservationExpired(
+                f"Reservation {locked.pk} expired; it can no longer be picked.",
+                extra={"reservationId": locked.pk},
+            )
+        _refuse_unless_open(locked)
+        if locked.state == ReservationState.PENDING:
+            raise ReservationPending(
+                f"Reservation {locked.pk} is pending; commit it before picking.",
+                extra={"reservationId": locked.pk},
+            )
+        if qty > locked.qty_open:
+            raise ReservationOverConsume(
+                f"Reservation {locked.pk} holds {format(locked.qty_open, 'f')}; "
+                f"cannot consume {format(qty, 'f')}.",
+                extra={"reservationId": locked.pk, "open": format(locked.qty_open, "f")},
+            )
+        change = ReservationChange(
+            consumed=qty,
+            closes_as=ReservationState.CONSUMED if qty == locked.qty_open else None,
+        )
+        _resolve(locked, change)
+        return Plan(
+            lines=lines,
+            event_type="reservation.consumed",
+            item=item,
+            qty=qty,
+            balances=balances,
+            reservation=locked,
+            reservation_change=change,
+            event={
+                "fromLocation": reservation.location.code,
+                "toLocation": to_location.code,
+                "status": status.code,
+                "state": locked.state,
+            },
+        )
+
+    result = post(
+        kind=PostingKind.CONSUME,
+        posting_key=posting_key,
+        content={"reservation": reservation, "qty": qty, "to_location": to_location},
+        source_ref=reservation.demand_ref,
+        actor=actor,
+        plan=plan,
+    )
+    _sync(reservation, result.reservation)
+    return result
+
+
+@posting_transaction
+def reservation_expire(*, reservation_id: int) -> PostingResult | None:
+    """Expire one reservation whose ``expires_at`` has passed on the database clock.
+
+    ``None`` (and no change) when it is no longer open or not due: the expiry
+    task may race a pick or a release, and whoever locks first wins.
+    The posting key is derived from the reservation, so an expiry posts once.
+    """
+    candidate = (
+        InventoryReservation.objects.select_related("item__warehouse", "location", "status")
+        .filter(pk=reservation_id)
+        .first()
+    )
+    if candidate is None:
+        return None
+    balances, locked = _lock_reservation(candidate)
+    if not locked.is_open or not locked.expired_by_clock:
+        return None
+    remaining = locked.qty_open
+    change = ReservationChange(released=remaining, closes_as=ReservationState.EXPIRED)
+    _resolve(locked, change)
+    # Claimed after the locks (unlike the other postings): the key is derived
+    # from the locked reservation, so no other posting can be waiting on it.
+    return post(
+        kind=PostingKind.EXPIRE,
+        posting_key=f"reservation-expire:{locked.pk}",
+        content={"reservation": locked},
+        source_ref=locked.demand_ref,
+        actor=EXPIRY_ACTOR,
+        plan=Plan(
+            lines=[
+                Line(
+                    LedgerEntryType.EXPIRE,
+                    candidate.item,
+                    candidate.location,
+                    candidate.status,
+                    reserved_delta=-remaining,
+                )
+            ],
+            event_type="reservation.expired",
+            item=candidate.item,
+            qty=remaining,
+            balances=balances,
+            reservation=locked,
+            reservation_change=change,
+        ),
+    )
+
+
+def reservation_expire_due(*, limit: int = 500) -> int:
+    """Expire every reservation due on the database clock; the number expired.
+
+    One transaction per reservation (each ``reservation_expire``), so one
+    slow row never holds the locks of the others. Safe to run concurrently
+    and repeatedly: a reservation expires once.
+    """
+    expired = 0
+    for reservation_id in locks.reservation_ids_due(limit=limit):
+        if reservation_expire(reservation_id=reservation_id) is not None:
+            expired += 1
+    return expired
