@@ -9,3 +9,47 @@ def history_user(request=None, **kwargs):
     """
     user = getattr(request, "user", None)
     return user if getattr(user, "_meta", None) is not None and user.is_authenticated else None
+
+
+_SNAPSHOT_SQL: dict = {}
+_HISTORY_COLUMNS = ("history_date", "history_type", "history_change_reason", "history_user_id")
+
+
+def history_snapshot_sql(model) -> str:
+    """``INSERT … SELECT`` of one history record per row of ``model`` matching ``{where}``.
+
+    The very rows django-simple-history would write (every tracked column copied
+    from the row, then ``history_date``, ``history_type``, ``history_change_reason``,
+    ``history_user_id`` as four ``%s`` parameters), without building a Python
+    historical object first. Format ``{where}`` with a condition on the model's
+    own table and run it in the transaction that wrote the rows.
+    """
+    from django.db import connection
+
+    key = (model, connection.vendor)
+    sql = _SNAPSHOT_SQL.get(key)
+    if sql is None:
+        historical = model.history.model
+        quote = connection.ops.quote_name
+        targets, sources = [], []
+        for field in historical._meta.concrete_fields:
+            if field.attname == "history_id" or field.attname in _HISTORY_COLUMNS:
+                continue
+            targets.append(quote(field.column))
+            sources.append(quote(model._meta.get_field(field.name).column))
+        targets += [quote(name) for name in _HISTORY_COLUMNS]
+        sql = _SNAPSHOT_SQL[key] = (
+            f"INSERT INTO {quote(historical._meta.db_table)} ({', '.join(targets)}) "
+            f"SELECT {', '.join(sources)}, %s, %s, %s, %s "
+            f"FROM {quote(model._meta.db_table)} WHERE {{where}}"
+        )
+    return sql
+
+
+def current_history_user_id():
+    """The id of the person simple-history would name for a change made now (the
+    request's user, as its middleware keeps it), or None."""
+    from simple_history.models import HistoricalRecords
+
+    user = history_user(request=getattr(HistoricalRecords.context, "request", None))
+    return user.pk if user is not None else None

@@ -27,15 +27,16 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError
+from wms.history import current_history_user_id, history_snapshot_sql
 from wms.outbox import outbox_emit
 
-from .. import locks
+from .. import locks, sql
 from ..exceptions import (
     ConfirmationKeyReused,
     NoStagingLocation,
@@ -174,9 +175,7 @@ def _consumption_plan(task: PickTask, qty: Decimal) -> list[tuple]:
     """
     plan = []
     left = qty
-    for reservation in task.reservations.select_related("item", "location", "status").order_by(
-        "pk"
-    ):
+    for reservation in _reservations(task):
         if left <= 0:
             break
         if not reservation.is_open or reservation.qty_open <= 0:
@@ -191,6 +190,44 @@ def _consumption_plan(task: PickTask, qty: Decimal) -> list[tuple]:
     return plan
 
 
+_RESERVATIONS_SQL: dict = {}
+
+
+def _reservations(task: PickTask) -> list:
+    """The task's reservations (primary-key order) with their status, and the task's
+    item and location when they are the reservation's (the posting service reads
+    them); one statement built once per process."""
+    from inventory.models import InventoryReservation, InventoryStatus
+
+    reservation, status = sql.select(InventoryReservation, "r"), sql.select(InventoryStatus, "s")
+    statement = _RESERVATIONS_SQL.get(connection.vendor)
+    if statement is None:
+        through = PickTask.reservations.through
+        statement = _RESERVATIONS_SQL[connection.vendor] = (
+            f"SELECT {reservation.sql}, {status.sql} FROM {sql.table(through)} tr "
+            f"JOIN {sql.table(InventoryReservation)} r "
+            f"ON r.id = tr.{sql.column(through, 'inventoryreservation')} "
+            f"JOIN {sql.table(InventoryStatus)} s "
+            f"ON s.id = r.{sql.column(InventoryReservation, 'status')} "
+            f"WHERE tr.{sql.column(through, 'picktask')} = %s ORDER BY r.id"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [sql.db_value(PickTask, "id", task.pk)])
+        rows = cursor.fetchall()
+    result = []
+    for row in rows:
+        obj = reservation.instance(row)
+        InventoryReservation.status.field.set_cached_value(
+            obj, status.instance(row, len(reservation))
+        )
+        if obj.item_id == task.item_id:
+            InventoryReservation.item.field.set_cached_value(obj, task.item)
+        if obj.location_id == task.from_location_id:
+            InventoryReservation.location.field.set_cached_value(obj, task.from_location)
+        result.append(obj)
+    return result
+
+
 def _consume(plan, *, to_location, confirmation_id, actor) -> None:
     from inventory import services as inventory_services
 
@@ -202,6 +239,60 @@ def _consume(plan, *, to_location, confirmation_id, actor) -> None:
             posting_key=f"pick:{confirmation_id}:{reservation.pk}",
             actor=actor,
         )
+
+
+def _task_order_id(task_id, warehouse_ids):
+    """The task's order if the task is in ``warehouse_ids`` (any warehouse when None)."""
+    params = [sql.db_value(PickTask, "id", task_id)]
+    statement = f"SELECT {sql.column(PickTask, 'order')} FROM {sql.table(PickTask)} WHERE id = %s"
+    if warehouse_ids is not None:
+        granted = [int(pk) for pk in warehouse_ids]
+        if not granted:
+            return None
+        statement += (
+            f" AND {sql.column(PickTask, 'warehouse')} IN ({', '.join(['%s'] * len(granted))})"
+        )
+        params += granted
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
+    return None if row is None else PickTask._meta.get_field("order").to_python(row[0])
+
+
+_TASK_UPDATE_FIELDS = (
+    "status",
+    "qty_picked",
+    "to_location",
+    "started_at",
+    "finished_at",
+    "updated_at",
+)
+
+
+def _task_update(task: PickTask) -> tuple[str, list]:
+    """The UPDATE of the fields a confirmation changes on its (locked) task."""
+    statement = f"UPDATE {sql.table(PickTask)} SET " + ", ".join(
+        f"{sql.column(PickTask, name)} = %s" for name in _TASK_UPDATE_FIELDS
+    )
+    fields = [PickTask._meta.get_field(name) for name in _TASK_UPDATE_FIELDS]
+    return (
+        f"{statement} WHERE id = %s",
+        [f.get_db_prep_save(getattr(task, f.attname), connection=connection) for f in fields]
+        + [sql.db_value(PickTask, "id", task.pk)],
+    )
+
+
+def _insert(obj) -> tuple[str, list]:
+    """The INSERT of a new model instance (every concrete column, as ``save()`` sends it)."""
+    model, fields = type(obj), obj._meta.concrete_fields
+    columns = ", ".join(sql.column(model, f.name) for f in fields)
+    statement = (
+        f"INSERT INTO {sql.table(model)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields]
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return statement, params
 
 
 def pick_confirm(
@@ -287,16 +378,13 @@ def _confirm(
     from outbound import selectors as outbound_selectors
     from outbound.services import order_line_pick_record, order_pick_lock
 
-    tasks = PickTask.objects.filter(pk=task_id)
-    if warehouse_ids is not None:
-        tasks = tasks.filter(warehouse_id__in=list(warehouse_ids))
-    order_id = tasks.values_list("order_id", flat=True).first()
+    order_id = _task_order_id(task_id, warehouse_ids)
     if order_id is None:
         raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
     order = order_pick_lock(order_id=order_id)
-    task = locks.pick_task_lock(
-        task_id=task_id, related=("item__base_uom", "from_location", "order_line")
-    )
+    task = locks.pick_task_lock_for_confirm(task_id=task_id)
+    if task is None:
+        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
     if not task.is_open:
         # Every confirmation closes its task, so a retry of one (or a concurrent
         # duplicate that waited for the locks) finds its task closed, and the
@@ -345,19 +433,7 @@ def _confirm(
     task.to_location = staging
     task.started_at = task.started_at or now
     task.finished_at = now
-    task._change_reason = f"confirmed {qty} ({source})"
-    if person is not None:
-        task._history_user = person
-    task.save(
-        update_fields=[
-            "status",
-            "qty_picked",
-            "to_location",
-            "started_at",
-            "finished_at",
-            "updated_at",
-        ]
-    )
+    task.updated_at = now
     confirmation = PickConfirmation(
         pick_task=task,
         warehouse_id=task.warehouse_id,
@@ -373,8 +449,28 @@ def _confirm(
         external_correlation_id=(external_correlation_id or "")[:128],
         correlation_id=get_correlation_id(),
         confirmed_at=confirmed_at or now,
+        recorded_at=now,
     )
-    confirmation.save(force_insert=True)
+    # The task row (locked above), its history record and the confirmation, in one
+    # round trip: the rows simple-history and ``save()`` would write, without
+    # compiling three ORM statements. A key already used on another task fails
+    # here (unique ``request_key``) and is answered by ``pick_confirm``.
+    sql.execute(
+        [
+            _task_update(task),
+            (
+                history_snapshot_sql(PickTask).format(where="id = %s"),
+                [
+                    sql.db_value(PickTask, "updated_at", now),
+                    "~",
+                    f"confirmed {qty} ({source})",
+                    person.pk if person is not None else current_history_user_id(),
+                    sql.db_value(PickTask, "id", task.pk),
+                ],
+            ),
+            _insert(confirmation),
+        ]
+    )
     order_line_pick_record(
         order=order,
         line_id=task.order_line_id,

@@ -1,6 +1,7 @@
 """Pick confirmations through the service: stock, reservation, task, order line and
 order change together, once per key; shorts open exceptions; refusals change nothing."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -181,3 +182,51 @@ def test_pick_task_report_exception_location_empty_posts_nothing(one_task, picke
     assert balance(layout.sku_a, layout.p1, layout.available) == (D("50"), D("10"))
     assert not InventoryPosting.objects.filter(posting_key__startswith="pick:").exists()
     assert ExceptionCase.objects.filter(status="OPEN").count() == 1
+
+
+def test_pick_confirm_history_record_is_the_task_after_the_change(one_task, picker):
+    """The confirmation's history record holds every tracked field of the task as
+    saved, with type "~", the reason and the picker (as simple-history writes it)."""
+    _order, task = one_task
+    before = task.history.count()
+    result = pick_confirm(task_id=task.pk, qty="7", request_key="user:1:h", actor=picker)
+    assert task.history.count() == before + 1
+    record = task.history.first()
+    task.refresh_from_db()
+    for field in record.instance_type._meta.concrete_fields:
+        if field.attname != "updated_at":
+            assert getattr(record, field.attname) == getattr(task, field.attname), field.name
+    assert (record.history_type, record.history_change_reason) == ("~", "confirmed 7.000 (MANUAL)")
+    assert record.history_user_id == picker.pk
+    assert abs(record.history_date - task.finished_at) < timedelta(seconds=5)
+    assert (result.task.status, result.task.qty_picked) == (task.status, task.qty_picked)
+    confirmation = PickConfirmation.objects.get()
+    assert confirmation.pk == result.confirmation.pk
+    assert (confirmation.task_status, confirmation.qty_picked, confirmation.to_location_id) == (
+        "SHORT",
+        D("7"),
+        task.to_location_id,
+    )
+    assert abs(confirmation.recorded_at - task.finished_at) < timedelta(seconds=5)
+
+
+def test_pick_confirm_key_of_another_task_is_refused_and_changes_nothing(
+    release_order, picker, picker2, layout
+):
+    """A key that already confirmed one task, sent for another open task, is caught by
+    the unique key: confirmation_key_reused, the second task and stock untouched."""
+    _order, _tasks = release_order([("SKU-A", 4), ("SKU-B", 3)])
+    first = pick_task_next_for_picker(picker=picker, warehouse=layout.warehouse)
+    second = pick_task_next_for_picker(picker=picker2, warehouse=layout.warehouse)
+    pick_confirm(task_id=first.pk, qty=first.qty_to_pick, request_key="user:1:k", actor=picker)
+    postings = InventoryPosting.objects.count()
+    events = OutboxEvent.objects.count()
+    with pytest.raises(ConfirmationKeyReused):
+        pick_confirm(
+            task_id=second.pk, qty=second.qty_to_pick, request_key="user:1:k", actor=picker2
+        )
+    second.refresh_from_db()
+    assert (second.status, second.qty_picked) == (PickTaskStatus.ASSIGNED, D("0"))
+    assert not second.history.filter(history_change_reason__startswith="confirmed").exists()
+    assert PickConfirmation.objects.count() == 1
+    assert (InventoryPosting.objects.count(), OutboxEvent.objects.count()) == (postings, events)
