@@ -9,7 +9,7 @@ commits or rolls back with it.
 
 import logging
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from wms.correlation import get_correlation_id
 from wms.idempotency import idempotent_request_handled
@@ -41,6 +41,33 @@ def integration_message_record(
 ) -> IntegrationMessage:
     """Append one message to the log (``correlation_id`` defaults to the current one)."""
     return IntegrationMessage.objects.create(
+        **_fields(
+            system=system,
+            direction=direction,
+            message_type=message_type,
+            status=status,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            payload_ref=payload_ref,
+            http_status=http_status,
+            detail=detail,
+        )
+    )
+
+
+def _fields(
+    *,
+    system,
+    direction,
+    message_type,
+    status,
+    idempotency_key,
+    correlation_id,
+    payload_ref,
+    http_status,
+    detail,
+) -> dict:
+    return dict(
         system=system,
         direction=direction,
         message_type=message_type[:200],
@@ -53,6 +80,31 @@ def integration_message_record(
         http_status=http_status,
         detail=detail,
     )
+
+
+_INSERT: dict = {}
+
+
+def _message_insert(**values) -> None:
+    """The row ``integration_message_record`` writes, as one plain INSERT.
+
+    For the request path inside the transaction of the effect (a processed
+    idempotent call): no savepoint (a failure rolls the whole request back
+    anyway) and no model instance.
+    """
+    fields = _fields(**values)
+    meta = IntegrationMessage._meta
+    sql = _INSERT.get("sql")
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+        sql = _INSERT["sql"] = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+    fields["system"] = fields["system"].pk
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(fields.values()))
 
 
 def _message_type(request) -> str:
@@ -77,25 +129,32 @@ def record_inbound_idempotent_request(
         return  # a person's session call is not an integration exchange
     payload_ref = ""
     if outcome in ("processed", "replayed"):
-        from wms.models import IdempotencyRecord
+        record_id = kwargs.get("record_id")
+        if record_id is None:
+            from wms.models import IdempotencyRecord
 
-        record_id = (
-            IdempotencyRecord.objects.filter(scope=scope, key=key)
-            .values_list("id", flat=True)
-            .first()
-        )
+            record_id = (
+                IdempotencyRecord.objects.filter(scope=scope, key=key)
+                .values_list("id", flat=True)
+                .first()
+            )
         if record_id:
             payload_ref = f"IdempotencyRecord:{record_id}"
-    integration_message_record(
+    values = dict(
         system=system,
         direction=MessageDirection.INBOUND,
         message_type=_message_type(request),
         status=_OUTCOME_STATUS.get(outcome, MessageStatus.REJECTED),
         idempotency_key=key,
+        correlation_id=None,
         http_status=status,
         payload_ref=payload_ref,
         detail=_detail(body) if outcome != "processed" else "",
     )
+    if outcome == "processed" and transaction.get_connection().in_atomic_block:
+        _message_insert(**values)
+    else:
+        integration_message_record(**values)
 
 
 def connect_receivers() -> None:

@@ -41,16 +41,21 @@ and purged by the beat task ``wms.tasks.idempotency_purge_task``.
 
 Concurrency: on PostgreSQL a transaction-scoped advisory lock on (scope, key)
 marks a request in flight; a second request that cannot take it gets 409 at
-once. SQLite (the embedded default) has no advisory locks but opens every
-transaction with ``BEGIN IMMEDIATE`` (see settings), which serialises writers:
-the second request waits for the first to commit and then gets the replay. On
-any backend the unique constraint on (scope, key) is the last guard: a race
+once. One statement reads the stored outcome and, only when there is none,
+takes the lock, so retries of a finished request never wait for each other
+(two round trips less than a read, a lock and a re-read). SQLite (the
+embedded default) has no advisory locks but opens every transaction with
+``BEGIN IMMEDIATE`` (see settings), which serialises writers: the second
+request waits for the first to commit and then gets the replay. On
+any backend the unique constraint on (scope, key) is the last guard: the
+outcome is inserted with ``ON CONFLICT DO NOTHING`` (no savepoint), and a race
 that slips past the lock ends in 409, never in a second stored outcome.
 
 Each handled request sends ``idempotent_request_handled`` (outcome
 ``processed`` inside the transaction of the effect; ``replayed``, ``rejected``,
 ``conflict`` after it) so the integration layer can keep its message log
-without the kernel depending on it.
+without the kernel depending on it (``record_id`` names the stored outcome for
+``processed`` and ``replayed``).
 """
 
 from __future__ import annotations
@@ -60,14 +65,16 @@ import hashlib
 import json
 import logging
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.dispatch import Signal
 from django.http.request import RawPostDataException
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
@@ -86,10 +93,23 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY_PATTERN = re.compile(r"^[\x20-\x7e]{1,255}$")
 _STORED_HEADERS = ("Location", "Content-Location")
 _ADVISORY_NAMESPACE = b"wms.idempotency:"
+_INSERTED = (
+    "scope",
+    "key",
+    "request_fingerprint",
+    "method",
+    "path",
+    "response_status",
+    "response_body",
+    "response_headers",
+    "correlation_id",
+)
+_SQL: dict[str, str] = {}  # statements built once per process from the model
 
 #: Sent for every request that reached the decorator with a valid key.
 #: kwargs: ``request``, ``outcome`` (``processed`` | ``replayed`` | ``rejected``
-#: | ``conflict``), ``status``, ``key``, ``scope``, ``body`` (response data or None).
+#: | ``conflict``), ``status``, ``key``, ``scope``, ``body`` (response data or None),
+#: ``record_id`` (the ``IdempotencyRecord`` answered from or stored, else None).
 idempotent_request_handled = Signal()
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
@@ -167,7 +187,101 @@ def _try_lock(scope: str, key: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def _replay(record: IdempotencyRecord) -> Response:
+class _Stored(NamedTuple):
+    """The columns of a stored outcome that answer a repeated key."""
+
+    id: int
+    request_fingerprint: str
+    response_status: int
+    response_body: str | None
+    response_headers: dict
+
+
+def _claim_sql() -> str:
+    """One statement: the stored outcome of (scope, key) if any, and, when there is
+    none, the transaction's advisory lock on the key (PostgreSQL)."""
+    sql = _SQL.get("claim")
+    if sql is None:
+        meta = IdempotencyRecord._meta
+        quote = connection.ops.quote_name
+        columns = ", ".join(
+            f"r.{quote(meta.get_field(name).column)}" for name in (*_Stored._fields, "created_at")
+        )
+        lock = (
+            "CASE WHEN r.id IS NULL THEN pg_try_advisory_xact_lock(%s) ELSE FALSE END"
+            if connection.vendor == "postgresql"
+            else "1"  # SQLite: BEGIN IMMEDIATE already serialises this transaction.
+        )
+        sql = _SQL["claim"] = (
+            f"SELECT {columns}, {lock} FROM (SELECT 1) AS one "
+            f"LEFT JOIN {quote(meta.db_table)} r ON r.{quote('scope')} = %s "
+            f"AND r.{quote('key')} = %s"
+        )
+    return sql
+
+
+def _claim(scope: str, key: str) -> tuple[_Stored | None, int | None, bool]:
+    """``(live outcome, id of an outcome past the retention, locked)`` for (scope, key).
+
+    Called inside the transaction of the effect. A live outcome answers the
+    request (no lock is taken, so retries of a finished request never wait for
+    each other); otherwise ``locked`` says whether this request may run it.
+    """
+    params = [scope, key]
+    if connection.vendor == "postgresql":
+        params.insert(0, _advisory_key(scope, key))
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), params)
+        *columns, created_at, locked = cursor.fetchone()
+    if columns[0] is None:
+        return None, None, bool(locked)
+    if isinstance(created_at, str):  # SQLite hands back text or naive UTC
+        created_at = parse_datetime(created_at)
+    if timezone.is_naive(created_at):
+        created_at = timezone.make_aware(created_at, UTC)
+    if created_at < _retention_cutoff():
+        # Past the retention the key is new again: the lock decides who reuses it.
+        return None, columns[0], _try_lock(scope, key)
+    headers = columns[4]
+    if isinstance(headers, str | bytes):
+        headers = json.loads(headers)
+    return _Stored(*columns[:4], headers or {}), None, False
+
+
+def _record_insert_sql() -> str:
+    sql = _SQL.get("insert")
+    if sql is None:
+        meta = IdempotencyRecord._meta
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(meta.get_field(name).column) for name in _INSERTED)
+        sql = _SQL["insert"] = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(_INSERTED))}) "
+            f"ON CONFLICT ({quote('scope')}, {quote('key')}) DO NOTHING "
+            f"RETURNING {quote(meta.pk.column)}"
+        )
+    return sql
+
+
+def _record_insert(**values) -> int | None:
+    """Store an outcome; its id, or None when (scope, key) is already taken.
+
+    ``ON CONFLICT DO NOTHING``: a concurrent first use of the key is detected
+    without an error, so no savepoint is needed around the insert.
+    """
+    meta = IdempotencyRecord._meta
+    params = [meta.get_field(name).get_db_prep_save(values[name], connection) for name in _INSERTED]
+    with connection.cursor() as cursor:
+        cursor.execute(_record_insert_sql(), params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _record_delete(record_id: int) -> None:
+    IdempotencyRecord.objects.filter(pk=record_id).delete()
+
+
+def _replay(record: _Stored) -> Response:
     data = None if record.response_body is None else json.loads(record.response_body)
     response = Response(data, status=record.response_status)
     for name, value in (record.response_headers or {}).items():
@@ -176,9 +290,19 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
-def _notify(request, *, outcome, status, key, scope, body=None, robust=True) -> None:
+def _notify(
+    request, *, outcome, status, key, scope, body=None, record_id=None, robust=True
+) -> None:
     sender = idempotent_request_handled
-    kwargs = dict(request=request, outcome=outcome, status=status, key=key, scope=scope, body=body)
+    kwargs = dict(
+        request=request,
+        outcome=outcome,
+        status=status,
+        key=key,
+        scope=scope,
+        body=body,
+        record_id=record_id,
+    )
     if not robust:
         sender.send(sender=IdempotencyRecord, **kwargs)
         return
@@ -212,36 +336,34 @@ def idempotent(view_method):
         notice = {"key": key, "scope": scope}
 
         try:
-            # Fast path without a lock: a completed outcome answers retries, so
-            # concurrent retries of a finished request never block each other.
-            response = _answer_from_record(_live_record(scope, key), fingerprint, key, notice)
-            if response is None:
-                with transaction.atomic():
-                    if not _try_lock(scope, key):
+            with transaction.atomic():
+                # One statement: the stored outcome, else the in-flight lock.
+                record, stale_id, locked = _claim(scope, key)
+                response = _answer_from_record(record, fingerprint, key, notice)
+                if response is None:
+                    if not locked:
                         response = _in_use(key)
                         notice["outcome"] = "conflict"
                     else:
-                        # Re-read under the lock: the first request may have
-                        # committed between the fast path and the lock.
-                        record = _live_record(scope, key, purge_stale=True)
-                        response = _answer_from_record(record, fingerprint, key, notice)
-                        if response is None:
-                            response = _process(
-                                view_method,
-                                view,
-                                request,
-                                args,
-                                kwargs,
-                                notice,
-                                scope=scope,
-                                key=key,
-                                fingerprint=fingerprint,
-                            )
+                        if stale_id is not None:  # past the retention: the key is new
+                            _record_delete(stale_id)
+                        response = _process(
+                            view_method,
+                            view,
+                            request,
+                            args,
+                            kwargs,
+                            notice,
+                            scope=scope,
+                            key=key,
+                            fingerprint=fingerprint,
+                        )
         except _KeyRace:
             response = _in_use(key)
             notice["outcome"] = "conflict"
         except Exception as exc:
             notice.pop("outcome", None)
+            notice.pop("record_id", None)
             status, body = _exception_summary(exc)
             _notify(request, outcome="rejected", status=status, body=body, **notice)
             raise
@@ -270,16 +392,6 @@ def _exception_summary(exc) -> tuple[int, dict]:
     return 500, {"code": "internal_error", "detail": type(exc).__name__}
 
 
-def _live_record(scope: str, key: str, *, purge_stale: bool = False):
-    """The stored outcome of (scope, key) within the retention, or None."""
-    record = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
-    if record is not None and record.created_at < _retention_cutoff():
-        if purge_stale:
-            record.delete()
-        return None
-    return record
-
-
 def _answer_from_record(record, fingerprint: str, key: str, notice: dict):
     """Replay or 422 for a stored outcome; None when there is none."""
     if record is None:
@@ -296,6 +408,7 @@ def _answer_from_record(record, fingerprint: str, key: str, notice: dict):
             ),
         )
     notice["outcome"] = "replayed"
+    notice["record_id"] = record.id
     return _replay(record)
 
 
@@ -322,21 +435,20 @@ def _process(view_method, view, request, args, kwargs, notice, *, scope, key, fi
     # the view's key order, so a replay renders byte-for-byte the same body.
     data = getattr(response, "data", None)
     body = None if data is None else json.dumps(data, cls=DrfJSONEncoder)
-    try:
-        with transaction.atomic():
-            IdempotencyRecord.objects.create(
-                scope=scope,
-                key=key,
-                request_fingerprint=fingerprint,
-                method=request.method,
-                path=request.get_full_path()[:500],
-                response_status=status,
-                response_body=body,
-                response_headers={h: response[h] for h in _STORED_HEADERS if h in response},
-                correlation_id=get_correlation_id(),
-            )
-    except IntegrityError as exc:
-        raise _KeyRace(key) from exc
+    record_id = _record_insert(
+        scope=scope,
+        key=key,
+        request_fingerprint=fingerprint,
+        method=request.method,
+        path=request.get_full_path()[:500],
+        response_status=status,
+        response_body=body,
+        response_headers={h: response[h] for h in _STORED_HEADERS if h in response},
+        correlation_id=get_correlation_id(),
+    )
+    if record_id is None:
+        raise _KeyRace(key)
+    notice["record_id"] = record_id
     # In the transaction of the effect: the message log commits (or not) with it.
     _notify(request, outcome="processed", status=status, body=data, robust=False, **notice)
     notice["outcome"] = "processed"
