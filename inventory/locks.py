@@ -40,11 +40,14 @@ def _keys_filter(keys: Iterable[BalanceKey]) -> Q:
     )
 
 
-def balances_ensure(*, keys: Iterable[BalanceKey], warehouse_ids: dict[BalanceKey, int]) -> None:
-    """Create the missing zero balance rows of ``keys`` (so they can be locked).
+def balances_ensure(
+    *, keys: Iterable[BalanceKey], warehouse_ids: dict[BalanceKey, int]
+) -> list[int]:
+    """Create the missing zero balance rows of ``keys`` (so they can be locked); their ids.
 
     ``ON CONFLICT DO NOTHING`` in natural-key order: two postings creating the
     same rows wait for each other in one order, and no row lock is held yet.
+    Returns the ids of the rows this call inserted (not those that existed).
     """
     keys = sorted(set(keys))
     existing = set(
@@ -53,19 +56,22 @@ def balances_ensure(*, keys: Iterable[BalanceKey], warehouse_ids: dict[BalanceKe
         )
     )
     missing = [key for key in keys if key not in existing]
-    if missing:
-        InventoryBalance.objects.bulk_create(
-            [
-                InventoryBalance(
-                    warehouse_id=warehouse_ids[key],
-                    item_id=key[0],
-                    location_id=key[1],
-                    status_id=key[2],
-                )
-                for key in missing
-            ],
-            ignore_conflicts=True,
-        )
+    if not missing:
+        return []
+    table = connection.ops.quote_name(InventoryBalance._meta.db_table)
+    created = []
+    with connection.cursor() as cursor:
+        for key in missing:
+            cursor.execute(
+                f"INSERT INTO {table} (warehouse_id, item_id, location_id, status_id, on_hand, "
+                "reserved, updated_at) VALUES (%s, %s, %s, %s, 0, 0, CURRENT_TIMESTAMP) "
+                "ON CONFLICT (item_id, location_id, status_id) DO NOTHING RETURNING id",
+                [warehouse_ids[key], *key],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                created.append(row[0])
+    return created
 
 
 def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBalance]:

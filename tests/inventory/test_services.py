@@ -592,3 +592,37 @@ def test_balances_are_per_item_location_status(warehouse, bin_a, available):
         )
     assert balance_of(one, bin_a, available) == (D("1"), 0)
     assert balance_of(two, bin_a, available) == (D("2"), 0)
+
+
+# --- postings inside a caller's transaction -------------------------------------
+
+
+def test_refused_postings_inside_a_transaction_leave_it_usable_and_write_nothing(
+    stocked, bin_a, staging, available, assert_consistent
+):
+    """A refused posting in the caller's transaction takes back its rows; the caller goes on."""
+    from django.db import transaction
+
+    rows_before = (InventoryPosting.objects.count(), InventoryBalance.objects.count())
+    with transaction.atomic():
+        with pytest.raises(DomainError) as short:
+            _reserve(stocked, bin_a, available, "21", "too-much")
+        reservation = _reserve(stocked, bin_a, available, "5", "fits")
+        with pytest.raises(DomainError) as over:
+            services.reservation_consume(
+                reservation=reservation, qty=D("6"), to_location=staging, posting_key="over"
+            )
+        services.reservation_consume(
+            reservation=reservation, qty=D("5"), to_location=staging, posting_key="pick"
+        )
+    assert short.value.code == "insufficient_available"
+    assert over.value.code == "reservation_over_consume"
+    assert not InventoryPosting.objects.filter(posting_key__in=["too-much", "over"]).exists()
+    # The staging balance created for the refused pick went with it; the real pick made one.
+    assert InventoryPosting.objects.count() == rows_before[0] + 2
+    assert InventoryBalance.objects.count() == rows_before[1] + 1
+    assert balance_of(stocked, staging, available) == (D("5"), D("0"))
+    # A refused key is free for a later, valid posting.
+    again = _reserve(stocked, bin_a, available, "1", "too-much")
+    assert not again.replayed
+    assert_consistent()
