@@ -27,6 +27,7 @@ from .serializers import (
     OrderCreateInputSerializer,
     OrderFilterSerializer,
     OrderOutputSerializer,
+    order_accepted_body,
 )
 from .services import OrderLineInput, order_accept, order_cancel
 from .throttles import StoreRateThrottle
@@ -188,7 +189,7 @@ class ReplenishmentOrderListCreateApi(APIView):
                 for line in data["lines"]
             ],
         )
-        body = OrderAcceptedOutputSerializer(order, context={"request": request}).data
+        body = order_accepted_body(request, order)
         return Response(
             body, status=http.HTTP_202_ACCEPTED, headers={"Location": body["statusUrl"]}
         )

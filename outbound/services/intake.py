@@ -20,10 +20,10 @@ from simple_history.utils import bulk_update_with_history
 from inventory.models import ItemUnitConversion, UnitOfMeasure
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
-from wms.outbox import outbox_emit
+from wms.history import current_history_user_id, history_snapshot_sql
+from wms.outbox import OUTBOX_TABLE, outbox_emit, outbox_row
 
 from .. import selectors
-from ..history import history_snapshot
 from ..models import (
     CANCELLABLE_STATUSES,
     AllocationStatus,
@@ -208,11 +208,7 @@ def _order_create(
         raise _duplicate(existing)
     for line in order_lines:
         line.order = order
-    ReplenishmentOrderLine.objects.bulk_create(order_lines)
-    order_key = ReplenishmentOrder._meta.pk.get_db_prep_value(order.pk, connection)
-    history_snapshot(model=ReplenishmentOrder, where="id = %s", params=[order_key])
-    history_snapshot(model=ReplenishmentOrderLine, where="order_id = %s", params=[order_key])
-    outbox_emit(
+    event = outbox_row(
         event_type="order.accepted",
         aggregate_type=ORDER_AGGREGATE,
         aggregate_id=order.id,
@@ -227,6 +223,7 @@ def _order_create(
             "lineCount": len(order_lines),
         },
     )
+    _order_rows_write(order, order_lines, event)
     from .planning import planning_nudge
 
     warehouse_id = warehouse.pk
@@ -266,6 +263,75 @@ def _order_insert(order: ReplenishmentOrder):
         .values_list("pk", flat=True)
         .first()
     )
+
+
+def _execute(statements: list[tuple[str, list]]) -> None:
+    """Run ``[(sql, params), ...]`` in order: one round trip on PostgreSQL (several
+    statements in one query, client-side binding), one at a time elsewhere."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                ";\n".join(sql for sql, _ in statements),
+                [param for _, params in statements for param in params],
+            )
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+
+
+_LINE_FIELDS = list(ReplenishmentOrderLine._meta.concrete_fields)
+_SQL: dict = {}
+
+
+def _lines_insert_sql(count: int) -> str:
+    key = ("lines", count, connection.vendor)
+    sql = _SQL.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        row = f"({', '.join(['%s'] * len(_LINE_FIELDS))})"
+        sql = _SQL[key] = (
+            f"INSERT INTO {quote(ReplenishmentOrderLine._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in _LINE_FIELDS)}) "
+            f"VALUES {', '.join([row] * count)}"
+        )
+    return sql
+
+
+def _outbox_insert_sql(columns) -> str:
+    key = ("outbox", tuple(columns))
+    sql = _SQL.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        sql = _SQL[key] = (
+            f"INSERT INTO {quote(OUTBOX_TABLE)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(['%s'] * len(columns))})"
+        )
+    return sql
+
+
+def _order_rows_write(order, lines, event: dict) -> None:
+    """The order's lines, the history records of order and lines, and the outbox
+    event: what ``bulk_create``, simple-history and ``outbox_emit`` would write,
+    in one round trip after the order row (statements built once per process)."""
+    line_params = [
+        field.get_db_prep_save(field.pre_save(line, True), connection)
+        for line in lines
+        for field in _LINE_FIELDS
+    ]
+    order_key = ReplenishmentOrder._meta.pk.get_db_prep_value(order.pk, connection)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    history = [now, "+", None, current_history_user_id(), order_key]
+    _execute(
+        [
+            (_lines_insert_sql(len(lines)), line_params),
+            (history_snapshot_sql(ReplenishmentOrder).format(where="id = %s"), history),
+            (history_snapshot_sql(ReplenishmentOrderLine).format(where="order_id = %s"), history),
+            (_outbox_insert_sql(list(event)), list(event.values())),
+        ]
+    )
+    for line in lines:
+        line._state.adding = False
+        line._state.db = connection.alias
 
 
 def order_accept(

@@ -1,0 +1,125 @@
+"""Intake's hand-built fast paths answer and store what the generic code did: the store
+throttle on a real Redis, the 202 body, the rows written in one round trip."""
+
+import uuid
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from outbound.models import ReplenishmentOrder, ReplenishmentOrderLine
+from outbound.selectors import intake_caches_forget
+from outbound.serializers import OrderAcceptedOutputSerializer, order_accepted_body
+from wms.models import IdempotencyRecord, OutboxEvent
+
+from .conftest import order_body, post_order
+
+pytestmark = pytest.mark.django_db
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def skus(item):
+    intake_caches_forget()
+    return [item("SKU-1001"), item("SKU-1002")]
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The default cache on a real Redis (a database and prefix of this test only)."""
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+        }
+    }
+    yield caches["default"]
+    caches["default"].clear()
+
+
+def test_store_throttle_on_redis_counts_in_one_round_trip_and_expires(
+    store, system_client, warehouse, skus, settings, redis_cache
+):
+    """On Redis: the window's counter expires, the third order of a 2/minute store is 429
+    with Retry-After and stores nothing, another store is not affected."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"store": "2/minute"},
+    }
+    assert post_order(store, order_body("a")).status_code == 202
+    assert post_order(store, order_body("b")).status_code == 202
+    response = post_order(store, order_body("c"))
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limited"
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert not ReplenishmentOrder.objects.filter(external_order_id="c").exists()
+
+    client = redis_cache._cache.get_client(write=True)
+    [key] = client.keys(f"*wms:throttle:store:{store.system.pk}:*")
+    assert int(client.get(key)) == 3
+    assert 0 < client.ttl(key) <= 61
+
+    other = system_client("store", "S043", [warehouse])
+    assert post_order(other, order_body("d", storeCode="S043")).status_code == 202
+
+
+def test_accepted_body_is_what_the_serializer_renders(store, skus, rf):
+    """The 202 body built without the serializer has its fields and values."""
+    response = post_order(store, order_body())
+    assert response.status_code == 202, response.content
+    order = ReplenishmentOrder.objects.get(pk=response.json()["id"])
+    request = rf.post("/api/v1/replenishment-orders")
+    expected = OrderAcceptedOutputSerializer(order, context={"request": request}).data
+    assert order_accepted_body(request, order) == dict(expected)
+    assert list(response.json()) == list(expected)
+
+
+def test_order_rows_written_in_one_round_trip_after_the_order(store, skus):
+    """Lines, both history snapshots and the outbox event follow the order row in one
+    statement batch on PostgreSQL; every row is there with the columns simple-history
+    and outbox_emit would give it."""
+    lines = [
+        {"lineNumber": 1, "sku": "SKU-1001", "qty": "24"},
+        {"lineNumber": 2, "sku": "SKU-1002", "qty": "6.5"},
+    ]
+    # The first order fills the per-process master data caches.
+    assert post_order(store, order_body("warm-up", lines=lines)).status_code == 202
+    with CaptureQueriesContext(connection) as queries:
+        response = post_order(store, order_body(lines=lines))
+    assert response.status_code == 202, response.content
+    order = ReplenishmentOrder.objects.get(pk=response.json()["id"])
+    lines = list(order.lines.order_by("line_number"))
+    assert [(ln.line_number, str(ln.qty_requested_base)) for ln in lines] == [
+        (1, "24.000"),
+        (2, "6.500"),
+    ]
+    assert all(ln.status == "OPEN" and ln.plan_round == 0 for ln in lines)
+    [order_record] = order.history.all()
+    assert (order_record.history_type, order_record.status) == ("+", "ACCEPTED")
+    line_records = ReplenishmentOrderLine.history.filter(order_id=order.pk)
+    assert sorted((r.line_number, r.history_type) for r in line_records) == [(1, "+"), (2, "+")]
+    assert {r.history_date for r in line_records} == {order_record.history_date}
+    event = OutboxEvent.objects.get(event_type="order.accepted", aggregate_id=str(order.pk))
+    assert event.data["lineCount"] == 2 and event.status == "PENDING"
+    assert event.correlation_id == order.correlation_id
+    assert IdempotencyRecord.objects.count() == 2
+
+    sql = [q["sql"] for q in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        batch = [s for s in sql if 'INSERT INTO "outbound_replenishmentorderline"' in s]
+        assert len(batch) == 1
+        assert "outbound_historicalreplenishmentorderline" in batch[0]
+        assert "wms_outboxevent" in batch[0]
+    # token and warehouses (2), outcome or lock, order, batch, outcome, message log
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    statements = [s for s in sql if s.split(" ")[0] not in control]
+    batched = 1 if connection.vendor == "postgresql" else 4  # SQLite: one at a time
+    assert len(statements) == 6 + batched, "\n".join(statements)
