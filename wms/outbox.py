@@ -5,6 +5,8 @@ only if the change it describes committed. The relay in
 ``integrations.relay`` publishes it afterwards (at least once, same id).
 """
 
+import uuid
+
 from django.db import connection, transaction
 
 from .correlation import get_correlation_id
@@ -41,22 +43,19 @@ def outbox_row(
     posting engine), inside the transaction of the change it reports.
     """
     fields = OutboxEvent._meta
-    values = {
-        "event_id": fields.get_field("event_id").get_default(),
+    return {
+        # Only these two need the backend's adaptation (UUID as text and JSON on SQLite).
+        "event_id": fields.get_field("event_id").get_db_prep_save(uuid.uuid4(), connection),
+        "data": fields.get_field("data").get_db_prep_save(data, connection),
         "event_type": event_type,
         "version": version,
         "aggregate_type": aggregate_type,
         "aggregate_id": str(aggregate_id),
         "correlation_id": get_correlation_id() if correlation_id is None else correlation_id,
-        "data": data,
-        "status": OutboxStatus.PENDING,
+        "status": OutboxStatus.PENDING.value,
         "attempts": 0,
         "sink": "",
         "last_error": "",
-    }
-    return {
-        name: fields.get_field(name).get_db_prep_save(value, connection=connection)
-        for name, value in values.items()
     }
 
 
