@@ -9,6 +9,8 @@ the key also names the confirmation (``<client scope>:<key>``), so a retry
 never posts twice even past the idempotency store's retention.
 """
 
+from decimal import Decimal
+
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied
@@ -163,4 +165,21 @@ class AutomationPickConfirmationCreateApi(APIView):
             note=_("Reported short by %(by)s") % {"by": system.code} if system else "",
             warehouse_ids=granted,
         )
-        return Response(PickConfirmationOutputSerializer(result).data, status=200)
+        return Response(_confirmation_body(result), status=200)
+
+
+_MILLI = Decimal("0.001")
+
+
+def _confirmation_body(result) -> dict:
+    """``PickConfirmationOutputSerializer``'s JSON (the documented schema), built
+    directly: serializer fields are deep-copied on every instantiation, a cost
+    this call pays on every pick."""
+    case = result.exception_case
+    return {
+        "confirmationId": str(result.confirmation.pk),
+        "pickTaskId": str(result.task.pk),
+        "taskStatus": result.task.status,
+        "qtyPicked": format(result.confirmation.qty_picked.quantize(_MILLI), "f"),
+        "exceptionCaseId": case.pk if case is not None else None,
+    }

@@ -9,6 +9,8 @@ never wait for each other on an order; they only meet on balances.
 
 from django.db import connection
 
+from wms import sql
+
 from .models import ReplenishmentOrder, Wave
 
 _WAVES_NAMESPACE = 0x5741_5645  # "WAVE"
@@ -22,6 +24,40 @@ def order_lock(*, order_id) -> ReplenishmentOrder | None:
         .select_related("warehouse")
         .first()
     )
+
+
+_ORDER_LOCK_SQL: dict = {}
+
+
+def order_lock_for_pick(*, order_id) -> ReplenishmentOrder | None:
+    """``order_lock`` in a statement built once per process (``wms.sql``): every pick
+    confirmation starts with it."""
+    from inventory.models import Warehouse
+
+    order, warehouse = sql.select(ReplenishmentOrder, "o"), sql.select(Warehouse, "w")
+    statement = _ORDER_LOCK_SQL.get(connection.vendor)
+    if statement is None:
+        lock = ""
+        if connection.features.has_select_for_update:
+            lock = (
+                " FOR UPDATE OF o"
+                if connection.features.has_select_for_update_of
+                else " FOR UPDATE"
+            )
+        statement = _ORDER_LOCK_SQL[connection.vendor] = (
+            f"SELECT {order.sql}, {warehouse.sql} FROM {sql.table(ReplenishmentOrder)} o "
+            f"JOIN {sql.table(Warehouse)} w "
+            f"ON w.id = o.{sql.column(ReplenishmentOrder, 'warehouse')} "
+            f"WHERE o.id = %s{lock}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [sql.db_value(ReplenishmentOrder, "id", order_id)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    result = order.instance(row)
+    ReplenishmentOrder.warehouse.field.set_cached_value(result, warehouse.instance(row, len(order)))
+    return result
 
 
 def order_claim_next_for_planning(

@@ -10,7 +10,8 @@ asking at once never wait for each other and never get the same task.
 from django.db import connection
 from django.db.models import QuerySet
 
-from . import sql
+from wms import sql
+
 from .models import ExceptionCase, PickTask, PickTaskStatus, WorkMode
 
 

@@ -23,13 +23,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from inventory.models import InventoryReservation, InventoryStatus, Location, ReservationState
+from wms import sql
 from wms.exceptions import NotFoundError
+from wms.history import current_history_user_id, history_snapshot_sql
 
 from .. import selectors
-from ..locks import order_lock
+from ..locks import order_lock_for_pick
 from ..models import (
     Allocation,
     AllocationStatus,
@@ -55,7 +58,7 @@ def _stamp(obj, actor, reason: str) -> None:
 @transaction.atomic(savepoint=False)
 def order_pick_lock(*, order_id) -> ReplenishmentOrder:
     """Lock the order for a pick (until the caller's transaction ends) and return it."""
-    order = order_lock(order_id=order_id)
+    order = order_lock_for_pick(order_id=order_id)
     if order is None:
         raise NotFoundError("No such order.", code="order_not_found")
     return order
@@ -108,30 +111,66 @@ def order_line_pick_record(
     order: ReplenishmentOrder | None = None,
     consumed_reservation_ids=(),
     actor=None,
-) -> ReplenishmentOrderLine:
+) -> None:
     """A pick of ``qty`` base units for the line is being posted: add it to
     ``qty_picked``, move the order to PICKING, mark CONSUMED the allocations whose
     reservations this pick uses up (``consumed_reservation_ids``).
 
     Pass ``order`` when the caller's transaction already holds it from
     ``order_pick_lock`` (saves locking it again); else ``order_id``.
+
+    Every pick confirmation comes here, so the writes are plain statements sent
+    in one round trip (``wms.sql``): the line's increment (in the database: the
+    order lock serialises picks of its lines), its history record, the
+    allocations, and the first time the order's status and history, the same
+    rows ``save()`` and simple-history would write.
     """
     if order is None:
         order = order_pick_lock(order_id=order_id)
-    line = ReplenishmentOrderLine.objects.select_for_update(of=("self",)).get(
-        pk=line_id, order_id=order.pk
-    )
+    now = timezone.now()
+    user = _user(actor)
+    user_id = user.pk if user is not None else current_history_user_id()
+    line_key = sql.db_value(ReplenishmentOrderLine, "id", line_id)
+    order_key = sql.db_value(ReplenishmentOrder, "id", order.pk)
+    when = sql.db_value(ReplenishmentOrder, "updated_at", now)
+    qty_picked = sql.column(ReplenishmentOrderLine, "qty_picked")
+    statements = [
+        (
+            f"UPDATE {sql.table(ReplenishmentOrderLine)} SET {qty_picked} = {qty_picked} + %s "
+            f"WHERE id = %s AND {sql.column(ReplenishmentOrderLine, 'order')} = %s",
+            [sql.db_value(ReplenishmentOrderLine, "qty_picked", qty), line_key, order_key],
+        )
+    ]
     if qty > 0:
-        # The line row is locked (above) until commit: adding here loses no update.
-        line.qty_picked += qty
-        _stamp(line, actor, "picked")
-        line.save(update_fields=["qty_picked"])
+        statements.append(
+            (
+                history_snapshot_sql(ReplenishmentOrderLine).format(where="id = %s"),
+                [when, "~", "picked", user_id, line_key],
+            )
+        )
     if consumed_reservation_ids:
-        Allocation.objects.filter(
-            reservation_id__in=list(consumed_reservation_ids), status=AllocationStatus.ACTIVE
-        ).update(status=AllocationStatus.CONSUMED)
-    _to_picking(order, actor, "picking")
-    return line
+        ids = [int(pk) for pk in consumed_reservation_ids]
+        statements.append(
+            (
+                f"UPDATE {sql.table(Allocation)} SET {sql.column(Allocation, 'status')} = %s "
+                f"WHERE {sql.column(Allocation, 'status')} = %s "
+                f"AND {sql.column(Allocation, 'reservation')} IN ({', '.join(['%s'] * len(ids))})",
+                [AllocationStatus.CONSUMED, AllocationStatus.ACTIVE, *ids],
+            )
+        )
+    if order.status == OrderStatus.RELEASED:
+        order.status = OrderStatus.PICKING
+        order.updated_at = now
+        statements.append(sql.update(order, ["status", "updated_at"]))
+        statements.append(
+            (
+                history_snapshot_sql(ReplenishmentOrder).format(where="id = %s"),
+                [when, "~", "picking", user_id, order_key],
+            )
+        )
+    if sql.execute(statements)[0] != 1:
+        # Rolled back with the caller's transaction (the exception leaves it).
+        raise NotFoundError("No such order line in this order.", code="order_line_not_found")
 
 
 @transaction.atomic

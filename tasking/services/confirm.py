@@ -31,12 +31,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from wms import sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError
 from wms.history import current_history_user_id, history_snapshot_sql
 from wms.outbox import outbox_emit
 
-from .. import locks, sql
+from .. import locks
 from ..exceptions import (
     ConfirmationKeyReused,
     NoStagingLocation,
@@ -269,32 +270,6 @@ _TASK_UPDATE_FIELDS = (
 )
 
 
-def _task_update(task: PickTask) -> tuple[str, list]:
-    """The UPDATE of the fields a confirmation changes on its (locked) task."""
-    statement = f"UPDATE {sql.table(PickTask)} SET " + ", ".join(
-        f"{sql.column(PickTask, name)} = %s" for name in _TASK_UPDATE_FIELDS
-    )
-    fields = [PickTask._meta.get_field(name) for name in _TASK_UPDATE_FIELDS]
-    return (
-        f"{statement} WHERE id = %s",
-        [f.get_db_prep_save(getattr(task, f.attname), connection=connection) for f in fields]
-        + [sql.db_value(PickTask, "id", task.pk)],
-    )
-
-
-def _insert(obj) -> tuple[str, list]:
-    """The INSERT of a new model instance (every concrete column, as ``save()`` sends it)."""
-    model, fields = type(obj), obj._meta.concrete_fields
-    columns = ", ".join(sql.column(model, f.name) for f in fields)
-    statement = (
-        f"INSERT INTO {sql.table(model)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields]
-    obj._state.adding = False
-    obj._state.db = connection.alias
-    return statement, params
-
-
 def pick_confirm(
     *,
     task_id,
@@ -457,7 +432,7 @@ def _confirm(
     # here (unique ``request_key``) and is answered by ``pick_confirm``.
     sql.execute(
         [
-            _task_update(task),
+            sql.update(task, _TASK_UPDATE_FIELDS),
             (
                 history_snapshot_sql(PickTask).format(where="id = %s"),
                 [
@@ -468,7 +443,7 @@ def _confirm(
                     sql.db_value(PickTask, "id", task.pk),
                 ],
             ),
-            _insert(confirmation),
+            sql.insert(confirmation),
         ]
     )
     order_line_pick_record(

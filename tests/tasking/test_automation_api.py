@@ -114,6 +114,36 @@ def test_automation_confirm_full_pick(dispatched, robot, layout):
     assert order_of(order).status == "PICKING"
     event = OutboxEvent.objects.get(event_type="pick.confirmed")
     assert (event.data["source"], event.data["correlationId"]) == ("AUTOMATION", "robot-corr-1")
+    assert body == {
+        "confirmationId": str(confirmation.pk),
+        "pickTaskId": str(task.pk),
+        "taskStatus": "DONE",
+        "qtyPicked": "4.000",
+        "exceptionCaseId": None,
+    }
+
+
+@pytest.mark.django_db
+def test_automation_confirm_writes_history_without_a_person(dispatched, robot):
+    """The task, its order line and (first pick) its order get a history record each,
+    with the reason and no user (an external system is not a person)."""
+    order, task = dispatched()
+    assert confirm(robot, task, "4", key="c-h").status_code == 200
+    records = [
+        task.history.first(),
+        order_of(order).lines.get().history.first(),
+        order_of(order).history.first(),
+    ]
+    assert [(r.history_type, r.history_change_reason, r.history_user_id) for r in records] == [
+        ("~", "confirmed 4.000 (AUTOMATION)", None),
+        ("~", "picked", None),
+        ("~", "picking", None),
+    ]
+    assert (records[0].status, records[1].qty_picked, records[2].status) == (
+        "DONE",
+        D("4"),
+        "PICKING",
+    )
 
 
 @pytest.mark.django_db

@@ -187,7 +187,7 @@ def test_pick_task_report_exception_location_empty_posts_nothing(one_task, picke
 def test_pick_confirm_history_record_is_the_task_after_the_change(one_task, picker):
     """The confirmation's history record holds every tracked field of the task as
     saved, with type "~", the reason and the picker (as simple-history writes it)."""
-    _order, task = one_task
+    order, task = one_task
     before = task.history.count()
     result = pick_confirm(task_id=task.pk, qty="7", request_key="user:1:h", actor=picker)
     assert task.history.count() == before + 1
@@ -208,6 +208,12 @@ def test_pick_confirm_history_record_is_the_task_after_the_change(one_task, pick
         task.to_location_id,
     )
     assert abs(confirmation.recorded_at - task.finished_at) < timedelta(seconds=5)
+    line = order_of(order).lines.get()
+    line_record = line.history.first()
+    assert (line_record.qty_picked, line_record.history_type) == (D("7"), "~")
+    assert (line_record.history_change_reason, line_record.history_user_id) == ("picked", picker.pk)
+    assert order_of(order).history.filter(status="PICKING").count() == 1  # moved when started
+    assert list(line.allocations.values_list("status", flat=True)) == ["ACTIVE"]
 
 
 def test_pick_confirm_key_of_another_task_is_refused_and_changes_nothing(
@@ -219,6 +225,7 @@ def test_pick_confirm_key_of_another_task_is_refused_and_changes_nothing(
     first = pick_task_next_for_picker(picker=picker, warehouse=layout.warehouse)
     second = pick_task_next_for_picker(picker=picker2, warehouse=layout.warehouse)
     pick_confirm(task_id=first.pk, qty=first.qty_to_pick, request_key="user:1:k", actor=picker)
+    assert list(first.order_line.allocations.values_list("status", flat=True)) == ["CONSUMED"]
     postings = InventoryPosting.objects.count()
     events = OutboxEvent.objects.count()
     with pytest.raises(ConfirmationKeyReused):
