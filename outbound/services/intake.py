@@ -68,7 +68,21 @@ def _duplicate(order: ReplenishmentOrder) -> DuplicateExternalOrder:
     )
 
 
-def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[ReplenishmentOrderLine]:
+@dataclass(slots=True)
+class _Line:
+    """A checked order line, the columns intake gives a ``ReplenishmentOrderLine`` row
+    (the others take their model defaults)."""
+
+    line_number: int
+    item_id: int
+    uom_id: int | None
+    qty_requested: Decimal
+    base_units_per_uom: Decimal
+    qty_requested_base: Decimal
+    uom_code: str
+
+
+def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[_Line]:
     """The synchronous business checks of CONTRACT.md; all problems at once, as 422."""
     errors: list[dict] = []
     max_lines = settings.WMS_ORDER_MAX_LINES
@@ -113,7 +127,7 @@ def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[Replenishm
         ).values_list("item_id", "uom__code", "base_units"):
             conversions[(item_id, code)] = base_units
 
-    resolved: list[ReplenishmentOrderLine] = []
+    resolved: list[_Line] = []
     for index, line in enumerate(lines):
         item = items.get(line.sku)
         if item is None or not item.is_active:
@@ -150,27 +164,25 @@ def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[Replenishm
             code="validation_failed",
             errors=errors,
         )
-    missing_uoms = {ln._uom_code for ln in resolved if ln.uom_id is None}
+    missing_uoms = {ln.uom_code for ln in resolved if ln.uom_id is None}
     if missing_uoms:
         ids = dict(UnitOfMeasure.objects.filter(code__in=missing_uoms).values_list("code", "pk"))
         for ln in resolved:
             if ln.uom_id is None:
-                ln.uom_id = ids[ln._uom_code]
+                ln.uom_id = ids[ln.uom_code]
     return resolved
 
 
-def _new_line(line: OrderLineInput, item, uom_id, uom_code, factor) -> ReplenishmentOrderLine:
-    qty_base = (line.qty * factor).quantize(Decimal("0.001"))
-    obj = ReplenishmentOrderLine(
+def _new_line(line: OrderLineInput, item, uom_id, uom_code, factor) -> _Line:
+    return _Line(
         line_number=line.line_number,
         item_id=item.pk,
         uom_id=uom_id,
         qty_requested=line.qty,
         base_units_per_uom=factor,
-        qty_requested_base=qty_base,
+        qty_requested_base=(line.qty * factor).quantize(Decimal("0.001")),
+        uom_code=uom_code,
     )
-    obj._uom_code = uom_code
-    return obj
 
 
 @transaction.atomic(savepoint=False)
@@ -206,8 +218,6 @@ def _order_create(
     if existing_id is not None:
         existing = ReplenishmentOrder.objects.get(pk=existing_id)
         raise _duplicate(existing)
-    for line in order_lines:
-        line.order = order
     event = outbox_row(
         event_type="order.accepted",
         aggregate_type=ORDER_AGGREGATE,
@@ -279,22 +289,55 @@ def _execute(statements: list[tuple[str, list]]) -> None:
                 cursor.execute(sql, params)
 
 
-_LINE_FIELDS = list(ReplenishmentOrderLine._meta.concrete_fields)
+_LINE_FIELDS = ReplenishmentOrderLine._meta.concrete_fields
+_LINE_GIVEN = frozenset(_Line.__dataclass_fields__)  # the rest: the fields' defaults
 _SQL: dict = {}
 
 
 def _lines_insert_sql(count: int) -> str:
-    key = ("lines", count, connection.vendor)
+    """PostgreSQL: one array per column (``UNNEST``, as ``bulk_create`` does), so the
+    statement and its parameter count do not grow with the lines; elsewhere a
+    multi-row ``VALUES``."""
+    key = ("lines", connection.vendor, 1 if connection.vendor == "postgresql" else count)
     sql = _SQL.get(key)
     if sql is None:
         quote = connection.ops.quote_name
-        row = f"({', '.join(['%s'] * len(_LINE_FIELDS))})"
+        if connection.vendor == "postgresql":
+            rows = "SELECT * FROM UNNEST({})".format(
+                ", ".join(f"%s::{f.db_type(connection)}[]" for f in _LINE_FIELDS)
+            )
+        else:
+            row = f"({', '.join(['%s'] * len(_LINE_FIELDS))})"
+            rows = f"VALUES {', '.join([row] * count)}"
         sql = _SQL[key] = (
             f"INSERT INTO {quote(ReplenishmentOrderLine._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in _LINE_FIELDS)}) "
-            f"VALUES {', '.join([row] * count)}"
+            f"({', '.join(quote(f.column) for f in _LINE_FIELDS)}) {rows}"
         )
     return sql
+
+
+def _lines_params(order, lines: list[_Line]) -> list:
+    """The parameters of ``_lines_insert_sql``: each line's values in field order, the
+    fields intake does not set at their model defaults (a new uuid7 id per line)."""
+    rows = []
+    for line in lines:
+        row = []
+        for field in _LINE_FIELDS:
+            if field.attname == "order_id":
+                row.append(order.pk)
+            elif field.attname in _LINE_GIVEN:
+                row.append(getattr(line, field.attname))
+            else:
+                row.append(field.get_default())
+        rows.append(row)
+    if connection.vendor == "postgresql":
+        # UUIDs, ints, Decimals and strings: psycopg adapts them as they are.
+        return [list(column) for column in zip(*rows, strict=True)]
+    return [
+        field.get_db_prep_save(value, connection)
+        for row in rows
+        for field, value in zip(_LINE_FIELDS, row, strict=True)
+    ]
 
 
 def _outbox_insert_sql(columns) -> str:
@@ -313,25 +356,17 @@ def _order_rows_write(order, lines, event: dict) -> None:
     """The order's lines, the history records of order and lines, and the outbox
     event: what ``bulk_create``, simple-history and ``outbox_emit`` would write,
     in one round trip after the order row (statements built once per process)."""
-    line_params = [
-        field.get_db_prep_save(field.pre_save(line, True), connection)
-        for line in lines
-        for field in _LINE_FIELDS
-    ]
     order_key = ReplenishmentOrder._meta.pk.get_db_prep_value(order.pk, connection)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     history = [now, "+", None, current_history_user_id(), order_key]
     _execute(
         [
-            (_lines_insert_sql(len(lines)), line_params),
+            (_lines_insert_sql(len(lines)), _lines_params(order, lines)),
             (history_snapshot_sql(ReplenishmentOrder).format(where="id = %s"), history),
             (history_snapshot_sql(ReplenishmentOrderLine).format(where="order_id = %s"), history),
             (_outbox_insert_sql(list(event)), list(event.values())),
         ]
     )
-    for line in lines:
-        line._state.adding = False
-        line._state.db = connection.alias
 
 
 def order_accept(
