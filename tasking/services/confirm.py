@@ -35,7 +35,7 @@ from wms import sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError
 from wms.history import current_history_user_id, history_snapshot_sql
-from wms.outbox import outbox_emit
+from wms.outbox import OUTBOX_TABLE, outbox_emit, outbox_row
 
 from .. import locks
 from ..exceptions import (
@@ -270,6 +270,47 @@ _TASK_UPDATE_FIELDS = (
 )
 
 
+def _pick_confirmed(task, confirmation, order, actor_label, case) -> dict:
+    """The ``pick.confirmed`` event of a confirmation (``outbox_emit``'s arguments)."""
+    return {
+        "event_type": "pick.confirmed",
+        "aggregate_type": PICK_TASK_AGGREGATE,
+        "aggregate_id": task.pk,
+        "data": {
+            "confirmationId": str(confirmation.pk),
+            "pickTaskId": str(task.pk),
+            "warehouse": order.warehouse.code,
+            "orderId": str(task.order_id),
+            "externalOrderId": order.external_order_id,
+            "storeCode": order.store_code,
+            "orderLineId": str(task.order_line_id),
+            "lineNumber": task.order_line.line_number,
+            "sku": task.item.sku,
+            "qtyPicked": format(confirmation.qty_picked, "f"),
+            "qtyToPick": format(task.qty_to_pick, "f"),
+            "fromLocation": task.from_location.code,
+            "toLocation": confirmation.to_location.code,
+            "taskStatus": task.status,
+            "source": confirmation.source,
+            "by": actor_label,
+            "correlationId": confirmation.external_correlation_id or confirmation.correlation_id,
+            "confirmedAt": confirmation.confirmed_at.isoformat(),
+            "exceptionCaseId": case.pk if case is not None else None,
+        },
+    }
+
+
+def _outbox_insert(event: dict) -> tuple[str, list]:
+    """The INSERT of the row ``outbox_emit(**event)`` writes (``wms.outbox.outbox_row``)."""
+    row = outbox_row(**event)
+    quote = connection.ops.quote_name
+    return (
+        f"INSERT INTO {quote(OUTBOX_TABLE)} ({', '.join(quote(c) for c in row)}) "
+        f"VALUES ({', '.join(['%s'] * len(row))})",
+        list(row.values()),
+    )
+
+
 def pick_confirm(
     *,
     task_id,
@@ -444,6 +485,13 @@ def _confirm(
                 ],
             ),
             sql.insert(confirmation),
+            # pick.confirmed with them when no exception case comes (DONE):
+            # still before the posting's reservation.consumed.
+            *(
+                [_outbox_insert(_pick_confirmed(task, confirmation, order, actor_label, None))]
+                if task.status == PickTaskStatus.DONE
+                else []
+            ),
         ]
     )
     order_line_pick_record(
@@ -465,32 +513,8 @@ def _confirm(
             actor=person,
             actor_label=actor_label,
         )
-    outbox_emit(
-        event_type="pick.confirmed",
-        aggregate_type=PICK_TASK_AGGREGATE,
-        aggregate_id=task.pk,
-        data={
-            "confirmationId": str(confirmation.pk),
-            "pickTaskId": str(task.pk),
-            "warehouse": order.warehouse.code,
-            "orderId": str(task.order_id),
-            "externalOrderId": order.external_order_id,
-            "storeCode": order.store_code,
-            "orderLineId": str(task.order_line_id),
-            "lineNumber": task.order_line.line_number,
-            "sku": task.item.sku,
-            "qtyPicked": format(qty, "f"),
-            "qtyToPick": format(task.qty_to_pick, "f"),
-            "fromLocation": task.from_location.code,
-            "toLocation": staging.code,
-            "taskStatus": task.status,
-            "source": source,
-            "by": actor_label,
-            "correlationId": external_correlation_id or confirmation.correlation_id,
-            "confirmedAt": confirmation.confirmed_at.isoformat(),
-            "exceptionCaseId": case.pk if case is not None else None,
-        },
-    )
+        # After exception.opened, naming the case.
+        outbox_emit(**_pick_confirmed(task, confirmation, order, actor_label, case))
     # Stock last: the balance rows (shared by every pick of the same item and
     # location, and of the item into staging) stay locked from here to commit,
     # so the rest of the confirmation is written before they are taken.

@@ -126,7 +126,8 @@ def test_automation_confirm_full_pick(dispatched, robot, layout):
 @pytest.mark.django_db
 def test_automation_confirm_writes_history_without_a_person(dispatched, robot):
     """The task, its order line and (first pick) its order get a history record each,
-    with the reason and no user (an external system is not a person)."""
+    with the reason and no user (an external system is not a person); pick.confirmed
+    comes before the posting's reservation.consumed."""
     order, task = dispatched()
     assert confirm(robot, task, "4", key="c-h").status_code == 200
     records = [
@@ -144,6 +145,8 @@ def test_automation_confirm_writes_history_without_a_person(dispatched, robot):
         D("4"),
         "PICKING",
     )
+    types = list(OutboxEvent.objects.order_by("id").values_list("event_type", flat=True))
+    assert types[-2:] == ["pick.confirmed", "reservation.consumed"]
 
 
 @pytest.mark.django_db
