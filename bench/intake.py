@@ -9,11 +9,13 @@ What it does:
 
 1. creates its own database (``--database-url``, dropped and recreated), seeds a
    warehouse, 200 items and 20 stores with their API tokens;
-2. starts gunicorn (``--workers`` sync workers) serving the product and, in the
-   same process, a *reference* endpoint (``bench/intake_server.py``): the least
+2. starts gunicorn (``--workers`` sync workers, or ``--worker-class gthread
+   --threads N``, which keeps the clients' connections alive) serving the
+   product and, in the same process, a *reference* endpoint (``bench/intake_server.py``): the least
    DRF can do to store the same rows — idempotency record, order, 10 lines,
    outbox event — in one transaction;
-3. from separate load processes on loopback, sends ``--orders`` orders of
+3. from separate load processes on loopback (requests built before the clock
+   starts, so the load side only sends and reads), sends ``--orders`` orders of
    ``--lines`` lines to each endpoint in turn (``--rounds`` times, alternating),
    each with its own Idempotency-Key and externalOrderId, stores round-robin;
 4. prints orders/s, p50 and p99 latency per endpoint and round, and the ratio
@@ -133,29 +135,38 @@ def _order(store: str, lines: int, n: int) -> dict:
     }
 
 
-def _load_worker(path, tokens, count, threads, lines, offset, results):
-    """One load process: ``threads`` threads with their own connections."""
+def _requests(tokens, count, lines, offset) -> list[tuple[bytes, dict]]:
+    """Bodies and headers of ``count`` orders, built before the clock starts."""
     stores = sorted(tokens)
+    built = []
+    for n in range(count):
+        store = stores[(offset + n) % len(stores)]
+        body = json.dumps(_order(store, lines, offset + n)).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": f"Token {tokens[store]}",
+            "Idempotency-Key": uuid.uuid4().hex,
+        }
+        built.append((body, headers))
+    return built
+
+
+def _load_worker(path, requests, threads, results):
+    """One load process: ``threads`` threads with their own keep-alive connections."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
-    counter = iter(range(count))
+    pending = iter(requests)
 
     def run():
         conn = HTTPConnection("127.0.0.1", PORT, timeout=60)
         local_lat, local_status = [], {}
         while True:
             with lock:
-                n = next(counter, None)
-            if n is None:
+                request = next(pending, None)
+            if request is None:
                 break
-            store = stores[(offset + n) % len(stores)]
-            body = json.dumps(_order(store, lines, offset + n)).encode()
-            headers = {
-                "Content-Type": "application/json",
-                "Authorization": f"Token {tokens[store]}",
-                "Idempotency-Key": uuid.uuid4().hex,
-            }
+            body, headers = request
             started = time.perf_counter()
             for _attempt in range(3):
                 try:
@@ -189,16 +200,15 @@ def _run_load(path, tokens, args, offset) -> dict:
     per_process = args.orders // processes
     results = multiprocessing.Queue()
     threads = max(1, args.concurrency // processes)
+    # Built in this process and inherited by the forked load processes: the load
+    # side only sends and reads while the clock runs.
     procs = [
         multiprocessing.Process(
             target=_load_worker,
             args=(
                 path,
-                tokens,
-                per_process,
+                _requests(tokens, per_process, args.lines, offset + i * per_process),
                 threads,
-                args.lines,
-                offset + i * per_process,
                 results,
             ),
         )
@@ -235,7 +245,14 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--load-processes", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--worker-class",
+        default="sync",
+        choices=["sync", "gthread"],
+        help="gthread keeps client connections alive; sync closes one per request",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     args.queue = f"h5-bench-intake-{uuid.uuid4().hex[:8]}"
@@ -256,6 +273,10 @@ def main() -> None:
             f"127.0.0.1:{PORT}",
             "--workers",
             str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
             "--backlog",
             "2048",
             "--log-level",
@@ -321,8 +342,9 @@ def main() -> None:
     p99 = statistics.median([r["p99_ms"] for _n, t, r in rows if t == "product"])
     print()
     print(
-        f"orders of {args.lines} lines, {args.workers} gunicorn sync workers, "
-        f"{args.concurrency} concurrent clients in {args.load_processes} processes, "
+        f"orders of {args.lines} lines, {args.workers} gunicorn {args.worker_class} workers"
+        + (f" x {args.threads} threads, " if args.worker_class == "gthread" else ", ")
+        + f"{args.concurrency} concurrent clients in {args.load_processes} processes, "
         f"{os.cpu_count()} CPUs (shared)"
     )
     print(
