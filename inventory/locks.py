@@ -14,13 +14,10 @@ deadlock each other. Quantities are never read-modified-written in Python:
 the locked values are only read to check availability, the UPDATE adds deltas.
 """
 
-import functools
-import operator
 from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 
 from .models import OPEN_RESERVATION_STATES, InventoryBalance, InventoryReservation
@@ -28,16 +25,6 @@ from .models import OPEN_RESERVATION_STATES, InventoryBalance, InventoryReservat
 # (item_id, location_id, status_id): the natural key of a balance.
 BalanceKey = tuple[int, int, int]
 ZERO = Decimal("0")
-
-
-def _keys_filter(keys: Iterable[BalanceKey]) -> Q:
-    return functools.reduce(
-        operator.or_,
-        (
-            Q(item_id=item, location_id=location, status_id=status)
-            for item, location, status in keys
-        ),
-    )
 
 
 def balances_ensure(
@@ -50,18 +37,12 @@ def balances_ensure(
     Returns the ids of the rows this call inserted (not those that existed).
     """
     keys = sorted(set(keys))
-    existing = set(
-        InventoryBalance.objects.filter(_keys_filter(keys)).values_list(
-            "item_id", "location_id", "status_id"
-        )
-    )
-    missing = [key for key in keys if key not in existing]
-    if not missing:
-        return []
     table = connection.ops.quote_name(InventoryBalance._meta.db_table)
     created = []
     with connection.cursor() as cursor:
-        for key in missing:
+        for key in keys:
+            # An existing row is found by the unique index before anything is
+            # written, so this costs no more than the SELECT it replaces.
             cursor.execute(
                 f"INSERT INTO {table} (warehouse_id, item_id, location_id, status_id, on_hand, "
                 "reserved, updated_at) VALUES (%s, %s, %s, %s, 0, 0, CURRENT_TIMESTAMP) "
@@ -74,13 +55,24 @@ def balances_ensure(
     return created
 
 
+def _for_update() -> str:
+    # SQLite has no row locks: its IMMEDIATE transactions already serialise writers.
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
 def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBalance]:
-    """Lock the existing balance rows of ``keys`` in primary-key order."""
-    keys = set(keys)
-    rows = (
-        InventoryBalance.objects.filter(_keys_filter(keys))
-        .order_by("pk")
-        .select_for_update(of=("self",))
+    """Lock the existing balance rows of ``keys`` in primary-key order.
+
+    A raw query (the rows come back as model instances): this runs on every
+    pick, and the ORM's query compilation cost more than the query.
+    """
+    keys = sorted(set(keys))
+    table = connection.ops.quote_name(InventoryBalance._meta.db_table)
+    match = " OR ".join(["(item_id = %s AND location_id = %s AND status_id = %s)"] * len(keys))
+    rows = InventoryBalance.objects.raw(
+        f"SELECT id, warehouse_id, item_id, location_id, status_id, on_hand, reserved "
+        f"FROM {table} WHERE {match} ORDER BY id{_for_update()}",
+        [value for key in keys for value in key],
     )
     return {(row.item_id, row.location_id, row.status_id): row for row in rows}
 
@@ -120,19 +112,27 @@ def balance_update_guarded(
 
 
 def reservation_lock(*, reservation_id: int) -> InventoryReservation | None:
-    """Lock one reservation (after its balance), with ``expired_by_clock`` on the DB clock."""
-    return (
-        InventoryReservation.objects.select_for_update(of=("self",))
-        .select_related("item__warehouse", "location", "status")
-        .annotate(
-            expired_by_clock=ExpressionWrapper(
-                Q(expires_at__isnull=False) & Q(expires_at__lte=Now()),
-                output_field=BooleanField(),
+    """Lock one reservation (after its balance), with ``expired_by_clock`` on the DB clock.
+
+    The row only: the caller already holds its item, location and status.
+    """
+    table = connection.ops.quote_name(InventoryReservation._meta.db_table)
+    locked = next(
+        iter(
+            InventoryReservation.objects.raw(
+                f"SELECT id, warehouse_id, balance_id, item_id, location_id, status_id, state, "
+                "qty, qty_consumed, qty_released, demand_ref, expires_at, created_at, "
+                "resolved_at, (expires_at IS NOT NULL AND expires_at <= CURRENT_TIMESTAMP) "
+                f"AS expired_by_clock FROM {table} WHERE id = %s{_for_update()}",
+                [reservation_id],
             )
-        )
-        .filter(pk=reservation_id)
-        .first()
+        ),
+        None,
     )
+    if locked is None:
+        return None
+    locked.expired_by_clock = bool(locked.expired_by_clock)
+    return locked
 
 
 def reservation_ids_due(*, limit: int) -> list[int]:

@@ -54,6 +54,12 @@ def _lock_reservation(reservation: InventoryReservation, extra_lines: list[Line]
     locked = locks.reservation_lock(reservation_id=reservation.pk)
     if locked is None:
         raise InvalidPosting(f"Reservation {reservation.pk} does not exist.", code="not_found")
+    # Item, location and status never change on a reservation: reuse the caller's.
+    locked.item, locked.location, locked.status = (
+        reservation.item,
+        reservation.location,
+        reservation.status,
+    )
     return balances, locked
 
 
