@@ -693,11 +693,13 @@ def _pg_fetchone(sql: str, params: list):
 
     Inside Django's current transaction; prepared because the engine's
     statements repeat by the thousand (Django's own cursors bind client-side
-    and never prepare). Django's query log does not see it.
+    and never prepare). Django's query log does not see it. Errors come out as
+    Django's (``OperationalError`` with the psycopg error as ``__cause__``), so
+    the deadlock retries of the posting service and its callers see them.
     """
     connection.ensure_connection()
     # A server-binding cursor: the connection's default factory is Django's client-side one.
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchone()
 

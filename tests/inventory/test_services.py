@@ -626,3 +626,14 @@ def test_refused_postings_inside_a_transaction_leave_it_usable_and_write_nothing
     again = _reserve(stocked, bin_a, available, "1", "too-much")
     assert not again.replayed
     assert_consistent()
+
+
+def test_engine_statements_raise_django_database_errors():
+    """A failing engine statement raises Django's error type (the deadlock retries catch those)."""
+    from django.db import DataError, transaction
+
+    from inventory.services.engine import _pg_fetchone
+
+    with pytest.raises(DataError) as err, transaction.atomic():
+        _pg_fetchone("SELECT 1 / 0", [])
+    assert getattr(err.value.__cause__, "sqlstate", None) == "22012"  # division_by_zero
