@@ -5,8 +5,9 @@ same rows written by plain SQL transactions (psycopg, no Django, one statement
 per row): posting key insert, guarded balance update, reservation insert,
 ledger insert, outbox insert. Prints both and the ratio. The service sends
 those rows as one prepared statement per posting, so it can beat this
-reference: the ratio above 100% is the round trips it saves. Not a test: figures on a shared 2-core machine are
-noisy (other engineers run test suites at the same time); run it twice.
+reference: the ratio above 100% is the round trips it saves. Not a test:
+figures on a shared 2-core machine are noisy (other engineers run test
+suites at the same time); run it twice.
 
     .venv/bin/python bench/inventory_postings.py [--seconds 5] [--rounds 3] [--workers 4]
         [--synchronous-commit on|off]

@@ -20,6 +20,8 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models.functions import Now
 
+from wms import sql
+
 from .models import OPEN_RESERVATION_STATES, InventoryBalance, InventoryReservation
 
 # (item_id, location_id, status_id): the natural key of a balance.
@@ -55,11 +57,6 @@ def balances_ensure(
     return created
 
 
-def _for_update() -> str:
-    # SQLite has no row locks: its IMMEDIATE transactions already serialise writers.
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
-
-
 def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBalance]:
     """Lock the existing balance rows of ``keys`` in primary-key order.
 
@@ -71,7 +68,7 @@ def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBa
     match = " OR ".join(["(item_id = %s AND location_id = %s AND status_id = %s)"] * len(keys))
     rows = InventoryBalance.objects.raw(
         f"SELECT id, warehouse_id, item_id, location_id, status_id, on_hand, reserved "
-        f"FROM {table} WHERE {match} ORDER BY id{_for_update()}",
+        f"FROM {table} WHERE {match} ORDER BY id{sql.row_lock()}",
         [value for key in keys for value in key],
     )
     return {(row.item_id, row.location_id, row.status_id): row for row in rows}
@@ -123,7 +120,7 @@ def reservation_lock(*, reservation_id: int) -> InventoryReservation | None:
                 f"SELECT id, warehouse_id, balance_id, item_id, location_id, status_id, state, "
                 "qty, qty_consumed, qty_released, demand_ref, expires_at, created_at, "
                 "resolved_at, (expires_at IS NOT NULL AND expires_at <= CURRENT_TIMESTAMP) "
-                f"AS expired_by_clock FROM {table} WHERE id = %s{_for_update()}",
+                f"AS expired_by_clock FROM {table} WHERE id = %s{sql.row_lock()}",
                 [reservation_id],
             )
         ),

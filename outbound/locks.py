@@ -37,13 +37,7 @@ def order_lock_for_pick(*, order_id) -> ReplenishmentOrder | None:
     order, warehouse = sql.select(ReplenishmentOrder, "o"), sql.select(Warehouse, "w")
     statement = _ORDER_LOCK_SQL.get(connection.vendor)
     if statement is None:
-        lock = ""
-        if connection.features.has_select_for_update:
-            lock = (
-                " FOR UPDATE OF o"
-                if connection.features.has_select_for_update_of
-                else " FOR UPDATE"
-            )
+        lock = sql.row_lock("o")
         statement = _ORDER_LOCK_SQL[connection.vendor] = (
             f"SELECT {order.sql}, {warehouse.sql} FROM {sql.table(ReplenishmentOrder)} o "
             f"JOIN {sql.table(Warehouse)} w "

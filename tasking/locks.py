@@ -50,13 +50,7 @@ def pick_task_lock_for_confirm(*, task_id) -> PickTask | None:
     )
     statement = _CONFIRM_LOCK_SQL.get(connection.vendor)
     if statement is None:
-        lock = ""
-        if connection.features.has_select_for_update:
-            lock = (
-                " FOR UPDATE OF t"
-                if connection.features.has_select_for_update_of
-                else " FOR UPDATE"
-            )
+        lock = sql.row_lock("t")
         statement = _CONFIRM_LOCK_SQL[connection.vendor] = (
             f"SELECT {', '.join(part.sql for part in parts)} "
             f"FROM {sql.table(PickTask)} t "

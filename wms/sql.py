@@ -70,6 +70,19 @@ def select(model, alias: str) -> Select:
     return cached
 
 
+def row_lock(alias: str | None = None) -> str:
+    """`` FOR UPDATE`` (``OF alias`` where the backend can), or nothing on SQLite.
+
+    SQLite has no row locks: its IMMEDIATE transactions already serialise writers.
+    """
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""
+    if alias and features.has_select_for_update_of:
+        return f" FOR UPDATE OF {alias}"
+    return " FOR UPDATE"
+
+
 def table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
