@@ -75,9 +75,15 @@ def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBa
 
 
 def balance_update_guarded_statement(
-    *, key: BalanceKey, d_on_hand: Decimal, d_reserved: Decimal
+    *, key: BalanceKey, d_on_hand: Decimal, d_reserved: Decimal, gate: str = ""
 ) -> tuple[str, list]:
-    """The guarded UPDATE of ``balance_update_guarded``, for a caller that batches statements."""
+    """Add the deltas to one balance if it stays available ≥ 0, returning its id.
+
+    The UPDATE takes the row lock itself; used only for single-balance
+    postings, where there is no order to keep. No row back when the row is
+    missing or the guard refused (the caller tells which). ``gate``: an extra
+    condition (the posting engine makes it depend on the claim of its key).
+    """
     needed = max(ZERO, d_reserved - d_on_hand)  # how much available the change consumes
     table = connection.ops.quote_name(InventoryBalance._meta.db_table)
     return (
@@ -85,27 +91,9 @@ def balance_update_guarded_statement(
         f"UPDATE {table} SET on_hand = on_hand + CAST(%s AS NUMERIC), "
         "reserved = reserved + CAST(%s AS NUMERIC), updated_at = CURRENT_TIMESTAMP "
         "WHERE item_id = %s AND location_id = %s AND status_id = %s "
-        "AND on_hand - reserved >= CAST(%s AS NUMERIC) RETURNING id",
+        f"AND on_hand - reserved >= CAST(%s AS NUMERIC) {gate}RETURNING id",
         [d_on_hand, d_reserved, *key, needed],
     )
-
-
-def balance_update_guarded(
-    *, key: BalanceKey, d_on_hand: Decimal, d_reserved: Decimal
-) -> int | None:
-    """Add the deltas to one balance if it stays available ≥ 0; its id, or None if refused.
-
-    The UPDATE takes the row lock itself; used only for single-balance
-    postings, where there is no order to keep. ``None`` when the row is
-    missing or the guard refused (the caller tells which).
-    """
-    sql, params = balance_update_guarded_statement(
-        key=key, d_on_hand=d_on_hand, d_reserved=d_reserved
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def reservation_lock(*, reservation_id: int) -> InventoryReservation | None:

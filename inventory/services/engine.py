@@ -444,15 +444,11 @@ class _Guarded:
                 "updated_at = EXCLUDED.updated_at RETURNING id",
                 [self.line.location.warehouse_id, item_id, location_id, status_id, self.d_on_hand],
             )
-        needed = max(ZERO, self.d_reserved - self.d_on_hand)  # available the change consumes
-        gate = "AND EXISTS (SELECT 1 FROM claim) " if source else ""
-        return (
-            # CAST: SQLite binds Decimals as text, which never compares equal to a number.
-            f"UPDATE {_BALANCE} SET on_hand = on_hand + CAST(%s AS NUMERIC), "
-            "reserved = reserved + CAST(%s AS NUMERIC), updated_at = CURRENT_TIMESTAMP "
-            "WHERE item_id = %s AND location_id = %s AND status_id = %s "
-            f"AND on_hand - reserved >= CAST(%s AS NUMERIC) {gate}RETURNING id",
-            [self.d_on_hand, self.d_reserved, item_id, location_id, status_id, needed],
+        return locks.balance_update_guarded_statement(
+            key=self.line.key,
+            d_on_hand=self.d_on_hand,
+            d_reserved=self.d_reserved,
+            gate="AND EXISTS (SELECT 1 FROM claim) " if source else "",
         )
 
 
