@@ -7,6 +7,8 @@ primary-key order). Planners take orders with SKIP LOCKED, so two planners
 never wait for each other on an order; they only meet on balances.
 """
 
+from functools import partial
+
 from django.db import connection
 
 from wms import sql
@@ -54,6 +56,9 @@ def order_lock_for_pick(*, order_id) -> ReplenishmentOrder | None:
     return result
 
 
+_CLAIM_SQL: dict = {}
+
+
 def order_claim_next_for_planning(
     *, warehouse_id: int, planning_group: int
 ) -> ReplenishmentOrder | None:
@@ -61,13 +66,24 @@ def order_claim_next_for_planning(
 
     ``SKIP LOCKED``: a planner working on an order (or a cancel waiting on it)
     is passed by, so several planners can drain one partition side by side.
+    Built once per process (``wms.sql``): every planned order starts here. The
+    conditions and the order are those of ``order_planning_queue_idx``.
     """
-    return (
-        ReplenishmentOrder.objects.select_for_update(of=("self",), skip_locked=True)
-        .filter(warehouse_id=warehouse_id, planning_group=planning_group, needs_planning=True)
-        .order_by("priority", "requested_ship_by", "id")
-        .first()
-    )
+    order = sql.select(ReplenishmentOrder, "o")
+    statement = _CLAIM_SQL.get(connection.vendor)
+    if statement is None:
+        column = partial(sql.column, ReplenishmentOrder)
+        statement = _CLAIM_SQL[connection.vendor] = (
+            f"SELECT {order.sql} FROM {sql.table(ReplenishmentOrder)} o "
+            f"WHERE o.{column('warehouse')} = %s AND o.{column('planning_group')} = %s "
+            f"AND o.{column('needs_planning')} = true "
+            f"ORDER BY o.{column('priority')}, o.{column('requested_ship_by')}, o.id "
+            f"LIMIT 1{sql.row_lock('o', skip_locked=True)}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [warehouse_id, planning_group])
+        row = cursor.fetchone()
+    return None if row is None else order.instance(row)
 
 
 def orders_claim_unwaved(*, warehouse_id: int, limit: int) -> list[ReplenishmentOrder]:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import NamedTuple
 
 from django.apps import apps
@@ -24,9 +25,11 @@ from inventory.models import (
     LocationType,
     Warehouse,
 )
+from wms import sql
 from wms.scoping import scope_by_warehouse
 
 from .models import (
+    LineStatus,
     PlanningJob,
     PlanningJobStatus,
     ReplenishmentOrder,
@@ -252,6 +255,32 @@ def order_wave_figures(*, order_ids) -> dict:
     return {row["order_id"]: (row["lines"], row["units"] or Decimal("0")) for row in rows}
 
 
+_OPEN_LINES_SQL: dict = {}
+
+
+def order_lines_to_plan(*, order_id) -> list[ReplenishmentOrderLine]:
+    """The order's lines that planning still concerns (not cancelled or rejected), by
+    item then line number (the order the planner reserves in). Built once per
+    process (``wms.sql``): the planner runs it for every order."""
+    line = sql.select(ReplenishmentOrderLine, "l")
+    statement = _OPEN_LINES_SQL.get(connection.vendor)
+    if statement is None:
+        column = partial(sql.column, ReplenishmentOrderLine)
+        statement = _OPEN_LINES_SQL[connection.vendor] = (
+            f"SELECT {line.sql} FROM {sql.table(ReplenishmentOrderLine)} l "
+            f"WHERE l.{column('order')} = %s AND l.{column('status')} NOT IN (%s, %s) "
+            f"ORDER BY l.{column('item')}, l.{column('line_number')}"
+        )
+    params = [
+        sql.db_value(ReplenishmentOrderLine, "order", order_id),
+        LineStatus.CANCELLED.value,
+        LineStatus.REJECTED.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return [line.instance(row) for row in cursor.fetchall()]
+
+
 # --- Stock the planner may allocate ---------------------------------------------------
 
 
@@ -286,11 +315,7 @@ def allocatable_candidates(
     """
     locations = {} if locations is None else locations
     statuses = {} if statuses is None else statuses
-    rows = list(
-        InventoryBalance.objects.filter(
-            item_id__in=item_ids, warehouse_id=warehouse_id, available__gt=0
-        ).values_list("pk", "item_id", "location_id", "status_id", "available", "on_hand")
-    )
+    rows = _balances_available(warehouse_id=warehouse_id, item_ids=list(item_ids))
     missing = {row[2] for row in rows} - locations.keys()
     if missing:
         locations.update(Location.objects.in_bulk(missing))
@@ -298,7 +323,7 @@ def allocatable_candidates(
     if missing:
         statuses.update(InventoryStatus.objects.in_bulk(missing))
     result: dict[int, list[Candidate]] = {}
-    for pk, item_id, location_id, status_id, available, on_hand in sorted(rows):
+    for pk, item_id, location_id, status_id, available, on_hand in rows:
         location = locations[location_id]
         if (
             location.type not in PICKABLE_LOCATION_TYPES
@@ -321,6 +346,58 @@ def allocatable_candidates(
             )
         )
     return result
+
+
+_BALANCES_AVAILABLE_SQL: dict = {}
+
+
+def _decimal_converters():
+    expression = InventoryBalance._meta.get_field("available").get_col("b")
+    functions = connection.ops.get_db_converters(expression)
+
+    def convert(value):
+        for function in functions:
+            value = function(value, expression, connection)
+        return value
+
+    return convert
+
+
+def _balances_available(*, warehouse_id: int, item_ids: list) -> list[tuple]:
+    """(id, item id, location id, status id, available, on hand) of the balances with
+    available stock of these items, by id (the order balances are locked in).
+
+    Hand-written: the planner runs it once per order, and compiling the queryset
+    cost more than running it. One array parameter on PostgreSQL, so the
+    statement stays the same whatever the count."""
+    if not item_ids:
+        return []
+    if connection.vendor == "postgresql":
+        statement = _BALANCES_AVAILABLE_SQL.get("postgresql")
+        items, params = "= ANY(%s)", [warehouse_id, item_ids]
+    else:
+        statement = None
+        items, params = f"IN ({', '.join(['%s'] * len(item_ids))})", [warehouse_id, *item_ids]
+    if statement is None:
+        column = partial(sql.column, InventoryBalance)
+        statement = (
+            f"SELECT b.id, b.{column('item')}, b.{column('location')}, b.{column('status')}, "
+            f"b.{column('available')}, b.{column('on_hand')} FROM {sql.table(InventoryBalance)} b "
+            f"WHERE b.{column('warehouse')} = %s AND b.{column('item')} {items} "
+            f"AND b.{column('available')} > 0"
+        )
+        if connection.vendor == "postgresql":
+            _BALANCES_AVAILABLE_SQL["postgresql"] = statement
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        # Sorted here, not by ORDER BY id: that could tempt the planner away from the
+        # item index onto the primary key.
+        rows = sorted(cursor.fetchall())
+    if connection.vendor != "postgresql":
+        # SQLite hands decimals back as numbers: the converters the ORM would apply.
+        convert = _decimal_converters()
+        rows = [(*row[:4], convert(row[4]), convert(row[5])) for row in rows]
+    return rows
 
 
 def stock_fifo_dates(*, balance_ids) -> dict[int, datetime | None]:

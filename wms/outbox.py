@@ -60,3 +60,16 @@ def outbox_row(
 
 
 OUTBOX_TABLE = OutboxEvent._meta.db_table
+
+
+def outbox_insert(**event) -> tuple[str, list]:
+    """The INSERT of the row ``outbox_emit(**event)`` writes, as ``(sql, params)``,
+    for a service that sends its writes in one batch (``wms.sql.execute``) inside
+    the transaction of the change it reports."""
+    row = outbox_row(**event)
+    quote = connection.ops.quote_name
+    return (
+        f"INSERT INTO {quote(OUTBOX_TABLE)} ({', '.join(quote(c) for c in row)}) "
+        f"VALUES ({', '.join(['%s'] * len(row))})",
+        list(row.values()),
+    )

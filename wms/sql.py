@@ -70,17 +70,21 @@ def select(model, alias: str) -> Select:
     return cached
 
 
-def row_lock(alias: str | None = None) -> str:
-    """`` FOR UPDATE`` (``OF alias`` where the backend can), or nothing on SQLite.
+def row_lock(alias: str | None = None, *, skip_locked: bool = False) -> str:
+    """`` FOR UPDATE`` (``OF alias`` where the backend can; `` SKIP LOCKED`` if asked),
+    or nothing on SQLite.
 
     SQLite has no row locks: its IMMEDIATE transactions already serialise writers.
     """
     features = connection.features
     if not features.has_select_for_update:
         return ""
+    clause = " FOR UPDATE"
     if alias and features.has_select_for_update_of:
-        return f" FOR UPDATE OF {alias}"
-    return " FOR UPDATE"
+        clause += f" OF {alias}"
+    if skip_locked and features.has_select_for_update_skip_locked:
+        clause += " SKIP LOCKED"
+    return clause
 
 
 def table(model) -> str:

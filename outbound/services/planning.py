@@ -34,12 +34,13 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from inventory.models import InventoryBalance, InventoryStatus, LocationType
+from inventory.models import InventoryBalance, InventoryStatus, Item, LocationType
+from wms import sql
 from wms.exceptions import DomainError
-from wms.outbox import outbox_emit
+from wms.history import current_history_user_id, history_snapshot_sql
+from wms.outbox import outbox_emit, outbox_insert
 
 from .. import selectors
-from ..history import history_snapshot
 from ..locks import order_claim_next_for_planning
 from ..models import (
     Allocation,
@@ -129,10 +130,16 @@ class PlanOutcome:
 
 @dataclass
 class _JobContext:
-    """What one job run looks up once: stores, statuses and locations by id."""
+    """What one job run looks up once: stores, items, statuses and locations by id.
+
+    Master data read at a job's start serves its whole run (at most
+    ``WMS_PLANNING_BATCH_SIZE`` orders, seconds): a store, item or location
+    deactivated meanwhile is seen by the next job. Stock is never cached.
+    """
 
     now: object
     stores: dict = field(default_factory=dict)
+    items: dict = field(default_factory=dict)
     statuses: dict = field(default_factory=dict)
     locations: dict = field(default_factory=dict)
 
@@ -308,18 +315,15 @@ def _order_plan(*, order: ReplenishmentOrder, context: _JobContext) -> PlanOutco
         ReplenishmentOrder.objects.filter(pk=order.pk).update(needs_planning=False)
         return PlanOutcome(order.pk, order.status)
 
-    lines = list(
-        order.lines.exclude(status__in=(LineStatus.CANCELLED, LineStatus.REJECTED))
-        .select_related("item__warehouse")  # the posting service's events read it
-        .order_by("item_id", "line_number")
-    )
+    lines = _with_items(selectors.order_lines_to_plan(order_id=order.pk), context)
     if order.status == OrderStatus.ACCEPTED:
         reasons = _deep_check(order=order, lines=lines, context=context)
         if reasons:
             _order_reject(order=order, lines=lines, reasons=reasons)
             return PlanOutcome(order.pk, OrderStatus.REJECTED)
 
-    allocated = _allocate(
+    allocated_before = any(line.qty_allocated > 0 for line in lines)
+    allocated, allocations = _allocate(
         order=order, lines=[ln for ln in lines if ln.qty_open > 0], context=context
     )
     changed_lines = []
@@ -332,62 +336,107 @@ def _order_plan(*, order: ReplenishmentOrder, context: _JobContext) -> PlanOutco
         if got > 0 or new_status != line.status:
             line.status = new_status
             changed_lines.append(line)
-    if changed_lines:
-        _lines_record(changed_lines)
 
     fully = all(line.qty_open <= 0 for line in lines)
     previous = order.status
     order.status = OrderStatus.PLANNED if fully else OrderStatus.BACKORDERED
     order.needs_planning = False
-    changes = {"status": order.status, "needs_planning": False}
+    if not (changed_lines or order.status != previous):
+        # Nothing moved (a backorder still without stock): no history, no event.
+        sql.execute([sql.update(order, ["needs_planning"])])
+        return PlanOutcome(order.pk, order.status)
+    changed = ["status", "needs_planning", "updated_at"]
     if fully:
         order.planned_at = context.now
-        order.zone_id = _dominant_zone(order)
-        changes.update(planned_at=order.planned_at, zone_id=order.zone_id)
-    if changed_lines or order.status != previous:
-        order.updated_at = changes["updated_at"] = timezone.now()
-        ReplenishmentOrder.objects.filter(pk=order.pk).update(**changes)
-        history_snapshot(
-            model=ReplenishmentOrder,
-            where="id = %s",
-            params=[_db_key(ReplenishmentOrder, order.pk)],
-            history_type="~",
-            change_reason="planning",
+        order.zone_id = (
+            _dominant_zone(order)  # earlier rounds' allocations count too
+            if allocated_before
+            else _dominant_zone_of(allocations, context.locations)
         )
-        _emit_planning_event(order=order, lines=lines, allocated=allocated)
-    else:
-        # Nothing moved (a backorder still without stock): no history, no event.
-        ReplenishmentOrder.objects.filter(pk=order.pk).update(needs_planning=False)
+        changed += ["planned_at", "zone"]
+    order.updated_at = timezone.now()
+    _order_record(
+        order=order,
+        changed=changed,
+        lines=changed_lines,
+        allocations=allocations,
+        event=_planning_event(order=order, lines=lines, allocated=allocated),
+    )
     return PlanOutcome(order.pk, order.status, sum(1 for v in allocated.values() if v > 0))
 
 
-def _db_key(model, pk):
-    return model._meta.pk.get_db_prep_value(pk, connection)
+def _with_items(lines, context: _JobContext) -> list[ReplenishmentOrderLine]:
+    """Give each line its item (with its warehouse: the posting service's events
+    read it), from the job's cache."""
+    items = context.items
+    missing = {line.item_id for line in lines} - items.keys()
+    if missing:
+        items.update(Item.objects.select_related("warehouse").in_bulk(missing))
+    for line in lines:
+        ReplenishmentOrderLine.item.field.set_cached_value(line, items[line.item_id])
+    return lines
 
 
-def _lines_record(lines) -> None:
-    """Store the planning figures of ``lines`` and their history records.
-
-    One batched statement (psycopg sends ``executemany`` as a pipeline) and one
-    ``INSERT … SELECT`` for the history: the ORM's ``bulk_update`` builds a
-    CASE expression per field and row and costs more CPU than the reservations.
-    """
-    table = connection.ops.quote_name(ReplenishmentOrderLine._meta.db_table)
-    keys = [_db_key(ReplenishmentOrderLine, line.pk) for line in lines]
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET qty_allocated = %s, status = %s, plan_round = %s WHERE id = %s",
-            [
-                (line.qty_allocated, str(line.status), line.plan_round, key)
-                for line, key in zip(lines, keys, strict=True)
-            ],
+def _order_record(*, order, changed, lines, allocations, event) -> None:
+    """What planning decided, in one round trip (``wms.sql.execute``): the allocation
+    rows, the lines' figures and their history, the order and its history, and
+    the event. The ORM would take seven round trips and compile each statement."""
+    now = connection.ops.adapt_datetimefield_value(order.updated_at)
+    history = [now, "~", "planning", current_history_user_id()]
+    statements = []
+    if allocations:
+        statements.append(_allocations_insert(allocations))
+    if lines:
+        statements += [
+            sql.update(line, ["qty_allocated", "status", "plan_round"]) for line in lines
+        ]
+        keys = [sql.db_value(ReplenishmentOrderLine, "id", line.pk) for line in lines]
+        statements.append(
+            (
+                history_snapshot_sql(ReplenishmentOrderLine).format(
+                    where=f"id IN ({', '.join(['%s'] * len(keys))})"
+                ),
+                [*history, *keys],
+            )
         )
-    history_snapshot(
-        model=ReplenishmentOrderLine,
-        where=f"id IN ({', '.join(['%s'] * len(keys))})",
-        params=keys,
-        history_type="~",
-        change_reason="planning",
+    statements += [
+        sql.update(order, changed),
+        (
+            history_snapshot_sql(ReplenishmentOrder).format(where="id = %s"),
+            [*history, sql.db_value(ReplenishmentOrder, "id", order.pk)],
+        ),
+        outbox_insert(**event),
+    ]
+    sql.execute(statements)
+
+
+_ALLOCATION_COLUMNS = (
+    "order",
+    "line",
+    "item",
+    "location",
+    "inventory_status",
+    "reservation",
+    "qty",
+    "status",
+    "posting_key",
+    "plan_round",
+)
+
+
+def _allocations_insert(allocations: list[Allocation]) -> tuple[str, list]:
+    """One multi-row INSERT (``id`` and ``created_at`` from the database)."""
+    fields = [Allocation._meta.get_field(name) for name in _ALLOCATION_COLUMNS]
+    columns = ", ".join(sql.column(Allocation, f.name) for f in fields)
+    row = f"({', '.join(['%s'] * len(fields))})"
+    return (
+        f"INSERT INTO {sql.table(Allocation)} ({columns}) "
+        f"VALUES {', '.join([row] * len(allocations))}",
+        [
+            f.get_db_prep_save(getattr(allocation, f.attname), connection)
+            for allocation in allocations
+            for f in fields
+        ],
     )
 
 
@@ -513,16 +562,17 @@ def _with_fifo_dates(candidates: dict[int, list]) -> None:
             c.fifo_at = dates.get(c.balance_id)
 
 
-def _allocate(*, order, lines, context) -> dict:
-    """Reserve stock for ``lines``; returns line id → base units reserved now."""
+def _allocate(*, order, lines, context) -> tuple[dict, list[Allocation]]:
+    """Reserve stock for ``lines``; returns line id → base units reserved now, and the
+    allocation rows to record (unsaved)."""
     from inventory import services as inventory_services
 
     allocated: dict = defaultdict(lambda: ZERO)
+    new_allocations: list[Allocation] = []
     if not lines:
-        return allocated
+        return allocated, new_allocations
     item_ids = {line.item_id for line in lines}
     used: set[tuple] = set()  # (line id, balance id) reserved in this round
-    new_allocations: list[Allocation] = []
     locations = context.locations
     for _pass in range(2):
         candidates = selectors.allocatable_candidates(
@@ -581,9 +631,7 @@ def _allocate(*, order, lines, context) -> dict:
             )
         if not short:
             break  # every planned reservation went through; a second pass finds nothing new
-    if new_allocations:
-        Allocation.objects.bulk_create(new_allocations)
-    return allocated
+    return allocated, new_allocations
 
 
 def _posting_key(line, candidate) -> str:
@@ -631,11 +679,32 @@ def _status(context: _JobContext, status_id: int):
 
 def _dominant_zone(order) -> int | None:
     """The zone most of the order's units are picked from (ties: the first on the path)."""
+    return _zone_with_most_units(
+        order.allocations.filter(status=AllocationStatus.ACTIVE).values_list(
+            "location__zone_id", "qty", "location__pick_sequence"
+        )
+    )
+
+
+def _dominant_zone_of(allocations: list[Allocation], locations: dict) -> int | None:
+    """``_dominant_zone`` of an order whose allocations are all in ``allocations`` (its
+    first planning round), from the job's locations instead of the database."""
+    return _zone_with_most_units(
+        (
+            locations[allocation.location_id].zone_id,
+            allocation.qty,
+            locations[allocation.location_id].pick_sequence,
+        )
+        for allocation in allocations
+    )
+
+
+def _zone_with_most_units(rows) -> int | None:
+    """Of ``(zone id, units, pick sequence)`` rows: the zone with the most units (ties:
+    the one whose first location comes first on the pick path)."""
     units: dict = defaultdict(lambda: ZERO)
     first_seq: dict = {}
-    for zone_id, qty, seq in order.allocations.filter(status=AllocationStatus.ACTIVE).values_list(
-        "location__zone_id", "qty", "location__pick_sequence"
-    ):
+    for zone_id, qty, seq in rows:
         units[zone_id] += qty
         first_seq[zone_id] = min(first_seq.get(zone_id, seq), seq)
     if not units:
@@ -643,9 +712,10 @@ def _dominant_zone(order) -> int | None:
     return min(units, key=lambda z: (-units[z], first_seq[z], z or 0))
 
 
-def _emit_planning_event(*, order, lines, allocated) -> None:
+def _planning_event(*, order, lines, allocated) -> dict:
+    """``order.planned`` or ``order.backordered`` (``outbox_emit``'s arguments)."""
     planned = order.status == OrderStatus.PLANNED
-    outbox_emit(
+    return dict(
         event_type="order.planned" if planned else "order.backordered",
         aggregate_type=ORDER_AGGREGATE,
         aggregate_id=order.id,

@@ -35,7 +35,7 @@ from wms import sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError
 from wms.history import current_history_user_id, history_snapshot_sql
-from wms.outbox import OUTBOX_TABLE, outbox_emit, outbox_row
+from wms.outbox import outbox_emit, outbox_insert
 
 from .. import locks
 from ..exceptions import (
@@ -300,17 +300,6 @@ def _pick_confirmed(task, confirmation, order, actor_label, case) -> dict:
     }
 
 
-def _outbox_insert(event: dict) -> tuple[str, list]:
-    """The INSERT of the row ``outbox_emit(**event)`` writes (``wms.outbox.outbox_row``)."""
-    row = outbox_row(**event)
-    quote = connection.ops.quote_name
-    return (
-        f"INSERT INTO {quote(OUTBOX_TABLE)} ({', '.join(quote(c) for c in row)}) "
-        f"VALUES ({', '.join(['%s'] * len(row))})",
-        list(row.values()),
-    )
-
-
 def pick_confirm(
     *,
     task_id,
@@ -488,7 +477,7 @@ def _confirm(
             # pick.confirmed with them when no exception case comes (DONE):
             # still before the posting's reservation.consumed.
             *(
-                [_outbox_insert(_pick_confirmed(task, confirmation, order, actor_label, None))]
+                [outbox_insert(**_pick_confirmed(task, confirmation, order, actor_label, None))]
                 if task.status == PickTaskStatus.DONE
                 else []
             ),

@@ -255,3 +255,37 @@ def test_planning_sweep_plans_orders_a_lost_nudge_missed(accept, item, location,
     order.refresh_from_db()
     assert order.status in (OrderStatus.PLANNED, OrderStatus.RELEASED)
     assert ReplenishmentOrder.objects.filter(needs_planning=True).count() == 0
+
+
+def test_order_zone_is_where_most_units_are_picked(
+    accept, plan_all, item, location, receive, zone_b
+):
+    """First round (zone from the allocations just made): 7 units in B beat 5 in A."""
+    a, b = item("SKU-1001"), item("SKU-1002")
+    receive(a, location("P-01", pick_sequence=1), 50)
+    receive(b, location("B-01", zone=zone_b, pick_sequence=2), 50)
+    order = accept("E1", [("SKU-1001", 5), ("SKU-1002", 7)])
+    plan_all()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PLANNED
+    assert order.zone.code == "B"
+
+
+def test_order_zone_counts_earlier_rounds(accept, plan_all, item, location, receive, zone_b):
+    """A backorder planned in two rounds: the zone weighs both rounds' allocations."""
+    a, b = item("SKU-1001"), item("SKU-1002")
+    face_a = location("P-01", pick_sequence=1)
+    receive(a, face_a, 9)
+    receive(b, location("B-01", zone=zone_b, pick_sequence=2), 3)
+    order = accept("E1", [("SKU-1001", 9), ("SKU-1002", 6)])
+    plan_all()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.BACKORDERED and order.zone_id is None
+    receive(b, location("B-02", zone=zone_b, pick_sequence=3), 3)
+    backorders_reopen_with_stock()
+    plan_all()
+    order.refresh_from_db()
+    # The second round allocated 3 units, all in B; over both rounds A has 9, B 6.
+    assert order.status == OrderStatus.PLANNED
+    assert order.zone.code == "A"
+    assert order.history.filter(history_change_reason="planning").count() == 2
