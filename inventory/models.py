@@ -313,7 +313,7 @@ class InventoryPosting(models.Model):
     again; ``fingerprint`` tells a faithful replay from a reused key.
     """
 
-    posting_key = models.CharField(_("posting key"), max_length=255, unique=True)
+    posting_key = models.CharField(_("posting key"), max_length=255)
     kind = models.CharField(_("kind"), max_length=16, choices=PostingKind.choices)
     fingerprint = models.CharField(
         _("content fingerprint"), max_length=64, help_text=_("SHA-256 of the posting content.")
@@ -325,6 +325,11 @@ class InventoryPosting(models.Model):
         ordering = ["-id"]
         verbose_name = _("inventory posting")
         verbose_name_plural = _("inventory postings")
+        constraints = [
+            # A constraint, not unique=True: that adds a second (LIKE) index that every
+            # posting would pay for and no query uses.
+            models.UniqueConstraint(fields=["posting_key"], name="posting_key_uniq"),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.posting_key}"

@@ -116,7 +116,9 @@ class ReplenishmentOrder(models.Model):
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    history = HistoricalRecords(get_user=history_user)
+    # History is read by record id only: indexes on its foreign keys would only
+    # slow down every write (order intake, planning, picking).
+    history = HistoricalRecords(get_user=history_user, no_db_index=["warehouse", "wave", "zone"])
 
     class Meta:
         ordering = ["-id"]
@@ -191,7 +193,9 @@ class ReplenishmentOrderLine(models.Model):
         default=0,
         help_text=_("Counts passes that allocated to this line; part of its posting keys."),
     )
-    history = HistoricalRecords(get_user=history_user)
+    # History is read by record id only: indexes on its foreign keys would only
+    # slow down every write (order intake, planning, picking).
+    history = HistoricalRecords(get_user=history_user, no_db_index=["order", "item", "uom"])
 
     class Meta:
         ordering = ["order", "line_number"]
@@ -259,7 +263,7 @@ class Allocation(models.Model):
         choices=AllocationStatus.choices,
         default=AllocationStatus.ACTIVE,
     )
-    posting_key = models.CharField(_("posting key"), max_length=255, unique=True)
+    posting_key = models.CharField(_("posting key"), max_length=255)
     plan_round = models.PositiveIntegerField(_("planning round"), default=1)
     created_at = models.DateTimeField(_("allocated at"), db_default=Now())
 
@@ -269,6 +273,8 @@ class Allocation(models.Model):
         verbose_name_plural = _("allocations")
         constraints = [
             models.CheckConstraint(condition=Q(qty__gt=0), name="allocation_qty_positive"),
+            # Not unique=True on the field: that adds a LIKE index no query uses.
+            models.UniqueConstraint(fields=["posting_key"], name="allocation_posting_key_uniq"),
         ]
         indexes = [models.Index(fields=["order", "status"], name="allocation_order_idx")]
 

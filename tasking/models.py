@@ -175,7 +175,23 @@ class PickTask(models.Model):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"], get_user=history_user)
+    # History is read by record id only: indexes on its foreign keys would only
+    # slow down every write (order intake, planning, picking).
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"],
+        get_user=history_user,
+        no_db_index=[
+            "warehouse",
+            "wave",
+            "order",
+            "order_line",
+            "item",
+            "from_location",
+            "zone",
+            "to_location",
+            "assigned_to",
+        ],
+    )
 
     class Meta:
         ordering = ["id"]  # uuid7: creation order, no join (a wave ordering would add one)
@@ -276,7 +292,7 @@ class PickConfirmation(models.Model):
     warehouse = models.ForeignKey(
         "inventory.Warehouse", on_delete=models.PROTECT, related_name="+", db_index=False
     )
-    request_key = models.CharField(_("request key"), max_length=320, unique=True)
+    request_key = models.CharField(_("request key"), max_length=320)
     request_fingerprint = models.CharField(max_length=64, editable=False)
     source = models.CharField(_("source"), max_length=10, choices=ConfirmationSource.choices)
     qty_picked = models.DecimalField(_("quantity picked"), **QTY)
@@ -320,6 +336,8 @@ class PickConfirmation(models.Model):
             models.CheckConstraint(
                 condition=Q(qty_picked__gte=0), name="pick_confirmation_qty_non_negative"
             ),
+            # Not unique=True on the field: that adds a LIKE index no query uses.
+            models.UniqueConstraint(fields=["request_key"], name="pick_confirmation_request_uniq"),
         ]
         indexes = [models.Index(fields=["pick_task", "recorded_at"], name="pick_conf_task_idx")]
 
