@@ -16,3 +16,20 @@ class IntegrationsConfig(AppConfig):
 
         # Delivered pick-task batches are recorded; released automation work is dispatched.
         connect_automation()
+
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from .authentication import token_cache_clear_on_commit
+        from .models import ApiToken, ExternalSystem
+
+        # Remembered tokens are forgotten when a token, a system or its grants change.
+        for model in (ApiToken, ExternalSystem):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    token_cache_clear_on_commit, sender=model, dispatch_uid=f"token_cache.{model}"
+                )
+        m2m_changed.connect(
+            token_cache_clear_on_commit,
+            sender=ExternalSystem.warehouses.through,
+            dispatch_uid="token_cache.grants",
+        )

@@ -18,6 +18,7 @@ from django.utils import timezone
 from inventory.models import Warehouse
 from wms.exceptions import BusinessValidationError
 
+from .authentication import token_cache_clear
 from .models import ApiToken, ExternalSystem, SystemType
 
 
@@ -94,5 +95,8 @@ def external_system_ensure(
 def api_token_rotate(*, system: ExternalSystem) -> str:
     """Revoke the live token and issue a new one; returns the new key."""
     system.tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    # This process forgets the old token at once; others within WMS_TOKEN_CACHE_SECONDS.
+    token_cache_clear()
+    transaction.on_commit(token_cache_clear)
     _token, key = _token_issue(system=system)
     return key

@@ -237,6 +237,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # Empty: the embedded default records relayed events in the database only.
 WMS_EVENT_BUS_URL = env.str("WMS_EVENT_BUS_URL", default="")
 WMS_EVENT_EXCHANGE = env.str("WMS_EVENT_EXCHANGE", default="wms.events")
+# A valid API token is remembered per process this long: a revocation made in
+# another process takes effect within it (integrations.authentication).
+WMS_TOKEN_CACHE_SECONDS = env.float("WMS_TOKEN_CACHE_SECONDS", default=5.0)
 WMS_IDEMPOTENCY_RETENTION_HOURS = env.int("WMS_IDEMPOTENCY_RETENTION_HOURS", default=72)
 # Relay (integrations.relay): seconds to wait for publisher confirms of a batch;
 # attempts before an event the broker refuses is dead-lettered; retry backoff.
