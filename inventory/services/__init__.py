@@ -33,12 +33,14 @@ rows, event); ``stock`` and ``reservations`` say what each posting changes.
 from .engine import MAX_ATTEMPTS, PostingResult
 from .reservations import (
     EXPIRY_ACTOR,
+    ReservationRequest,
     reservation_commit,
     reservation_consume,
     reservation_create,
     reservation_expire,
     reservation_expire_due,
     reservation_release,
+    reservations_take,
 )
 from .stock import stock_adjust, stock_issue, stock_move, stock_receive, stock_status_transfer
 
@@ -46,12 +48,14 @@ __all__ = [
     "EXPIRY_ACTOR",
     "MAX_ATTEMPTS",
     "PostingResult",
+    "ReservationRequest",
     "reservation_commit",
     "reservation_consume",
     "reservation_create",
     "reservation_expire",
     "reservation_expire_due",
     "reservation_release",
+    "reservations_take",
     "stock_adjust",
     "stock_issue",
     "stock_move",

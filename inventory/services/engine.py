@@ -27,6 +27,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -524,6 +525,10 @@ class _Rows:
 
     def event(self, posting_key: str, reservation_id, ids: dict | None = None) -> dict:
         """The outbox row; ``ids`` (ledger entry ids, reservation id) when already known."""
+        return outbox_row(**self.event_fields(posting_key, reservation_id, ids))
+
+    def event_fields(self, posting_key: str, reservation_id, ids: dict | None = None) -> dict:
+        """``outbox_row``'s arguments for the posting's event."""
         plan = self.plan
         payload = {
             "postingKey": posting_key,
@@ -543,7 +548,7 @@ class _Rows:
             aggregate_type, aggregate_id = "InventoryReservation", reservation_id
         else:
             aggregate_type, aggregate_id = "Item", plan.item.pk
-        return outbox_row(
+        return dict(
             event_type=plan.event_type,
             aggregate_type=aggregate_type,
             aggregate_id=aggregate_id if aggregate_id is not None else "",
@@ -765,6 +770,159 @@ def _write_sequential(
             list(event.values()),
         )
     return _Written(posting_id, ledger_ids, reservation_id, balance_id)
+
+
+# --- a batch of new reservations ------------------------------------------------
+
+
+@dataclass
+class BatchReservation:
+    """One posting of ``post_reservations``: a new reservation on a balance the caller
+    holds locked and has checked (``plan`` as ``reservation_create`` builds it)."""
+
+    posting_key: str
+    content: dict
+    source_ref: str
+    plan: Plan
+    balance_id: int
+
+
+# Every posting of the batch is a row of this record set (one JSON parameter), so the
+# statement is the same whatever the batch size and is prepared once per connection.
+_BATCH_RECORD = (
+    "n integer, posting_key varchar, fingerprint varchar, source_ref varchar, "
+    "balance_id bigint, line_no integer, entry_type varchar, warehouse_id bigint, "
+    "item_id bigint, location_id bigint, status_id bigint, on_hand_delta numeric, "
+    "reserved_delta numeric, reason_code varchar, actor_id integer, actor_label varchar, "
+    "correlation_id varchar, r_warehouse_id bigint, r_item_id bigint, r_location_id bigint, "
+    "r_status_id bigint, state varchar, qty numeric, demand_ref varchar, "
+    "expires_at timestamptz, event_id uuid, event_type varchar, aggregate_type varchar, "
+    "data jsonb"
+)
+_BATCH_SQL = (
+    f"WITH v AS MATERIALIZED (SELECT * FROM jsonb_to_recordset(CAST(%s AS jsonb)) "
+    f"AS v({_BATCH_RECORD})), "
+    f"claim AS (INSERT INTO {_POSTING} (posting_key, kind, fingerprint, source_ref) "
+    "SELECT posting_key, %s, fingerprint, source_ref FROM v ORDER BY n "
+    "ON CONFLICT (posting_key) DO NOTHING RETURNING id, posting_key), "
+    "claimed AS (SELECT (SELECT count(*) FROM claim) = (SELECT count(*) FROM v) AS ok), "
+    # The balances: one UPDATE per row however many postings share it (a row may
+    # change only once per statement), still guarded although the caller checked.
+    f"bal AS (UPDATE {_BALANCE} b SET reserved = b.reserved + d.qty, "
+    "updated_at = CURRENT_TIMESTAMP FROM (SELECT balance_id, sum(reserved_delta) AS qty "
+    "FROM v GROUP BY balance_id) d WHERE b.id = d.balance_id "
+    "AND b.on_hand - b.reserved >= d.qty AND (SELECT ok FROM claimed) RETURNING b.id), "
+    "gate AS (SELECT (SELECT ok FROM claimed) AND (SELECT count(*) FROM bal) = "
+    "(SELECT count(DISTINCT balance_id) FROM v) AS ok), "
+    "ids AS MATERIALIZED (SELECT v.n, claim.id AS posting_id, "
+    f"nextval(pg_get_serial_sequence('{_RESERVATION}', 'id')) AS reservation_id "
+    "FROM v JOIN claim USING (posting_key) WHERE (SELECT ok FROM gate)), "
+    f"res AS (INSERT INTO {_RESERVATION} (id, {_RESERVATION_COLUMNS}) "
+    "SELECT ids.reservation_id, v.r_warehouse_id, v.balance_id, v.r_item_id, "
+    "v.r_location_id, v.r_status_id, v.state, v.qty, 0, 0, v.demand_ref, v.expires_at "
+    "FROM v JOIN ids USING (n) RETURNING id), "
+    f"led AS (INSERT INTO {_LEDGER} ({_LEDGER_COLUMNS}) "
+    "SELECT ids.posting_id, v.line_no, v.entry_type, v.warehouse_id, v.item_id, "
+    "v.location_id, v.status_id, v.on_hand_delta, v.reserved_delta, ids.reservation_id, "
+    "v.source_ref, v.reason_code, v.actor_id, v.actor_label, v.correlation_id "
+    "FROM v JOIN ids USING (n) RETURNING id, posting_id), "
+    f"evt AS (INSERT INTO {OUTBOX_TABLE} (event_id, event_type, version, aggregate_type, "
+    "aggregate_id, correlation_id, data, status, attempts, sink, last_error) "
+    "SELECT v.event_id, v.event_type, 1, v.aggregate_type, CAST(ids.reservation_id AS varchar), "
+    "v.correlation_id, v.data || jsonb_build_object('ledgerEntryIds', jsonb_build_array(led.id), "
+    "'reservationId', ids.reservation_id), %s, 0, '', '' "
+    "FROM v JOIN ids USING (n) JOIN led ON led.posting_id = ids.posting_id RETURNING id) "
+    "SELECT (SELECT ok FROM claimed), (SELECT ok FROM gate), "
+    "(SELECT array_agg(id) FROM claim), "
+    "(SELECT array_agg(ARRAY[ids.n, ids.posting_id, ids.reservation_id, led.id] ORDER BY ids.n) "
+    "FROM ids JOIN led ON led.posting_id = ids.posting_id), (SELECT count(*) FROM res), "
+    "(SELECT count(*) FROM evt)"
+)
+
+
+def post_reservations(batch: list[BatchReservation], *, actor=None) -> list[PostingResult] | None:
+    """Post several new reservations in one statement (PostgreSQL; the caller falls back
+    to one ``reservation_create`` each elsewhere).
+
+    The same rows as that many ``reservation_create`` calls (claim, balance,
+    reservation, ledger entry, event); the caller holds every balance locked
+    and has checked it covers its postings. Returns ``None`` and writes
+    nothing when a key was posted before (the caller posts them one by one,
+    which replays or refuses each as usual).
+    """
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    from ..models import PostingKind
+
+    actor_id, actor_label = _actor_fields(actor)
+    correlation_id = get_correlation_id()
+    records, claims, all_rows = [], [], []
+    for n, posting in enumerate(batch):
+        plan = posting.plan
+        [line] = plan.lines
+        claim = _Claim(
+            posting_key=posting_key_checked(posting.posting_key),
+            kind=PostingKind.RESERVE,
+            fingerprint=_fingerprint(PostingKind.RESERVE, posting.content),
+            source_ref=posting.source_ref,
+        )
+        rows = _Rows(plan, posting.source_ref, actor_id, actor_label, correlation_id)
+        ledger = rows.ledger_values(line, 1)
+        reservation = rows.reservation_values()
+        event = rows.event_fields(claim.posting_key, None)
+        records.append(
+            {
+                "n": n,
+                "posting_key": claim.posting_key,
+                "fingerprint": claim.fingerprint,
+                "source_ref": claim.source_ref,
+                "balance_id": posting.balance_id,
+                **dict(zip(_LEDGER_VALUE_COLUMNS.split(", "), ledger, strict=True)),
+                **dict(
+                    zip(
+                        ("r_warehouse_id", "r_item_id", "r_location_id", "r_status_id"),
+                        reservation[:4],
+                        strict=True,
+                    )
+                ),
+                "state": reservation[4],
+                "qty": reservation[5],
+                "demand_ref": reservation[6],
+                "expires_at": reservation[7],
+                "event_id": str(uuid.uuid4()),
+                "event_type": event["event_type"],
+                "aggregate_type": event["aggregate_type"],
+                "data": event["data"],
+            }
+        )
+        claims.append(claim)
+        all_rows.append(rows)
+    row = _pg_fetchone(
+        _BATCH_SQL,
+        [json.dumps(records, cls=DjangoJSONEncoder), PostingKind.RESERVE, "PENDING"],
+    )
+    claimed, balanced, claim_ids, written, reservations, events = row
+    if not claimed:
+        _claims_withdraw(claim_ids or [])
+        return None
+    if not balanced or reservations != len(batch) or events != len(batch):
+        # The caller checked the locked balances: reaching this is a bug. Raising
+        # dooms the caller's transaction, so nothing of the batch stays.
+        raise AssertionError("a batch of reservations found a balance short under its lock")
+    results = [None] * len(batch)
+    for n, posting_id, reservation_id, ledger_id in written:
+        results[n] = _result(
+            claims[n],
+            all_rows[n],
+            _Written(posting_id, [ledger_id], reservation_id, batch[n].balance_id),
+        )
+    return results
+
+
+def _claims_withdraw(posting_ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        for posting_id in posting_ids:
+            cursor.execute(f"DELETE FROM {_POSTING} WHERE id = %s", [posting_id])
 
 
 # --- the posting --------------------------------------------------------------

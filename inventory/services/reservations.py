@@ -1,7 +1,10 @@
 """Reservation postings: create, commit, release, consume (a pick) and expire."""
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
+from django.db import connection
 from django.utils import timezone
 
 from wms.outbox import outbox_emit
@@ -26,6 +29,8 @@ from ..models import (
     ReservationState,
 )
 from .engine import (
+    ZERO,
+    BatchReservation,
     Line,
     Plan,
     PostingResult,
@@ -34,6 +39,7 @@ from .engine import (
     aware,
     lock_balances,
     post,
+    post_reservations,
     posting_transaction,
     qty_checked,
     same_warehouse,
@@ -112,6 +118,33 @@ def reservation_create(
     ``expires_at`` is not part of the posting content: a retry that computes a
     slightly different expiry is still the same posting.
     """
+    qty, content, plan = _reserve_plan(
+        item=item,
+        location=location,
+        status=status,
+        qty=qty,
+        demand_ref=demand_ref,
+        expires_at=expires_at,
+        pending=pending,
+    )
+    result = post(
+        kind=PostingKind.RESERVE,
+        posting_key=posting_key,
+        content=content,
+        source_ref=demand_ref,
+        actor=actor,
+        plan=plan,
+    )
+    reservation = result.reservation
+    if not result.replayed:
+        # The caller gets the objects it passed in, as the ORM would give them.
+        reservation.item, reservation.location, reservation.status = item, location, status
+    reservation.replayed, reservation.posting_result = result.replayed, result
+    return reservation
+
+
+def _reserve_plan(*, item, location, status, qty, demand_ref, expires_at, pending):
+    """The checked quantity, the posting content and the plan of a new reservation."""
     qty = qty_checked(qty)
     same_warehouse(item, location)
     aware(expires_at, "expires_at")
@@ -120,46 +153,133 @@ def reservation_create(
     if not status.allocatable:
         raise StatusNotAllocatable(f"Stock in status {status.code} may not be reserved.")
     state = ReservationState.PENDING if pending else ReservationState.COMMITTED
-    result = post(
-        kind=PostingKind.RESERVE,
-        posting_key=posting_key,
-        content={
-            "item": item,
-            "location": location,
-            "status": status,
+    content = {
+        "item": item,
+        "location": location,
+        "status": status,
+        "qty": qty,
+        "demand_ref": demand_ref,
+    }
+    plan = Plan(
+        lines=[Line(LedgerEntryType.RESERVE, item, location, status, reserved_delta=qty)],
+        event_type="reservation.pending" if pending else "reservation.committed",
+        item=item,
+        qty=qty,
+        new_reservation={
+            "warehouse_id": location.warehouse_id,
+            "item_id": item.pk,
+            "location_id": location.pk,
+            "status_id": status.pk,
+            "state": state,
             "qty": qty,
             "demand_ref": demand_ref,
+            "expires_at": expires_at,
         },
-        source_ref=demand_ref,
-        actor=actor,
-        plan=Plan(
-            lines=[Line(LedgerEntryType.RESERVE, item, location, status, reserved_delta=qty)],
-            event_type="reservation.pending" if pending else "reservation.committed",
-            item=item,
-            qty=qty,
-            new_reservation={
-                "warehouse_id": location.warehouse_id,
-                "item_id": item.pk,
-                "location_id": location.pk,
-                "status_id": status.pk,
-                "state": state,
-                "qty": qty,
-                "demand_ref": demand_ref,
-                "expires_at": expires_at,
-            },
-            event={
-                "location": location.code,
-                "status": status.code,
-                "expiresAt": expires_at.isoformat() if expires_at else None,
-            },
-        ),
+        event={
+            "location": location.code,
+            "status": status.code,
+            "expiresAt": expires_at.isoformat() if expires_at else None,
+        },
     )
-    reservation = result.reservation
-    if not result.replayed:
-        # The caller gets the objects it passed in, as the ORM would give them.
-        reservation.item, reservation.location, reservation.status = item, location, status
-    reservation.replayed, reservation.posting_result = result.replayed, result
-    return reservation
+    return qty, content, plan
+
+
+@dataclass
+class ReservationRequest:
+    """One demand of ``reservations_take``: up to ``qty`` of one balance."""
+
+    item: Item
+    location: Location
+    status: InventoryStatus
+    qty: Decimal
+    demand_ref: str
+    posting_key: str
+    expires_at: datetime | None = None
+
+
+@posting_transaction
+def reservations_take(
+    *, requests: list[ReservationRequest], actor=None
+) -> list[InventoryReservation | None]:
+    """Reserve for each request as much of its ``qty`` as its balance has available.
+
+    For a caller that plans from an unlocked read (the planner): the balances
+    are locked at once in primary-key order, each request takes what is left
+    of its balance after the requests before it, and the reservations are
+    written as one batch on PostgreSQL (the same rows as ``reservation_create``,
+    which is what runs elsewhere and when a key was posted before). Returns,
+    per request, the committed reservation (its ``qty`` is what it took) or
+    ``None`` where nothing was left.
+    """
+    checked = []
+    for request in requests:
+        qty_checked(request.qty)  # refuse bad input before taking any lock
+        same_warehouse(request.item, request.location)
+        checked.append(request)
+    keys = [(r.item.pk, r.location.pk, r.status.pk) for r in checked]
+    balances = locks.balances_lock(keys=keys)
+    left = {key: balance.on_hand - balance.reserved for key, balance in balances.items()}
+    taken: list[tuple[ReservationRequest, Decimal] | None] = []
+    for request, key in zip(checked, keys, strict=True):
+        qty = min(request.qty, left.get(key, ZERO))
+        if qty <= 0:
+            taken.append(None)
+            continue
+        left[key] -= qty
+        taken.append((request, qty))
+    wanted = [entry for entry in taken if entry is not None]
+    if not wanted:
+        return [None] * len(requests)
+    batch = None
+    if connection.vendor == "postgresql":
+        batch = []
+        for request, qty in wanted:
+            qty, content, plan = _reserve_plan(
+                item=request.item,
+                location=request.location,
+                status=request.status,
+                qty=qty,
+                demand_ref=request.demand_ref,
+                expires_at=request.expires_at,
+                pending=False,
+            )
+            balance = balances[(request.item.pk, request.location.pk, request.status.pk)]
+            batch.append(
+                BatchReservation(request.posting_key, content, request.demand_ref, plan, balance.pk)
+            )
+        batch = post_reservations(batch, actor=actor)
+    if batch is None:  # SQLite, or a key posted before: one posting each
+        batch = [
+            reservation_create(
+                item=request.item,
+                location=request.location,
+                status=request.status,
+                qty=qty,
+                demand_ref=request.demand_ref,
+                posting_key=request.posting_key,
+                expires_at=request.expires_at,
+                actor=actor,
+            ).posting_result
+            for request, qty in wanted
+        ]
+    results = iter(batch)
+    reservations: list[InventoryReservation | None] = []
+    for entry in taken:
+        if entry is None:
+            reservations.append(None)
+            continue
+        request, _qty = entry
+        result = next(results)
+        reservation = result.reservation
+        if not result.replayed:
+            reservation.item, reservation.location, reservation.status = (
+                request.item,
+                request.location,
+                request.status,
+            )
+        reservation.replayed, reservation.posting_result = result.replayed, result
+        reservations.append(reservation)
+    return reservations
 
 
 @posting_transaction

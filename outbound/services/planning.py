@@ -597,22 +597,28 @@ def _allocate(*, order, lines, context) -> tuple[dict, list[Allocation]]:
                 plan.append((candidate.balance_id, line, candidate, qty))
         if not plan:
             break
+        # One batch: the balances are locked in primary-key order (two planners never
+        # wait on each other in a circle), each request takes what is still there.
+        plan.sort(key=lambda p: (p[0], p[1].line_number))
+        reservations = inventory_services.reservations_take(
+            requests=[
+                inventory_services.ReservationRequest(
+                    item=line.item,
+                    location=locations[candidate.location_id],
+                    status=_status(context, candidate.status_id),
+                    qty=qty,
+                    demand_ref=_demand_ref(line),
+                    posting_key=_posting_key(line, candidate),
+                )
+                for _balance_id, line, candidate, qty in plan
+            ]
+        )
         short = False
-        # Balances in primary-key order: two planners never wait on each other in a circle.
-        for balance_id, line, candidate, qty in sorted(
-            plan, key=lambda p: (p[0], p[1].line_number)
-        ):
-            reservation, got = _reserve(
-                inventory_services,
-                line=line,
-                candidate=candidate,
-                location=locations[candidate.location_id],
-                status=_status(context, candidate.status_id),
-                qty=qty,
-            )
+        for (balance_id, line, candidate, qty), reservation in zip(plan, reservations, strict=True):
             used.add((line.pk, balance_id))
+            got = reservation.qty if reservation is not None else ZERO
             if got < qty:
-                short = True
+                short = True  # another planner took some since we looked
             if reservation is None:
                 continue
             allocated[line.pk] += got
@@ -634,6 +640,10 @@ def _allocate(*, order, lines, context) -> tuple[dict, list[Allocation]]:
     return allocated, new_allocations
 
 
+def _demand_ref(line) -> str:
+    return f"ReplenishmentOrderLine:{line.pk}"
+
+
 def _posting_key(line, candidate) -> str:
     return f"plan:{line.pk}:{candidate.location_id}:{candidate.status_id}:r{line.plan_round + 1}"
 
@@ -651,7 +661,7 @@ def _reserve(inventory_services, *, line, candidate, location, status, qty):
                 location=location,
                 status=status,
                 qty=want,
-                demand_ref=f"ReplenishmentOrderLine:{line.pk}",
+                demand_ref=_demand_ref(line),
                 posting_key=_posting_key(line, candidate),
             )
             return reservation, want

@@ -8,8 +8,9 @@ python tests/outbound/planner_process.py drain WAREHOUSE_ID START_AT SEED
 python tests/outbound/planner_process.py die-after WAREHOUSE_ID GROUP TASK_ID POINT N
     Run one planning job (Celery task id TASK_ID) and kill the process
     (``os._exit``, no cleanup, the open transaction dies with the
-    connection) at the N-th call of POINT: ``reserve`` (a reservation,
-    mid-order) or ``release`` (creating a wave's pick tasks).
+    connection) at the N-th call of POINT: ``reserve`` (just after an
+    order's reservations were written, before its commit) or ``release``
+    (creating a wave's pick tasks).
 """
 
 import os
@@ -57,20 +58,22 @@ def die_after(warehouse_id: int, group: int, task_id: str, point: str, n: int) -
     if point == "reserve":
         from inventory import services as module
 
-        name = "reservation_create"
+        # Dies after the order's reservations are written, before its commit.
+        name, after = "reservations_take", True
     else:
         from tasking import services as module
 
-        name = "pick_tasks_create_for_wave"
+        name, after = "pick_tasks_create_for_wave", False
     original = getattr(module, name)
     calls = {"n": 0}
 
     def dying(*args, **kwargs):
         calls["n"] += 1
+        result = original(*args, **kwargs) if after else None
         if calls["n"] >= n:
             print(f"dying at {point} #{calls['n']}", flush=True)
             os._exit(9)
-        return original(*args, **kwargs)
+        return result if after else original(*args, **kwargs)
 
     setattr(module, name, dying)
     planning_job_run(warehouse_id=warehouse_id, planning_group=group, task_id=task_id)
