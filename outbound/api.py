@@ -28,6 +28,7 @@ from .serializers import (
     OrderFilterSerializer,
     OrderOutputSerializer,
     order_accepted_body,
+    order_create_input,
 )
 from .services import OrderLineInput, order_accept, order_cancel
 from .throttles import StoreRateThrottle
@@ -155,9 +156,7 @@ class ReplenishmentOrderListCreateApi(APIView):
     )
     @idempotent
     def post(self, request):
-        payload = OrderCreateInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = order_create_input(request.data)
         _check_store_code(request, data["storeCode"])
         warehouse = _target_warehouse(
             request, store_code=data["storeCode"], warehouse_code=data.get("warehouse")

@@ -7,10 +7,16 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.exceptions import ValidationError
 
 from outbound.models import ReplenishmentOrder, ReplenishmentOrderLine
 from outbound.selectors import intake_caches_forget
-from outbound.serializers import OrderAcceptedOutputSerializer, order_accepted_body
+from outbound.serializers import (
+    OrderAcceptedOutputSerializer,
+    OrderCreateInputSerializer,
+    order_accepted_body,
+    order_create_input,
+)
 from wms.models import IdempotencyRecord, OutboxEvent
 
 from .conftest import order_body, post_order
@@ -124,3 +130,50 @@ def test_order_rows_written_in_one_round_trip_after_the_order(store, skus):
     statements = [s for s in sql if s.split(" ")[0] not in control]
     batched = 1 if connection.vendor == "postgresql" else 4  # SQLite: one at a time
     assert len(statements) == 4 + batched, "\n".join(statements)
+
+
+_LINE = {"lineNumber": 1, "sku": "SKU-1001", "qty": "24"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        order_body(),
+        order_body(priority="3"),
+        order_body(priority=True),
+        order_body(priority=10),
+        order_body(requestedShipBy=None),
+        order_body(requestedShipBy="2030-11-23T18:00:00"),
+        order_body(requestedShipBy="2030-11-23T18:00:00Z"),
+        order_body(requestedShipBy="tomorrow"),
+        order_body(externalOrderId="  S042-7  "),
+        order_body(externalOrderId=123),
+        order_body(externalOrderId="Ñandú-1"),
+        order_body(externalOrderId=""),
+        order_body(externalOrderId="x" * 65),
+        order_body(externalOrderId="a\x00b"),
+        order_body(storeCode=None),
+        order_body(warehouse="MAD1"),
+        order_body(warehouse=""),
+        order_body(unknownKey="ignored"),
+        order_body(lines=[]),
+        order_body(lines=[_LINE, {**_LINE, "qty": "abc"}]),
+        {k: v for k, v in order_body().items() if k != "priority"},
+        {k: v for k, v in order_body().items() if k != "requestedShipBy"},
+        {k: v for k, v in order_body().items() if k != "lines"},
+        {"storeCode": "S042", "lines": []},
+        [order_body()],
+        "text",
+        None,
+    ],
+)
+def test_order_create_input_is_what_the_serializer_validates(data):
+    """The hand-run validation returns the serializer's validated_data for a valid order
+    and raises its very errors for an invalid one."""
+    serializer = OrderCreateInputSerializer(data=data)
+    if serializer.is_valid():
+        assert order_create_input(data) == serializer.validated_data
+    else:
+        with pytest.raises(ValidationError) as raised:
+            order_create_input(data)
+        assert raised.value.detail == serializer.errors
