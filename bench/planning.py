@@ -19,11 +19,11 @@ What it does:
    partition (the ``order.accepted`` trigger does the same) and waits until no
    order awaits planning; lines allocated / seconds. Waves are built; with
    ``--release`` they are also released into pick tasks at once;
-3. **reference**: 2 processes call ``inventory.services.reservation_create``
-   directly for the same number of lines on the second item set, one
-   transaction per 10 lines — the posting work that allocation cannot avoid,
-   without choosing stock, allocation rows, line and order updates, history,
-   events or waves.
+3. **reference**: 2 processes call ``inventory.services.reservations_take``
+   directly for the same number of lines on the second item set, one batch
+   of 10 lines per transaction (as the planner reserves an order) — the
+   posting work that allocation cannot avoid, without choosing stock,
+   allocation rows, line and order updates, history, events or waves.
 
 It prints both rates and the ratio. Caveat: a 2-core machine shared with other
 engineers' test runs; the workers, PostgreSQL and RabbitMQ share the cores.
@@ -202,7 +202,7 @@ def _seed(args) -> dict:
 
 
 def _reference_worker(args, part: int, parts: int, start_at: float) -> None:
-    """``--reference-worker``: reservation postings only, 10 lines per transaction."""
+    """``--reference-worker``: reservation postings only, a batch of 10 lines per transaction."""
     _setup_django(args)
     from django.db import transaction
 
@@ -220,17 +220,21 @@ def _reference_worker(args, part: int, parts: int, start_at: float) -> None:
     for n in range(total):
         with transaction.atomic():
             # Balances in primary-key order (they were created item by item), as the
-            # planner does: the two processes never deadlock.
+            # planner does.
             chosen = sorted(rng.sample(pairs, args.lines), key=lambda pair: pair[0].pk)
-            for k, (item, face) in enumerate(chosen):
-                inventory_services.reservation_create(
-                    item=item,
-                    location=face,
-                    status=status,
-                    qty=Decimal(rng.randint(1, 5)),
-                    demand_ref=f"bench:{part}:{n}:{k}",
-                    posting_key=f"bench-ref:{part}:{n}:{k}",
-                )
+            inventory_services.reservations_take(
+                requests=[
+                    inventory_services.ReservationRequest(
+                        item=item,
+                        location=face,
+                        status=status,
+                        qty=Decimal(rng.randint(1, 5)),
+                        demand_ref=f"bench:{part}:{n}:{k}",
+                        posting_key=f"bench-ref:{part}:{n}:{k}",
+                    )
+                    for k, (item, face) in enumerate(chosen)
+                ]
+            )
     print("done", flush=True)
 
 
@@ -387,7 +391,7 @@ def main() -> None:
             flush=True,
         )
         reference = _run_reference(args)
-        print(f"reference: {reference:8.1f} lines/s  (reservation_create only)", flush=True)
+        print(f"reference: {reference:8.1f} lines/s  (reservations_take batches only)", flush=True)
     finally:
         from kombu import Connection
 
