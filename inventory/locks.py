@@ -64,13 +64,17 @@ def balances_lock(*, keys: Iterable[BalanceKey]) -> dict[BalanceKey, InventoryBa
     pick, and the ORM's query compilation cost more than the query.
     """
     keys = sorted(set(keys))
-    table = connection.ops.quote_name(InventoryBalance._meta.db_table)
+    if not keys:
+        return {}
+    balance = sql.select(InventoryBalance, "b")
     match = " OR ".join(["(item_id = %s AND location_id = %s AND status_id = %s)"] * len(keys))
-    rows = InventoryBalance.objects.raw(
-        f"SELECT id, warehouse_id, item_id, location_id, status_id, on_hand, reserved "
-        f"FROM {table} WHERE {match} ORDER BY id{sql.row_lock()}",
-        [value for key in keys for value in key],
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {balance.sql} FROM {sql.table(InventoryBalance)} b "
+            f"WHERE {match} ORDER BY b.id{sql.row_lock()}",
+            [value for key in keys for value in key],
+        )
+        rows = [balance.instance(row) for row in cursor.fetchall()]
     return {(row.item_id, row.location_id, row.status_id): row for row in rows}
 
 

@@ -255,6 +255,38 @@ def order_wave_figures(*, order_ids) -> dict:
     return {row["order_id"]: (row["lines"], row["units"] or Decimal("0")) for row in rows}
 
 
+_ITEMS_SQL: dict = {}
+
+
+def items_by_id(*, item_ids) -> dict[int, Item]:
+    """id → item, with its warehouse (events name both). Hand-written, built once per
+    process: a planning job loads each item it meets once, thousands per job."""
+    item, warehouse = sql.select(Item, "i"), sql.select(Warehouse, "w")
+    item_ids = list(item_ids)
+    if not item_ids:
+        return {}
+    postgresql = connection.vendor == "postgresql"
+    statement = _ITEMS_SQL.get(connection.vendor) if postgresql else None
+    if statement is None:
+        match = "= ANY(%s)" if postgresql else f"IN ({', '.join(['%s'] * len(item_ids))})"
+        statement = (
+            f"SELECT {item.sql}, {warehouse.sql} FROM {sql.table(Item)} i "
+            f"JOIN {sql.table(Warehouse)} w ON w.id = i.{sql.column(Item, 'warehouse')} "
+            f"WHERE i.id {match}"
+        )
+        if postgresql:
+            _ITEMS_SQL[connection.vendor] = statement
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [item_ids] if postgresql else item_ids)
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        loaded = item.instance(row)
+        Item.warehouse.field.set_cached_value(loaded, warehouse.instance(row, len(item)))
+        found[loaded.pk] = loaded
+    return found
+
+
 _OPEN_LINES_SQL: dict = {}
 
 
@@ -318,10 +350,10 @@ def allocatable_candidates(
     rows = _balances_available(warehouse_id=warehouse_id, item_ids=list(item_ids))
     missing = {row[2] for row in rows} - locations.keys()
     if missing:
-        locations.update(Location.objects.in_bulk(missing))
+        locations.update(sql.in_bulk(Location, missing))
     missing = {row[3] for row in rows} - statuses.keys()
     if missing:
-        statuses.update(InventoryStatus.objects.in_bulk(missing))
+        statuses.update(sql.in_bulk(InventoryStatus, missing))
     result: dict[int, list[Candidate]] = {}
     for pk, item_id, location_id, status_id, available, on_hand in rows:
         location = locations[location_id]

@@ -701,7 +701,8 @@ def _pg_fetchone(sql: str, params: list):
     connection.ensure_connection()
     # A server-binding cursor: the connection's default factory is Django's client-side one.
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        # Prepared from the statement's second use (DB_PREPARE_THRESHOLD; 0: never).
+        cursor.execute(sql, params)
         return cursor.fetchone()
 
 

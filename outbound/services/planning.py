@@ -34,7 +34,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from inventory.models import InventoryBalance, InventoryStatus, Item, LocationType
+from inventory.models import InventoryBalance, InventoryStatus, LocationType
 from wms import sql
 from wms.exceptions import DomainError
 from wms.history import current_history_user_id, history_snapshot_sql
@@ -371,7 +371,7 @@ def _with_items(lines, context: _JobContext) -> list[ReplenishmentOrderLine]:
     items = context.items
     missing = {line.item_id for line in lines} - items.keys()
     if missing:
-        items.update(Item.objects.select_related("warehouse").in_bulk(missing))
+        items.update(selectors.items_by_id(item_ids=missing))
     for line in lines:
         ReplenishmentOrderLine.item.field.set_cached_value(line, items[line.item_id])
     return lines
