@@ -15,7 +15,7 @@ _SNAPSHOT_SQL: dict = {}
 _HISTORY_COLUMNS = ("history_date", "history_type", "history_change_reason", "history_user_id")
 
 
-def history_snapshot_sql(model) -> str:
+def history_snapshot_sql(model, source: str | None = None) -> str:
     """``INSERT … SELECT`` of one history record per row of ``model`` matching ``{where}``.
 
     The very rows django-simple-history would write (every tracked column copied
@@ -23,10 +23,14 @@ def history_snapshot_sql(model) -> str:
     ``history_user_id`` as four ``%s`` parameters), without building a Python
     historical object first. Format ``{where}`` with a condition on the model's
     own table and run it in the transaction that wrote the rows.
+
+    ``source`` reads the rows from elsewhere than the model's table, e.g. the name
+    of a ``WITH x AS (INSERT … RETURNING *)`` of the same statement, whose rows
+    the table does not show yet.
     """
     from django.db import connection
 
-    key = (model, connection.vendor)
+    key = (model, connection.vendor, source)
     sql = _SNAPSHOT_SQL.get(key)
     if sql is None:
         historical = model.history.model
@@ -41,7 +45,7 @@ def history_snapshot_sql(model) -> str:
         sql = _SNAPSHOT_SQL[key] = (
             f"INSERT INTO {quote(historical._meta.db_table)} ({', '.join(targets)}) "
             f"SELECT {', '.join(sources)}, %s, %s, %s, %s "
-            f"FROM {quote(model._meta.db_table)} WHERE {{where}}"
+            f"FROM {source or quote(model._meta.db_table)} WHERE {{where}}"
         )
     return sql
 

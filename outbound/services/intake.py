@@ -8,6 +8,7 @@ posting service and cancels its not-yet-started pick tasks.
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -214,10 +215,6 @@ def _order_create(
         needs_planning=True,
         correlation_id=get_correlation_id(),
     )
-    existing_id = _order_insert(order)
-    if existing_id is not None:
-        existing = ReplenishmentOrder.objects.get(pk=existing_id)
-        raise _duplicate(existing)
     event = outbox_row(
         event_type="order.accepted",
         aggregate_type=ORDER_AGGREGATE,
@@ -233,7 +230,11 @@ def _order_create(
             "lineCount": len(order_lines),
         },
     )
-    _order_rows_write(order, order_lines, event)
+    if not _order_write(order, order_lines, event):
+        existing = ReplenishmentOrder.objects.get(
+            store_code=store_code, external_order_id=external_order_id
+        )
+        raise _duplicate(existing)
     from .planning import planning_nudge
 
     warehouse_id = warehouse.pk
@@ -241,132 +242,186 @@ def _order_create(
     return order
 
 
-def _order_insert(order: ReplenishmentOrder):
-    """Insert the order unless the store already sent its externalOrderId.
+def _order_write(order: ReplenishmentOrder, lines: list[_Line], event: dict) -> bool:
+    """Insert the order, its lines, the history records of both and the outbox event,
+    unless the store already sent this externalOrderId: then nothing is written
+    and the answer is False.
 
-    ``INSERT … ON CONFLICT DO NOTHING RETURNING``: a duplicate (even one racing
-    this request) is detected without an exception, so no savepoint is needed
-    and the caller's transaction stays usable. Returns None when inserted,
-    else the id of the existing order.
+    The order goes in with ``INSERT … ON CONFLICT DO NOTHING``: a duplicate (even
+    one racing this request) is detected without an error, so no savepoint is
+    needed and the caller's transaction stays usable. On PostgreSQL everything
+    is one statement: the other rows are inserted from the order row that
+    INSERT returned (data-modifying ``WITH``), so a duplicate writes none of
+    them. Elsewhere (SQLite) the order first, then the rest one at a time.
     """
-    meta = ReplenishmentOrder._meta
-    fields = meta.concrete_fields
-    quote = connection.ops.quote_name
-    values = [f.get_db_prep_save(f.pre_save(order, True), connection) for f in fields]
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote('store_code')}, {quote('external_order_id')}) DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        inserted = cursor.fetchone()
-    if inserted is not None:
+    order_params = [f.get_db_prep_save(f.pre_save(order, True), connection) for f in _ORDER_FIELDS]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    history = [now, "+", None, current_history_user_id()]
+    if connection.vendor == "postgresql":
+        constants = [f.get_default() for f in _line_columns()[1]]
+        params = [
+            *order_params,
+            *constants,
+            *_pg_line_arrays(lines),
+            *history,
+            *history,
+            *event.values(),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_pg_accept_sql(list(event)), params)
+            inserted = cursor.fetchone() is not None
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_order_insert_sql(), order_params)
+            inserted = cursor.fetchone() is not None
+            if inserted:
+                order_key = ReplenishmentOrder._meta.pk.get_db_prep_value(order.pk, connection)
+                statements = [
+                    _lines_values_insert(order, lines),
+                    (
+                        history_snapshot_sql(ReplenishmentOrder).format(where="id = %s"),
+                        [*history, order_key],
+                    ),
+                    (
+                        history_snapshot_sql(ReplenishmentOrderLine).format(where="order_id = %s"),
+                        [*history, order_key],
+                    ),
+                    (_outbox_insert_sql(list(event), source=None), list(event.values())),
+                ]
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+    if inserted:
         order._state.adding = False
         order._state.db = connection.alias
-        return None
-    return (
-        ReplenishmentOrder.objects.filter(
-            store_code=order.store_code, external_order_id=order.external_order_id
-        )
-        .values_list("pk", flat=True)
-        .first()
-    )
+    return inserted
 
 
-def _execute(statements: list[tuple[str, list]]) -> None:
-    """Run ``[(sql, params), ...]`` in order: one round trip on PostgreSQL (several
-    statements in one query, client-side binding), one at a time elsewhere."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                ";\n".join(sql for sql, _ in statements),
-                [param for _, params in statements for param in params],
-            )
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-
-
+_ORDER_FIELDS = ReplenishmentOrder._meta.concrete_fields
 _LINE_FIELDS = ReplenishmentOrderLine._meta.concrete_fields
-_LINE_GIVEN = frozenset(_Line.__dataclass_fields__)  # the rest: the fields' defaults
+_LINE_GIVEN = frozenset(_Line.__dataclass_fields__)
 _SQL: dict = {}
 
 
-def _lines_insert_sql(count: int) -> str:
-    """PostgreSQL: one array per column (``UNNEST``, as ``bulk_create`` does), so the
-    statement and its parameter count do not grow with the lines; elsewhere a
-    multi-row ``VALUES``."""
-    key = ("lines", connection.vendor, 1 if connection.vendor == "postgresql" else count)
+def _line_columns() -> tuple[list, list]:
+    """The line columns that differ per line (what intake gives, and defaults computed
+    per row such as the uuid7 id), and those that take one fixed default."""
+    per_line, constants = [], []
+    for field in _LINE_FIELDS:
+        if field.attname == "order_id":
+            continue
+        if field.attname in _LINE_GIVEN or callable(field.default):
+            per_line.append(field)
+        else:
+            constants.append(field)
+    return per_line, constants
+
+
+def _order_insert_sql(returning: str = "id") -> str:
+    key = ("order", connection.vendor, returning)
     sql = _SQL.get(key)
     if sql is None:
         quote = connection.ops.quote_name
-        if connection.vendor == "postgresql":
-            rows = "SELECT * FROM UNNEST({})".format(
-                ", ".join(f"%s::{f.db_type(connection)}[]" for f in _LINE_FIELDS)
-            )
-        else:
-            row = f"({', '.join(['%s'] * len(_LINE_FIELDS))})"
-            rows = f"VALUES {', '.join([row] * count)}"
         sql = _SQL[key] = (
-            f"INSERT INTO {quote(ReplenishmentOrderLine._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in _LINE_FIELDS)}) {rows}"
+            f"INSERT INTO {quote(ReplenishmentOrder._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in _ORDER_FIELDS)}) "
+            f"VALUES ({', '.join(['%s'] * len(_ORDER_FIELDS))}) "
+            f"ON CONFLICT ({quote('store_code')}, {quote('external_order_id')}) DO NOTHING "
+            f"RETURNING {returning}"
         )
     return sql
 
 
-def _lines_params(order, lines: list[_Line]) -> list:
-    """The parameters of ``_lines_insert_sql``: each line's values in field order, the
-    fields intake does not set at their model defaults (a new uuid7 id per line)."""
-    rows = []
-    for line in lines:
-        row = []
+def _outbox_insert_sql(columns, *, source: str | None) -> str:
+    """The outbox INSERT of ``columns``: one row of values, or with ``source`` one per
+    row of that (``WITH``) name."""
+    key = ("outbox", tuple(columns), source)
+    sql = _SQL.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        values = ", ".join(["%s"] * len(columns))
+        rows = f"SELECT {values} FROM {source}" if source else f"VALUES ({values})"
+        sql = _SQL[key] = (
+            f"INSERT INTO {quote(OUTBOX_TABLE)} ({', '.join(quote(c) for c in columns)}) {rows}"
+        )
+    return sql
+
+
+def _pg_accept_sql(event_columns) -> str:
+    """PostgreSQL: the whole accepted order in one statement. Parameters: the order's
+    columns, the lines' fixed defaults, one array per per-line column, the two
+    history quadruples, the event's columns."""
+    key = ("accept", tuple(event_columns))
+    sql = _SQL.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        per_line, constants = _line_columns()
+        selected = []
         for field in _LINE_FIELDS:
             if field.attname == "order_id":
-                row.append(order.pk)
-            elif field.attname in _LINE_GIVEN:
-                row.append(getattr(line, field.attname))
+                selected.append("o.id")
+            elif field in constants:
+                selected.append(f"%s::{field.db_type(connection)}")
             else:
-                row.append(field.get_default())
-        rows.append(row)
-    if connection.vendor == "postgresql":
-        # UUIDs, ints, Decimals and strings: psycopg adapts them as they are.
-        return [list(column) for column in zip(*rows, strict=True)]
-    return [
-        field.get_db_prep_save(value, connection)
-        for row in rows
-        for field, value in zip(_LINE_FIELDS, row, strict=True)
-    ]
-
-
-def _outbox_insert_sql(columns) -> str:
-    key = ("outbox", tuple(columns))
-    sql = _SQL.get(key)
-    if sql is None:
-        quote = connection.ops.quote_name
+                selected.append(f"u.{quote(field.column)}")
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in per_line)
+        names = ", ".join(quote(f.column) for f in per_line)
+        order_history = history_snapshot_sql(ReplenishmentOrder, source="o")
+        line_history = history_snapshot_sql(ReplenishmentOrderLine, source="l")
         sql = _SQL[key] = (
-            f"INSERT INTO {quote(OUTBOX_TABLE)} ({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))})"
+            f"WITH o AS ({_order_insert_sql(returning='*')}), "
+            f"l AS (INSERT INTO {quote(ReplenishmentOrderLine._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in _LINE_FIELDS)}) "
+            f"SELECT {', '.join(selected)} FROM o, UNNEST({arrays}) AS u({names}) "
+            "RETURNING *), "
+            f"ho AS ({order_history.format(where='TRUE')}), "
+            f"hl AS ({line_history.format(where='TRUE')}), "
+            f"e AS ({_outbox_insert_sql(event_columns, source='o')}) "
+            "SELECT 1 FROM o"
         )
     return sql
 
 
-def _order_rows_write(order, lines, event: dict) -> None:
-    """The order's lines, the history records of order and lines, and the outbox
-    event: what ``bulk_create``, simple-history and ``outbox_emit`` would write,
-    in one round trip after the order row (statements built once per process)."""
-    order_key = ReplenishmentOrder._meta.pk.get_db_prep_value(order.pk, connection)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    history = [now, "+", None, current_history_user_id(), order_key]
-    _execute(
-        [
-            (_lines_insert_sql(len(lines)), _lines_params(order, lines)),
-            (history_snapshot_sql(ReplenishmentOrder).format(where="id = %s"), history),
-            (history_snapshot_sql(ReplenishmentOrderLine).format(where="order_id = %s"), history),
-            (_outbox_insert_sql(list(event)), list(event.values())),
-        ]
+_ARRAY_SAFE = frozenset({int, Decimal, uuid.UUID})
+
+
+def _pg_line_arrays(lines: list[_Line]) -> list:
+    """One array per per-line column. Numbers and UUIDs go as the text of an array
+    literal (none of their characters needs quoting there, and one string is far
+    cheaper to send than a list psycopg adapts element by element)."""
+    per_line, _constants = _line_columns()
+    columns = []
+    for field in per_line:
+        if field.attname in _LINE_GIVEN:
+            values = [getattr(line, field.attname) for line in lines]
+        else:
+            values = [field.get_default() for _line in lines]
+        if all(type(v) in _ARRAY_SAFE for v in values):
+            columns.append("{" + ",".join(map(str, values)) + "}")
+        else:
+            columns.append([field.get_db_prep_save(v, connection) for v in values])
+    return columns
+
+
+def _lines_values_insert(order, lines: list[_Line]) -> tuple[str, list]:
+    """Elsewhere than PostgreSQL: the lines as one multi-row ``INSERT … VALUES``."""
+    quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(_LINE_FIELDS))})"
+    sql = (
+        f"INSERT INTO {quote(ReplenishmentOrderLine._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in _LINE_FIELDS)}) VALUES "
+        + ", ".join([row] * len(lines))
     )
+    params = []
+    for line in lines:
+        for field in _LINE_FIELDS:
+            if field.attname == "order_id":
+                value = order.pk
+            elif field.attname in _LINE_GIVEN:
+                value = getattr(line, field.attname)
+            else:
+                value = field.get_default()
+            params.append(field.get_db_prep_save(value, connection))
+    return sql, params
 
 
 def order_accept(

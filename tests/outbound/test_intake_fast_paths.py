@@ -2,6 +2,7 @@
 throttle on a real Redis, the 202 body, the rows written in one round trip."""
 
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.core.cache import caches
@@ -17,7 +18,9 @@ from outbound.serializers import (
     order_accepted_body,
     order_create_input,
 )
+from outbound.services import DuplicateExternalOrder, OrderLineInput, intake, order_accept
 from wms.models import IdempotencyRecord, OutboxEvent
+from wms.outbox import outbox_row
 
 from .conftest import order_body, post_order
 
@@ -88,9 +91,9 @@ def test_accepted_body_is_what_the_serializer_renders(store, skus, rf):
     assert list(response.json()) == list(expected)
 
 
-def test_order_rows_written_in_one_round_trip_after_the_order(store, skus):
-    """Lines, both history snapshots and the outbox event follow the order row in one
-    statement batch on PostgreSQL; every row is there with the columns simple-history
+def test_order_rows_written_in_one_statement(store, skus):
+    """The order, its lines, both history snapshots and the outbox event are one
+    statement on PostgreSQL; every row is there with the columns simple-history
     and outbox_emit would give it."""
     lines = [
         {"lineNumber": 1, "sku": "SKU-1001", "qty": "24"},
@@ -122,14 +125,16 @@ def test_order_rows_written_in_one_round_trip_after_the_order(store, skus):
     if connection.vendor == "postgresql":
         batch = [s for s in sql if 'INSERT INTO "outbound_replenishmentorderline"' in s]
         assert len(batch) == 1
+        assert 'INSERT INTO "outbound_replenishmentorder" ' in batch[0]
+        assert "outbound_historicalreplenishmentorder" in batch[0]
         assert "outbound_historicalreplenishmentorderline" in batch[0]
         assert "wms_outboxevent" in batch[0]
-    # outcome or lock, order, batch, outcome, message log (the token is remembered
-    # from the warm-up order: no query for it)
+    # outcome or lock, the order's rows, outcome, message log (the token is
+    # remembered from the warm-up order: no query for it)
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
     statements = [s for s in sql if s.split(" ")[0] not in control]
-    batched = 1 if connection.vendor == "postgresql" else 4  # SQLite: one at a time
-    assert len(statements) == 4 + batched, "\n".join(statements)
+    batched = 1 if connection.vendor == "postgresql" else 5  # SQLite: one at a time
+    assert len(statements) == 3 + batched, "\n".join(statements)
 
 
 _LINE = {"lineNumber": 1, "sku": "SKU-1001", "qty": "24"}
@@ -177,3 +182,39 @@ def test_order_create_input_is_what_the_serializer_validates(data):
         with pytest.raises(ValidationError) as raised:
             order_create_input(data)
         assert raised.value.detail == serializer.errors
+
+
+def test_order_write_of_a_duplicate_writes_no_row_at_all(warehouse, skus):
+    """The rows of an order whose externalOrderId the store already sent are not
+    written at all (no line, history record or event left for the rollback to
+    undo), and the transaction stays usable; order_accept answers 409."""
+    lines = [OrderLineInput(line_number=1, sku="SKU-1001", qty=Decimal("2"))]
+    first = order_accept(
+        warehouse=warehouse, store_code="S042", external_order_id="DUP-1", lines=lines
+    )
+
+    def counts():
+        return (
+            ReplenishmentOrder.objects.count(),
+            ReplenishmentOrderLine.objects.count(),
+            ReplenishmentOrder.history.count(),
+            ReplenishmentOrderLine.history.count(),
+            OutboxEvent.objects.count(),
+        )
+
+    before = counts()
+    again = ReplenishmentOrder(
+        warehouse=warehouse, store_code="S042", external_order_id="DUP-1", priority=5
+    )
+    resolved = intake._resolve_lines(warehouse=warehouse, lines=lines)
+    event = outbox_row(
+        event_type="order.accepted",
+        aggregate_type="ReplenishmentOrder",
+        aggregate_id=again.pk,
+        data={},
+    )
+    assert intake._order_write(again, resolved, event) is False
+    assert counts() == before
+    with pytest.raises(DuplicateExternalOrder) as raised:
+        order_accept(warehouse=warehouse, store_code="S042", external_order_id="DUP-1", lines=lines)
+    assert raised.value.extra["existingOrderId"] == str(first.pk)
