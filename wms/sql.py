@@ -132,7 +132,8 @@ def execute(statements) -> list[int]:
     bound by the server, each statement prepared from its second use like the
     posting engine's (``DB_PREPARE_THRESHOLD``) — no Python-side quoting of
     every value, no parsing and planning of the same statements again and
-    again. Elsewhere one statement at a time.
+    again. Like the posting engine's statements, Django's query log does not
+    see them. Elsewhere one statement at a time.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
