@@ -174,15 +174,24 @@ def insert(obj) -> tuple[str, list]:
     return statement, params
 
 
+_UPDATES: dict = {}
+
+
 def update(obj, names) -> tuple[str, list]:
     """The UPDATE of the fields ``names`` of a saved instance, from its attributes
-    (no ``auto_now`` magic: set such fields yourself)."""
+    (no ``auto_now`` magic: set such fields yourself). The statement is built once
+    per model and field list."""
     model = type(obj)
-    fields = [model._meta.get_field(name) for name in names]
-    statement = (
-        f"UPDATE {table(model)} SET "
-        + ", ".join(f"{column(model, f.name)} = %s" for f in fields)
-        + f" WHERE {column(model, model._meta.pk.name)} = %s"
-    )
+    key = (model, tuple(names), connection.vendor)
+    built = _UPDATES.get(key)
+    if built is None:
+        fields = [model._meta.get_field(name) for name in names]
+        statement = (
+            f"UPDATE {table(model)} SET "
+            + ", ".join(f"{column(model, f.name)} = %s" for f in fields)
+            + f" WHERE {column(model, model._meta.pk.name)} = %s"
+        )
+        built = _UPDATES[key] = (statement, fields, model._meta.pk)
+    statement, fields, pk = built
     params = [f.get_db_prep_save(getattr(obj, f.attname), connection=connection) for f in fields]
-    return statement, [*params, db_value(model, model._meta.pk.name, obj.pk)]
+    return statement, [*params, pk.get_db_prep_save(obj.pk, connection=connection)]

@@ -424,14 +424,24 @@ _ALLOCATION_COLUMNS = (
 )
 
 
+_ALLOCATION_INSERT: dict = {}
+
+
 def _allocations_insert(allocations: list[Allocation]) -> tuple[str, list]:
     """One multi-row INSERT (``id`` and ``created_at`` from the database)."""
-    fields = [Allocation._meta.get_field(name) for name in _ALLOCATION_COLUMNS]
-    columns = ", ".join(sql.column(Allocation, f.name) for f in fields)
-    row = f"({', '.join(['%s'] * len(fields))})"
+    built = _ALLOCATION_INSERT.get(connection.vendor)
+    if built is None:
+        fields = [Allocation._meta.get_field(name) for name in _ALLOCATION_COLUMNS]
+        columns = ", ".join(sql.column(Allocation, f.name) for f in fields)
+        row = f"({', '.join(['%s'] * len(fields))})"
+        built = _ALLOCATION_INSERT[connection.vendor] = (
+            f"INSERT INTO {sql.table(Allocation)} ({columns}) VALUES ",
+            row,
+            fields,
+        )
+    statement, row, fields = built
     return (
-        f"INSERT INTO {sql.table(Allocation)} ({columns}) "
-        f"VALUES {', '.join([row] * len(allocations))}",
+        statement + ", ".join([row] * len(allocations)),
         [
             f.get_db_prep_save(getattr(allocation, f.attname), connection)
             for allocation in allocations
