@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -387,9 +388,7 @@ def _order_record(*, order, changed, lines, allocations, event) -> None:
     if allocations:
         statements.append(_allocations_insert(allocations))
     if lines:
-        statements += [
-            sql.update(line, ["qty_allocated", "status", "plan_round"]) for line in lines
-        ]
+        statements += _lines_update(lines)
         keys = [sql.db_value(ReplenishmentOrderLine, "id", line.pk) for line in lines]
         statements.append(
             (
@@ -408,6 +407,33 @@ def _order_record(*, order, changed, lines, allocations, event) -> None:
         outbox_insert(**event),
     ]
     sql.execute(statements)
+
+
+_LINE_PLAN_FIELDS = ("qty_allocated", "status", "plan_round")
+
+
+def _lines_update(lines) -> list[tuple[str, list]]:
+    """The lines' planning figures: on PostgreSQL one UPDATE from arrays, whatever
+    the number of lines; elsewhere one UPDATE per line."""
+    if connection.vendor != "postgresql":
+        return [sql.update(line, _LINE_PLAN_FIELDS) for line in lines]
+    column = partial(sql.column, ReplenishmentOrderLine)
+    return [
+        (
+            f"UPDATE {sql.table(ReplenishmentOrderLine)} l SET "
+            f"{column('qty_allocated')} = v.qty_allocated, {column('status')} = v.status, "
+            f"{column('plan_round')} = v.plan_round "
+            "FROM unnest(CAST(%s AS uuid[]), CAST(%s AS numeric[]), CAST(%s AS varchar[]), "
+            "CAST(%s AS integer[])) AS v(id, qty_allocated, status, plan_round) "
+            "WHERE l.id = v.id",
+            [
+                [line.pk for line in lines],
+                [line.qty_allocated for line in lines],
+                [str(line.status) for line in lines],
+                [line.plan_round for line in lines],
+            ],
+        )
+    ]
 
 
 _ALLOCATION_COLUMNS = (
