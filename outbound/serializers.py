@@ -1,9 +1,11 @@
 """JSON of the store integration (camelCase at the boundary; CONTRACT.md)."""
 
+import re
 from decimal import Decimal
+from uuid import UUID
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -101,13 +103,37 @@ def _line_number(value) -> int:
     return _LINE_FIELDS["lineNumber"].run_validation(value)
 
 
+def _is_plain_text(value, max_length: int) -> bool:
+    """What a CharField takes as it is: ASCII (no surrogates), no NUL, not blank, trimmed."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= max_length
+        and value.isascii()
+        and "\x00" not in value
+        and value == value.strip()
+    )
+
+
 def _sku(value) -> str:
-    if type(value) is str and 0 < len(value) <= 64 and value == value.strip():
-        return value
-    return _LINE_FIELDS["sku"].run_validation(value)
+    return value if _is_plain_text(value, 64) else _LINE_FIELDS["sku"].run_validation(value)
 
 
-_FAST = {"lineNumber": _line_number, "sku": _sku}
+def _uom(value) -> str:
+    return value if _is_plain_text(value, 16) else _LINE_FIELDS["uom"].run_validation(value)
+
+
+_PLAIN_QTY = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,3})?")
+
+
+def _qty(value) -> Decimal:
+    # Within the field's digits and places as written: the field's own quantize is all
+    # that is left to do. Anything else (numbers, spaces, exponents) takes the field's path.
+    if type(value) is str and _PLAIN_QTY.fullmatch(value):
+        return _LINE_FIELDS["qty"].quantize(Decimal(value))
+    return _LINE_FIELDS["qty"].run_validation(value)
+
+
+_FAST = {"lineNumber": _line_number, "sku": _sku, "uom": _uom, "qty": _qty}
 
 
 class OrderCreateInputSerializer(serializers.Serializer):
@@ -162,18 +188,10 @@ def _order_input_by_serializer(data) -> dict:
 
 
 def _plain_text(max_length: int):
-    """A CharField's accepted value as it is (ASCII, trimmed, not blank), else None."""
+    """A CharField's accepted value as it is (see ``_is_plain_text``), else None."""
 
     def check(value):
-        if (
-            type(value) is str
-            and 0 < len(value) <= max_length
-            and value.isascii()
-            and "\x00" not in value
-            and value == value.strip()
-        ):
-            return value
-        return None
+        return value if _is_plain_text(value, max_length) else None
 
     return check
 
@@ -211,8 +229,18 @@ def order_accepted_body(request, order) -> dict:
     }
 
 
+_PLACEHOLDER_ID = UUID(int=0)
+_DETAIL_PATHS: dict = {}
+
+
 def _status_url(request, order) -> str:
-    path = reverse("replenishment-order-detail", kwargs={"order_id": order.pk})
+    # reverse() once per URL configuration and script prefix, not once per order.
+    key = (get_urlconf(), get_script_prefix())
+    parts = _DETAIL_PATHS.get(key)
+    if parts is None:
+        path = reverse("replenishment-order-detail", kwargs={"order_id": _PLACEHOLDER_ID})
+        parts = _DETAIL_PATHS[key] = tuple(path.split(str(_PLACEHOLDER_ID)))
+    path = f"{parts[0]}{order.pk}{parts[1]}"
     return request.build_absolute_uri(path) if request is not None else path
 
 

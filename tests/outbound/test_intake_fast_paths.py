@@ -163,6 +163,22 @@ _LINE = {"lineNumber": 1, "sku": "SKU-1001", "qty": "24"}
         order_body(unknownKey="ignored"),
         order_body(lines=[]),
         order_body(lines=[_LINE, {**_LINE, "qty": "abc"}]),
+        *[
+            order_body(lines=[{**_LINE, "qty": qty}])
+            for qty in [
+                *["24.5", "0.001", "1.2345", "1e3", " 24 ", "+3", "-3", "0.000", "0"],
+                *[24, 24.5, "999999999999999.999", "1234567890123456", "00000000000000001", ""],
+            ]
+        ],
+        *[
+            order_body(lines=[{**_LINE, "uom": uom}])
+            for uom in ["CS", " CS", "", "x" * 17, "Ñ", "C\x00S", None, 7]
+        ],
+        *[
+            order_body(lines=[{**_LINE, "sku": sku}])
+            for sku in ["SKU-1", "SKU 1 ", "S\x00", "Ä-1", "x" * 65, 1001]
+        ],
+        *[order_body(lines=[{**_LINE, "lineNumber": n}]) for n in ["2", 0, 1_000_000, 2.0, True]],
         {k: v for k, v in order_body().items() if k != "priority"},
         {k: v for k, v in order_body().items() if k != "requestedShipBy"},
         {k: v for k, v in order_body().items() if k != "lines"},
