@@ -7,11 +7,13 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
+from wms import sql
 from wms.outbox import outbox_emit
 
 from .. import locks
 from ..exceptions import (
     InvalidPosting,
+    PostingKeyReused,
     ReservationExpired,
     ReservationNotOpen,
     ReservationOverConsume,
@@ -20,6 +22,8 @@ from ..exceptions import (
     StatusNotAllocatable,
 )
 from ..models import (
+    InventoryLedgerEntry,
+    InventoryPosting,
     InventoryReservation,
     InventoryStatus,
     Item,
@@ -207,29 +211,32 @@ def reservations_take(
     are locked at once in primary-key order, each request takes what is left
     of its balance after the requests before it, and the reservations are
     written as one batch on PostgreSQL (the same rows as ``reservation_create``,
-    which is what runs elsewhere and when a key was posted before). Returns,
-    per request, the committed reservation (its ``qty`` is what it took) or
-    ``None`` where nothing was left.
+    which is what runs elsewhere). Returns, per request, the committed
+    reservation (its ``qty`` is what it took) or ``None`` where nothing was
+    left. A request whose key was posted before takes nothing and returns that
+    posting's reservation (``replayed``), whatever quantity it took then.
     """
-    checked = []
     for request in requests:
         qty_checked(request.qty)  # refuse bad input before taking any lock
         same_warehouse(request.item, request.location)
-        checked.append(request)
-    keys = [(r.item.pk, r.location.pk, r.status.pk) for r in checked]
+    keys = [(r.item.pk, r.location.pk, r.status.pk) for r in requests]
     balances = locks.balances_lock(keys=keys)
+    posted = _reservations_posted([r.posting_key for r in requests])
     left = {key: balance.on_hand - balance.reserved for key, balance in balances.items()}
-    taken: list[tuple[ReservationRequest, Decimal] | None] = []
-    for request, key in zip(checked, keys, strict=True):
+    outcomes: list = []  # per request: None, a replayed reservation, or (request, qty)
+    for request, key in zip(requests, keys, strict=True):
+        if request.posting_key in posted:
+            outcomes.append(_replayed(request, posted[request.posting_key]))
+            continue
         qty = min(request.qty, left.get(key, ZERO))
         if qty <= 0:
-            taken.append(None)
+            outcomes.append(None)
             continue
         left[key] -= qty
-        taken.append((request, qty))
-    wanted = [entry for entry in taken if entry is not None]
+        outcomes.append((request, qty))
+    wanted = [entry for entry in outcomes if isinstance(entry, tuple)]
     if not wanted:
-        return [None] * len(requests)
+        return outcomes
     batch = None
     if connection.vendor == "postgresql":
         batch = []
@@ -248,7 +255,7 @@ def reservations_take(
                 BatchReservation(request.posting_key, content, request.demand_ref, plan, balance.pk)
             )
         batch = post_reservations(batch, actor=actor)
-    if batch is None:  # SQLite, or a key posted before: one posting each
+    if batch is None:  # SQLite, or a key posted meanwhile: one posting each
         batch = [
             reservation_create(
                 item=request.item,
@@ -264,9 +271,9 @@ def reservations_take(
         ]
     results = iter(batch)
     reservations: list[InventoryReservation | None] = []
-    for entry in taken:
-        if entry is None:
-            reservations.append(None)
+    for entry in outcomes:
+        if not isinstance(entry, tuple):
+            reservations.append(entry)
             continue
         request, _qty = entry
         result = next(results)
@@ -280,6 +287,49 @@ def reservations_take(
         reservation.replayed, reservation.posting_result = result.replayed, result
         reservations.append(reservation)
     return reservations
+
+
+def _reservations_posted(posting_keys: list[str]) -> dict[str, tuple[str, int | None]]:
+    """posting key → (kind, reservation id) of the keys among these already posted."""
+    postgresql = connection.vendor == "postgresql"
+    match = "= ANY(%s)" if postgresql else f"IN ({', '.join(['%s'] * len(posting_keys))})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.posting_key, p.kind, e.reservation_id FROM {sql.table(InventoryPosting)} p "
+            f"LEFT JOIN {sql.table(InventoryLedgerEntry)} e ON e.posting_id = p.id "
+            "AND e.line_no = 1 "
+            f"WHERE p.posting_key {match}",
+            [posting_keys] if postgresql else posting_keys,
+        )
+        return {key: (kind, reservation_id) for key, kind, reservation_id in cursor.fetchall()}
+
+
+def _replayed(request: ReservationRequest, posted: tuple[str, int | None]) -> InventoryReservation:
+    """The reservation an earlier call made under ``request``'s key. Its quantity is not
+    compared (each call takes what is there); what it reserves for must match."""
+    kind, reservation_id = posted
+    reservation = (
+        InventoryReservation.objects.filter(pk=reservation_id).first()
+        if kind == PostingKind.RESERVE and reservation_id is not None
+        else None
+    )
+    if reservation is None or (
+        reservation.item_id,
+        reservation.location_id,
+        reservation.status_id,
+        reservation.demand_ref,
+    ) != (request.item.pk, request.location.pk, request.status.pk, request.demand_ref):
+        raise PostingKeyReused(
+            f"Posting key '{request.posting_key}' was already used for a different posting.",
+            extra={"postingKey": request.posting_key},
+        )
+    reservation.item, reservation.location, reservation.status = (
+        request.item,
+        request.location,
+        request.status,
+    )
+    reservation.replayed = True
+    return reservation
 
 
 @posting_transaction

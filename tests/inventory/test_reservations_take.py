@@ -147,3 +147,31 @@ def test_bad_input_takes_no_lock_and_writes_nothing(item, bin_a, available, stoc
             ]
         )
     assert InventoryReservation.objects.count() == 0
+
+
+def test_a_retried_batch_returns_its_reservations_though_the_stock_is_gone(
+    item, bin_a, bin_b, available, stocked, assert_consistent
+):
+    """The first call took all of A; its retry (same keys) takes nothing more and hands
+    back the same reservations, even the one that took less than asked."""
+    requests = [_request(item, bin_a, available, 9, 1), _request(item, bin_b, available, 2, 2)]
+    with transaction.atomic():
+        first = services.reservations_take(requests=requests)
+    with transaction.atomic():
+        again = services.reservations_take(requests=requests)
+    assert [r.qty for r in first] == [Decimal(5), Decimal(2)]
+    assert [(r.pk, r.qty, r.replayed) for r in again] == [
+        (first[0].pk, Decimal(5), True),
+        (first[1].pk, Decimal(2), True),
+    ]
+    assert InventoryReservation.objects.count() == 2
+    assert_consistent()
+
+
+def test_a_key_reused_for_another_demand_is_refused(item, bin_a, available, stocked):
+    with transaction.atomic():
+        services.reservations_take(requests=[_request(item, bin_a, available, 1, 1)])
+    other = ReservationRequest(item, bin_a, available, Decimal(1), "OTHER", "take-1")
+    with pytest.raises(PostingKeyReused), transaction.atomic():
+        services.reservations_take(requests=[other])
+    assert InventoryReservation.objects.count() == 1
