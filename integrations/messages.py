@@ -12,6 +12,7 @@ import logging
 from django.db import connection, transaction
 
 from wms.correlation import get_correlation_id
+from wms.db import server_bound_cursor
 from wms.idempotency import idempotent_request_handled
 
 from .models import ExternalSystem, IntegrationMessage, MessageDirection, MessageStatus
@@ -103,7 +104,7 @@ def _message_insert(**values) -> None:
             f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
     fields["system"] = fields["system"].pk
-    with connection.cursor() as cursor:
+    with server_bound_cursor() as cursor:
         cursor.execute(sql, list(fields.values()))
 
 

@@ -82,6 +82,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder as DrfJSONEncoder
 
 from .correlation import get_correlation_id
+from .db import server_bound_cursor
 from .exceptions import DomainError
 from .models import IdempotencyRecord
 from .problems import problem_response
@@ -230,7 +231,7 @@ def _claim(scope: str, key: str) -> tuple[_Stored | None, int | None, bool]:
     params = [scope, key]
     if connection.vendor == "postgresql":
         params.insert(0, _advisory_key(scope, key))
-    with connection.cursor() as cursor:
+    with server_bound_cursor() as cursor:
         cursor.execute(_claim_sql(), params)
         *columns, created_at, locked = cursor.fetchone()
     if columns[0] is None:
@@ -271,7 +272,7 @@ def _record_insert(**values) -> int | None:
     """
     meta = IdempotencyRecord._meta
     params = [meta.get_field(name).get_db_prep_save(values[name], connection) for name in _INSERTED]
-    with connection.cursor() as cursor:
+    with server_bound_cursor() as cursor:
         cursor.execute(_record_insert_sql(), params)
         row = cursor.fetchone()
     return None if row is None else row[0]

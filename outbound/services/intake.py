@@ -20,6 +20,7 @@ from simple_history.utils import bulk_update_with_history
 
 from inventory.models import ItemUnitConversion, UnitOfMeasure
 from wms.correlation import get_correlation_id
+from wms.db import server_bound_cursor
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
 from wms.history import current_history_user_id, history_snapshot_sql
 from wms.outbox import OUTBOX_TABLE, outbox_emit, outbox_row
@@ -267,7 +268,8 @@ def _order_write(order: ReplenishmentOrder, lines: list[_Line], event: dict) -> 
             *history,
             *event.values(),
         ]
-        with _server_bound_cursor() as cursor:
+        # Prepared from its second use: parsed and planned once per connection.
+        with server_bound_cursor() as cursor:
             cursor.execute(_pg_accept_sql(list(event)), params)
             inserted = cursor.fetchone() is not None
     else:
@@ -294,18 +296,6 @@ def _order_write(order: ReplenishmentOrder, lines: list[_Line], event: dict) -> 
         order._state.adding = False
         order._state.db = connection.alias
     return inserted
-
-
-def _server_bound_cursor():
-    """PostgreSQL: Django's cursor wrapper (query log, execute wrappers, Django's
-    errors) around a psycopg cursor whose parameters the server binds, so the
-    statement is prepared from its second use on the connection like the posting
-    engine's (``DB_PREPARE_THRESHOLD``): intake's statement is parsed and planned
-    once per connection, not once per order. Django's own cursors bind client-side."""
-    import psycopg
-
-    connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
 _ORDER_FIELDS = ReplenishmentOrder._meta.concrete_fields
