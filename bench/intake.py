@@ -19,7 +19,10 @@ What it does:
    ``--lines`` lines to each endpoint in turn (``--rounds`` times, alternating),
    each with its own Idempotency-Key and externalOrderId, stores round-robin;
 4. prints orders/s, p50 and p99 latency per endpoint and round, and the ratio
-   product / reference.
+   product / reference. With ``--floor`` a third endpoint in each round, a DRF
+   view behind the same middleware that only parses the order and answers 202
+   (no token, database or cache): what this machine's gunicorn, Django and load
+   side reach at all, the ceiling for both others.
 
 The product path includes everything production has: token auth, the store
 throttle and the planning-backlog check on the shared Redis cache, staged
@@ -254,6 +257,9 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure a no-op DRF endpoint (the ceiling)"
+    )
     args = parser.parse_args()
     args.queue = f"h5-bench-intake-{uuid.uuid4().hex[:8]}"
 
@@ -303,6 +309,8 @@ def main() -> None:
             "product": "/api/v1/replenishment-orders",
             "reference": "/bench/reference-orders",
         }
+        if args.floor:
+            targets["floor"] = "/bench/floor"
         # Warm-up: every worker connects, imports and caches.
         for name, path in targets.items():
             warm = argparse.Namespace(**{**vars(args), "orders": 200})
@@ -352,6 +360,9 @@ def main() -> None:
     )
     print(f"            p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"reference : {med['reference']:7.1f} orders/s (median; best {best['reference']:.1f})")
+    if args.floor:
+        floor = statistics.median([r["rate"] for _n, t, r in rows if t == "floor"])
+        print(f"floor     : {floor:7.1f} requests/s (median; no-op DRF view, same middleware)")
     print(f"ratio product/reference: {med['product'] / med['reference']:.2f}  (target ≥ 0.70)")
     print("target ≥ 300 orders/s: " + ("met" if med["product"] >= 300 else "NOT met on this run"))
 

@@ -72,7 +72,20 @@ class ReferenceOrderApi(APIView):
         return Response(body, status=202)
 
 
+class FloorApi(APIView):
+    """The floor: a DRF view behind the same middleware that reads the body and answers
+    202 with a small JSON body, touching no database, cache or token."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+
+    def post(self, request):
+        return Response({"lines": len(request.data["lines"])}, status=202)
+
+
 urlpatterns = [
     path("bench/reference-orders", ReferenceOrderApi.as_view()),
+    path("bench/floor", FloorApi.as_view()),
     path("", include("wms.urls")),
 ]
