@@ -198,7 +198,7 @@ def _order_create(
     lines: list[OrderLineInput],
 ) -> ReplenishmentOrder:
     # A duplicate externalOrderId is caught by the unique constraint on insert
-    # (see ``order_accept``): no look-up on the hot path.
+    # (see ``_order_write``): no look-up on the hot path.
     order_lines = _resolve_lines(warehouse=warehouse, lines=lines)
     if any(line.qty_requested_base <= 0 for line in order_lines):
         raise BusinessValidationError(
@@ -259,7 +259,7 @@ def _order_write(order: ReplenishmentOrder, lines: list[_Line], event: dict) -> 
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     history = [now, "+", None, current_history_user_id()]
     if connection.vendor == "postgresql":
-        constants = [f.get_default() for f in _line_columns()[1]]
+        constants = [f.get_default() for f in _LINE_CONSTANTS]
         params = [
             *order_params,
             *constants,
@@ -304,18 +304,14 @@ _LINE_GIVEN = frozenset(_Line.__dataclass_fields__)
 _SQL: dict = {}
 
 
-def _line_columns() -> tuple[list, list]:
-    """The line columns that differ per line (what intake gives, and defaults computed
-    per row such as the uuid7 id), and those that take one fixed default."""
-    per_line, constants = [], []
-    for field in _LINE_FIELDS:
-        if field.attname == "order_id":
-            continue
-        if field.attname in _LINE_GIVEN or callable(field.default):
-            per_line.append(field)
-        else:
-            constants.append(field)
-    return per_line, constants
+# The line columns that differ per line (what intake gives, and defaults computed per
+# row such as the uuid7 id), and those that take one fixed default (order_id: the order's).
+_PER_LINE = [
+    f
+    for f in _LINE_FIELDS
+    if f.attname != "order_id" and (f.attname in _LINE_GIVEN or callable(f.default))
+]
+_LINE_CONSTANTS = [f for f in _LINE_FIELDS if f.attname != "order_id" and f not in _PER_LINE]
 
 
 def _order_insert_sql(returning: str = "id") -> str:
@@ -356,17 +352,16 @@ def _pg_accept_sql(event_columns) -> str:
     sql = _SQL.get(key)
     if sql is None:
         quote = connection.ops.quote_name
-        per_line, constants = _line_columns()
         selected = []
         for field in _LINE_FIELDS:
             if field.attname == "order_id":
                 selected.append("o.id")
-            elif field in constants:
+            elif field in _LINE_CONSTANTS:
                 selected.append(f"%s::{field.db_type(connection)}")
             else:
                 selected.append(f"u.{quote(field.column)}")
-        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in per_line)
-        names = ", ".join(quote(f.column) for f in per_line)
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in _PER_LINE)
+        names = ", ".join(quote(f.column) for f in _PER_LINE)
         order_history = history_snapshot_sql(ReplenishmentOrder, source="o")
         line_history = history_snapshot_sql(ReplenishmentOrderLine, source="l")
         sql = _SQL[key] = (
@@ -390,9 +385,8 @@ def _pg_line_arrays(lines: list[_Line]) -> list:
     """One array per per-line column. Numbers and UUIDs go as the text of an array
     literal (none of their characters needs quoting there, and one string is far
     cheaper to send than a list psycopg adapts element by element)."""
-    per_line, _constants = _line_columns()
     columns = []
-    for field in per_line:
+    for field in _PER_LINE:
         if field.attname in _LINE_GIVEN:
             values = [getattr(line, field.attname) for line in lines]
         else:
