@@ -235,7 +235,7 @@ _DETAIL_PATHS: dict = {}
 
 def _status_url(request, order) -> str:
     # reverse() once per URL configuration and script prefix, not once per order.
-    key = (get_urlconf(), get_script_prefix())
+    key = (get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
     parts = _DETAIL_PATHS.get(key)
     if parts is None:
         path = reverse("replenishment-order-detail", kwargs={"order_id": _PLACEHOLDER_ID})
