@@ -12,8 +12,8 @@ import logging
 from django.db import connection, transaction
 
 from wms.correlation import get_correlation_id
-from wms.db import server_bound_cursor
 from wms.idempotency import idempotent_request_handled
+from wms.sql import server_bound_cursor
 
 from .models import ExternalSystem, IntegrationMessage, MessageDirection, MessageStatus
 

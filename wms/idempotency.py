@@ -82,10 +82,10 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder as DrfJSONEncoder
 
 from .correlation import get_correlation_id
-from .db import server_bound_cursor
 from .exceptions import DomainError
 from .models import IdempotencyRecord
 from .problems import problem_response
+from .sql import server_bound_cursor
 
 logger = logging.getLogger(__name__)
 

@@ -70,6 +70,26 @@ def select(model, alias: str) -> Select:
     return cached
 
 
+def server_bound_cursor():
+    """Django's cursor wrapper (query log, execute wrappers, Django's errors) around a
+    psycopg cursor whose parameters the server binds; elsewhere than PostgreSQL,
+    Django's ordinary cursor.
+
+    Django's PostgreSQL cursors bind on the client (psycopg quotes every value
+    in Python) and never prepare, so the server parses and plans the same
+    statement every time. Through this cursor psycopg prepares a statement from
+    its second use on the connection (``DB_PREPARE_THRESHOLD``; 0 turns
+    preparing off). For fixed statements built once per process, not for text
+    that varies with the data (each variant would be prepared on its own).
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+
+
 _IN_BULK: dict = {}
 
 
@@ -128,12 +148,10 @@ def db_value(model, name: str, value):
 def execute(statements) -> list[int]:
     """Run ``[(sql, params), ...]`` in order and return the row count of each.
 
-    PostgreSQL: one round trip (psycopg's pipeline mode) with the parameters
-    bound by the server, each statement prepared from its second use like the
-    posting engine's (``DB_PREPARE_THRESHOLD``) — no Python-side quoting of
-    every value, no parsing and planning of the same statements again and
-    again. Like the posting engine's statements, Django's query log does not
-    see them. Elsewhere one statement at a time.
+    PostgreSQL: one round trip (psycopg's pipeline mode) on server-binding
+    cursors (``server_bound_cursor``): no Python-side quoting of every value,
+    and each statement prepared from its second use. Elsewhere one statement
+    at a time.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
@@ -142,17 +160,15 @@ def execute(statements) -> list[int]:
                 cursor.execute(statement, params)
                 counts.append(cursor.rowcount)
             return counts
-    import psycopg
-
-    connection.ensure_connection()
-    raw = connection.connection
     cursors = []
-    # Errors come out as Django's (the deadlock retries look for OperationalError).
+    connection.ensure_connection()
+    # Errors surface when the pipeline syncs: they come out as Django's there too
+    # (the deadlock retries look for OperationalError).
     with connection.wrap_database_errors:
         try:
-            with raw.pipeline():
+            with connection.connection.pipeline():
                 for statement, params in statements:
-                    cursor = psycopg.Cursor(raw)
+                    cursor = server_bound_cursor()
                     cursor.execute(statement, params)
                     cursors.append(cursor)
             return [cursor.rowcount for cursor in cursors]

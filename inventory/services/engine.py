@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-import psycopg
 from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from wms import sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import DomainError
 from wms.outbox import OUTBOX_TABLE, outbox_row
@@ -689,20 +689,15 @@ def _write_postgresql(
     return _Written(written_posting_id, ledger_ids or [], reservation_id, balance_id)
 
 
-def _pg_fetchone(sql: str, params: list):
-    """Run one statement, prepared, on the psycopg connection under Django's.
-
-    Inside Django's current transaction; prepared because the engine's
-    statements repeat by the thousand (Django's own cursors bind client-side
-    and never prepare). Django's query log does not see it. Errors come out as
+def _pg_fetchone(statement: str, params: list):
+    """Run one statement on a server-binding cursor (``wms.sql.server_bound_cursor``):
+    the engine's statements repeat by the thousand, so psycopg prepares them from
+    their second use. Inside Django's current transaction; errors come out as
     Django's (``OperationalError`` with the psycopg error as ``__cause__``), so
     the deadlock retries of the posting service and its callers see them.
     """
-    connection.ensure_connection()
-    # A server-binding cursor: the connection's default factory is Django's client-side one.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        # Prepared from the statement's second use (DB_PREPARE_THRESHOLD; 0: never).
-        cursor.execute(sql, params)
+    with sql.server_bound_cursor() as cursor:
+        cursor.execute(statement, params)
         return cursor.fetchone()
 
 

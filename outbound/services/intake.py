@@ -20,10 +20,10 @@ from simple_history.utils import bulk_update_with_history
 
 from inventory.models import ItemUnitConversion, UnitOfMeasure
 from wms.correlation import get_correlation_id
-from wms.db import server_bound_cursor
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
 from wms.history import current_history_user_id, history_snapshot_sql
 from wms.outbox import OUTBOX_TABLE, outbox_emit, outbox_row
+from wms.sql import server_bound_cursor
 
 from .. import selectors
 from ..models import (
