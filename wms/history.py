@@ -57,3 +57,35 @@ def current_history_user_id():
 
     user = history_user(request=getattr(HistoricalRecords.context, "request", None))
     return user.pk if user is not None else None
+
+
+def history_records(
+    model, pks, *, history_type: str, change_reason: str = "", user_id=None
+) -> tuple[str, list]:
+    """``(sql, params)`` writing one history record for each row of ``model`` whose
+    primary key is in ``pks``, as they are now (``history_snapshot_sql``): for a
+    batch that changed many rows, instead of simple-history's bulk helpers, which
+    build a Python historical object per row. Run it in the transaction that
+    wrote the rows (``wms.sql.execute`` batches it with them). ``user_id``: the
+    person to name; by default whom the current request names.
+    """
+    from django.db import connection
+    from django.utils import timezone
+
+    pk = model._meta.pk
+    keys = [pk.get_db_prep_save(value, connection=connection) for value in pks]
+    if connection.vendor == "postgresql":
+        where, params = f"{connection.ops.quote_name(pk.column)} = ANY(%s)", [keys]
+    else:
+        where = f"{connection.ops.quote_name(pk.column)} IN ({', '.join(['%s'] * len(keys))})"
+        params = keys
+    return (
+        history_snapshot_sql(model).format(where=where),
+        [
+            connection.ops.adapt_datetimefield_value(timezone.now()),
+            history_type,
+            change_reason or None,
+            current_history_user_id() if user_id is None else user_id,
+            *params,
+        ],
+    )

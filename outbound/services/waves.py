@@ -25,7 +25,9 @@ from decimal import Decimal
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from wms import sql
 from wms.exceptions import DomainError, NotFoundError
+from wms.history import history_records
 from wms.outbox import outbox_emit
 
 from .. import selectors
@@ -206,39 +208,44 @@ def wave_release(*, wave_id, actor=None, reason: str = WaveReleaseReason.MANUAL)
         groups: dict[tuple, dict] = {}
         allocations = (
             Allocation.objects.filter(order_id__in=list(by_order), status=AllocationStatus.ACTIVE)
-            .select_related("location", "line")
             .order_by("pk")
+            .values_list(
+                "order_id",
+                "line_id",
+                "item_id",
+                "location_id",
+                "qty",
+                "reservation_id",
+                "location__pick_sequence",
+                "location__code",
+                "line__line_number",
+            )
         )
-        for allocation in allocations:
-            key = (allocation.line_id, allocation.location_id)
-            group = groups.get(key)
+        for order_id, line_id, item_id, location_id, qty, reservation_id, *sort in allocations:
+            group = groups.get((line_id, location_id))
             if group is None:
-                group = groups[key] = {
-                    "allocation": allocation,
+                group = groups[(line_id, location_id)] = {
+                    "ids": (order_id, line_id, item_id, location_id),
+                    "sort": sort,
                     "qty": Decimal("0"),
                     "reservations": [],
                 }
-            group["qty"] += allocation.qty
-            group["reservations"].append(allocation.reservation_id)
+            group["qty"] += qty
+            group["reservations"].append(reservation_id)
         specs = []
         for group in groups.values():
-            a = group["allocation"]
-            order = by_order[a.order_id]
+            order_id, line_id, item_id, location_id = group["ids"]
+            pick_sequence, location_code, line_number = group["sort"]
+            order = by_order[order_id]
             specs.append(
                 (
-                    (
-                        a.location.pick_sequence,
-                        a.location.code,
-                        order.priority,
-                        str(order.pk),
-                        a.line.line_number,
-                    ),
+                    (pick_sequence, location_code, order.priority, str(order.pk), line_number),
                     PickTaskSpec(
-                        order_id=a.order_id,
-                        order_line_id=a.line_id,
-                        item_id=a.item_id,
-                        from_location_id=a.location_id,
-                        pick_sequence=a.location.pick_sequence,
+                        order_id=order_id,
+                        order_line_id=line_id,
+                        item_id=item_id,
+                        from_location_id=location_id,
+                        pick_sequence=pick_sequence,
                         qty=group["qty"],
                         reservation_ids=tuple(group["reservations"]),
                     ),
@@ -251,16 +258,25 @@ def wave_release(*, wave_id, actor=None, reason: str = WaveReleaseReason.MANUAL)
         for order in orders:
             order.status = OrderStatus.RELEASED
             order.released_at = now
-        bulk_update_with_history(
-            orders,
-            ReplenishmentOrder,
-            ["status", "released_at"],
-            default_change_reason="wave released",
+        ReplenishmentOrder.objects.filter(pk__in=list(by_order)).update(
+            status=OrderStatus.RELEASED, released_at=now
+        )
+        actor_user = actor if getattr(actor, "_meta", None) is not None else None
+        sql.execute(
+            [
+                history_records(
+                    ReplenishmentOrder,
+                    list(by_order),
+                    history_type="~",
+                    change_reason="wave released",
+                    user_id=actor_user.pk if actor_user is not None else None,
+                )
+            ]
         )
         wave.status = WaveStatus.RELEASED
         wave.released_at = now
         wave.release_reason = reason
-        wave.released_by = actor if getattr(actor, "_meta", None) is not None else None
+        wave.released_by = actor_user
         wave._change_reason = f"released ({reason})"
         wave.save(update_fields=["status", "released_at", "release_reason", "released_by"])
         outbox_emit(

@@ -15,9 +15,11 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
 from inventory.models import Location
+from wms import sql
+from wms.history import history_records
 
 from .. import locks
 from ..exceptions import (
@@ -146,11 +148,18 @@ def pick_tasks_create_for_wave(*, wave, specs: list[PickTaskSpec], actor=None) -
         new_tasks.append(task)
         links.append((task, spec.reservation_ids))
     if new_tasks:
-        bulk_create_with_history(
-            new_tasks,
-            PickTask,
-            default_user=user_or_none(actor),
-            default_change_reason="wave released",
+        PickTask.objects.bulk_create(new_tasks)
+        user = user_or_none(actor)
+        sql.execute(
+            [
+                history_records(
+                    PickTask,
+                    [task.pk for task in new_tasks],
+                    history_type="+",
+                    change_reason="wave released",
+                    user_id=user.pk if user is not None else None,
+                )
+            ]
         )
         through = PickTask.reservations.through
         through.objects.bulk_create(
@@ -161,11 +170,8 @@ def pick_tasks_create_for_wave(*, wave, specs: list[PickTaskSpec], actor=None) -
             ]
         )
         _announce_released(wave.warehouse_id, new_tasks)
-    return list(
-        PickTask.objects.filter(wave=wave)
-        .exclude(status=PickTaskStatus.CANCELLED)
-        .order_by("sequence")
-    )
+    # The live tasks were read above (this transaction holds the wave): no second read.
+    return sorted([*existing.values(), *new_tasks], key=lambda task: task.sequence)
 
 
 def _cancel(tasks: list[PickTask], *, actor, reason: str) -> int:

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from inventory.models import InventoryBalance
@@ -83,8 +84,10 @@ def test_wave_release_creates_pick_tasks_along_the_pick_path(
     o2 = accept("E2", [("SKU-1002", 2)], ship_by=SHIP_BY)
     plan_all()
     o1.refresh_from_db()
-    wave = wave_release(wave_id=o1.wave_id)
+    supervisor = get_user_model().objects.create_user("sup1")
+    wave = wave_release(wave_id=o1.wave_id, actor=supervisor)
     assert wave.status == WaveStatus.RELEASED and wave.release_reason == "MANUAL"
+    assert wave.released_by == supervisor
     tasks = list(PickTask.objects.filter(wave=wave).order_by("sequence"))
     rows = [
         (t.sequence, t.from_location.code, t.order.external_order_id, t.item.sku, t.qty_to_pick)
@@ -102,9 +105,23 @@ def test_wave_release_creates_pick_tasks_along_the_pick_path(
         reservations = list(task.reservations.all())
         assert sum(r.qty for r in reservations) == task.qty_to_pick
         assert {r.location_id for r in reservations} == {task.from_location_id}
+    for task in tasks:  # each task's first history record: as created, by the supervisor
+        [record] = task.history.all()
+        assert (record.history_type, record.history_change_reason) == ("+", "wave released")
+        assert (record.history_user_id, record.status, record.qty_to_pick) == (
+            supervisor.pk,
+            PickTaskStatus.RELEASED,
+            task.qty_to_pick,
+        )
     for order in (o1, o2):
         order.refresh_from_db()
         assert order.status == OrderStatus.RELEASED
+        latest = order.history.first()
+        assert (latest.status, latest.history_change_reason, latest.history_user_id) == (
+            OrderStatus.RELEASED,
+            "wave released",
+            supervisor.pk,
+        )
     event = OutboxEvent.objects.get(event_type="wave.released")
     assert event.data["pickTaskCount"] == 4
     # Releasing again changes nothing.
