@@ -139,9 +139,15 @@ def reservation_create(
         actor=actor,
         plan=plan,
     )
+    return _returned(result, item, location, status)
+
+
+def _returned(result: PostingResult, item, location, status) -> InventoryReservation:
+    """The posting's reservation as the caller gets it: with ``replayed`` and
+    ``posting_result``, and (a new one) the objects the caller passed in, as the
+    ORM would give them."""
     reservation = result.reservation
     if not result.replayed:
-        # The caller gets the objects it passed in, as the ORM would give them.
         reservation.item, reservation.location, reservation.status = item, location, status
     reservation.replayed, reservation.posting_result = result.replayed, result
     return reservation
@@ -276,16 +282,9 @@ def reservations_take(
             reservations.append(entry)
             continue
         request, _qty = entry
-        result = next(results)
-        reservation = result.reservation
-        if not result.replayed:
-            reservation.item, reservation.location, reservation.status = (
-                request.item,
-                request.location,
-                request.status,
-            )
-        reservation.replayed, reservation.posting_result = result.replayed, result
-        reservations.append(reservation)
+        reservations.append(
+            _returned(next(results), request.item, request.location, request.status)
+        )
     return reservations
 
 

@@ -1,13 +1,9 @@
 """The embedded default (SQLite): inbound migrations run, and overlapping dock appointments
 are still refused (by the service; the exclusion constraint is PostgreSQL only)."""
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.sqlite_embedded import EmbeddedSQLite
 
 SCRIPT = textwrap.dedent(
     """
@@ -36,30 +32,4 @@ SCRIPT = textwrap.dedent(
 
 def test_inbound_migrations_and_dock_overlap_on_sqlite(tmp_path):
     """``migrate`` succeeds on SQLite and the service refuses an overlapping appointment."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'wms.sqlite3'}",
-        "WMS_VAR_DIR": str(tmp_path),
-        "SECRET_KEY": "test-sqlite",
-        "CELERY_BROKER_URL": "memory://",
-        "DJANGO_SETTINGS_MODULE": "wms.settings",
-    }
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
-    run = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.strip() == "refused: dock_door_overlap"
+    assert EmbeddedSQLite(tmp_path).script(SCRIPT) == ["refused: dock_door_overlap"]

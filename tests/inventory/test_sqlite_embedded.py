@@ -1,13 +1,9 @@
 """The embedded default (SQLite): inventory migrations run, postings keep the books, the
 ledger is append-only there too, and ``verify_inventory`` exits 0."""
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.sqlite_embedded import EmbeddedSQLite
 
 SCRIPT = textwrap.dedent(
     """
@@ -58,31 +54,14 @@ SCRIPT = textwrap.dedent(
 
 def test_inventory_postings_on_sqlite(tmp_path):
     """Migrate, post, replay, refuse, protect the ledger and verify on the embedded SQLite."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'wms.sqlite3'}",
-        "WMS_VAR_DIR": str(tmp_path),
-        "SECRET_KEY": "test-sqlite",
-        "CELERY_BROKER_URL": "memory://",
-        "DJANGO_SETTINGS_MODULE": "wms.settings",
-    }
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
-
-    migrate = run("manage.py", "migrate", "-v0")
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
-    script = run("-c", SCRIPT)
-    assert script.returncode == 0, script.stderr[-3000:]
-    assert script.stdout.splitlines() == [
+    sqlite = EmbeddedSQLite(tmp_path)
+    assert sqlite.script(SCRIPT) == [
         "replayed: True",
         "refused: insufficient_available",
         "['0.300', '9.800']",
         "ledger change refused",
         "ledger change refused",
     ]
-    verify = run("manage.py", "verify_inventory")
+    verify = sqlite.manage("verify_inventory")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "verify_inventory: OK" in verify.stdout

@@ -2,13 +2,9 @@
 lines, history, event written by the planner's batched statements), and a
 shortage leaves a backorder that plans once stock arrives."""
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.sqlite_embedded import EmbeddedSQLite
 
 SCRIPT = textwrap.dedent(
     """
@@ -71,26 +67,8 @@ SCRIPT = textwrap.dedent(
 
 
 def test_planning_on_sqlite(tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'wms.sqlite3'}",
-        "WMS_VAR_DIR": str(tmp_path),
-        "SECRET_KEY": "test-sqlite",
-        "CELERY_BROKER_URL": "memory://",
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DJANGO_SETTINGS_MODULE": "wms.settings",
-    }
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
-
-    migrate = run("manage.py", "migrate", "-v0")
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
-    script = run("-c", SCRIPT)
-    assert script.returncode == 0, script.stderr[-3000:]
-    assert script.stdout.splitlines() == [
+    sqlite = EmbeddedSQLite(tmp_path)
+    assert sqlite.script(SCRIPT) == [
         "BACKORDERED False [(1, 'ALLOCATED', '4.500'), (2, 'BACKORDERED', '2.000')]",
         "reopened: 1",
         "PLANNED True [(1, 'ALLOCATED', '4.500'), (2, 'ALLOCATED', '5.000')]",
@@ -100,5 +78,5 @@ def test_planning_on_sqlite(tmp_path):
         "('~', 'planning', 'PLANNED'), ('~', 'added to wave', 'PLANNED')]",
         "[2, 3]",
     ]
-    verify = run("manage.py", "verify_inventory")
+    verify = sqlite.manage("verify_inventory")
     assert verify.returncode == 0, verify.stdout + verify.stderr
