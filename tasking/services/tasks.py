@@ -148,7 +148,7 @@ def pick_tasks_create_for_wave(*, wave, specs: list[PickTaskSpec], actor=None) -
         new_tasks.append(task)
         links.append((task, spec.reservation_ids))
     if new_tasks:
-        PickTask.objects.bulk_create(new_tasks)
+        sql.bulk_insert(new_tasks)
         user = user_or_none(actor)
         sql.execute(
             [
@@ -162,7 +162,7 @@ def pick_tasks_create_for_wave(*, wave, specs: list[PickTaskSpec], actor=None) -
             ]
         )
         through = PickTask.reservations.through
-        through.objects.bulk_create(
+        sql.bulk_insert(
             [
                 through(picktask_id=task.pk, inventoryreservation_id=reservation_id)
                 for task, reservation_ids in links

@@ -52,3 +52,41 @@ def test_in_bulk_and_update_build_model_instances_and_statements():
     assert sql.execute([sql.update(each, ["code"])]) == [1]
     each.refresh_from_db()
     assert each.code == "PCS"
+
+
+def test_bulk_insert_writes_what_bulk_create_would(warehouse):
+    """UUID keys, foreign keys, decimals, nulls, aware datetimes, JSON and an auto_now
+    field, in one statement; the rows read back equal those the instances describe."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outbound.models import ReplenishmentOrder
+
+    ship_by = timezone.now() + timedelta(days=2)
+    orders = [
+        ReplenishmentOrder(
+            warehouse=warehouse,
+            store_code="S001",
+            external_order_id=f"E{n}",
+            priority=n + 1,
+            requested_ship_by=ship_by if n else None,
+            rejection_reasons=[{"code": "x", "n": n}] if n == 2 else [],
+        )
+        for n in range(3)
+    ]
+    assert sql.bulk_insert(orders) == 3
+    assert all(not order._state.adding for order in orders)
+    stored = {o.pk: o for o in ReplenishmentOrder.objects.filter(store_code="S001")}
+    assert set(stored) == {o.pk for o in orders}
+    for order in orders:
+        row = stored[order.pk]
+        assert (row.warehouse_id, row.external_order_id, row.priority) == (
+            warehouse.pk,
+            order.external_order_id,
+            order.priority,
+        )
+        assert row.requested_ship_by == order.requested_ship_by
+        assert row.rejection_reasons == order.rejection_reasons
+        assert row.updated_at is not None and row.updated_at == order.updated_at
+    assert sql.bulk_insert([]) == 0
