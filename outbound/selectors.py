@@ -255,29 +255,20 @@ def order_wave_figures(*, order_ids) -> dict:
     return {row["order_id"]: (row["lines"], row["units"] or Decimal("0")) for row in rows}
 
 
-_ITEMS_SQL: dict = {}
-
-
 def items_by_id(*, item_ids) -> dict[int, Item]:
-    """id → item, with its warehouse (events name both). Hand-written, built once per
-    process: a planning job loads each item it meets once, thousands per job."""
+    """id → item, with its warehouse (events name both). Hand-written: a planning job
+    loads each item it meets once, thousands per job."""
     item, warehouse = sql.select(Item, "i"), sql.select(Warehouse, "w")
-    item_ids = list(item_ids)
     if not item_ids:
         return {}
-    postgresql = connection.vendor == "postgresql"
-    statement = _ITEMS_SQL.get(connection.vendor) if postgresql else None
-    if statement is None:
-        match = "= ANY(%s)" if postgresql else f"IN ({', '.join(['%s'] * len(item_ids))})"
-        statement = (
+    match, params = sql.any_of(item_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
             f"SELECT {item.sql}, {warehouse.sql} FROM {sql.table(Item)} i "
             f"JOIN {sql.table(Warehouse)} w ON w.id = i.{sql.column(Item, 'warehouse')} "
-            f"WHERE i.id {match}"
+            f"WHERE i.id {match}",
+            params,
         )
-        if postgresql:
-            _ITEMS_SQL[connection.vendor] = statement
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [item_ids] if postgresql else item_ids)
         rows = cursor.fetchall()
     found = {}
     for row in rows:
@@ -380,9 +371,6 @@ def allocatable_candidates(
     return result
 
 
-_BALANCES_AVAILABLE_SQL: dict = {}
-
-
 def _decimal_converters():
     expression = InventoryBalance._meta.get_field("available").get_col("b")
     functions = connection.ops.get_db_converters(expression)
@@ -400,26 +388,18 @@ def _balances_available(*, warehouse_id: int, item_ids: list) -> list[tuple]:
     available stock of these items, by id (the order balances are locked in).
 
     Hand-written: the planner runs it once per order, and compiling the queryset
-    cost more than running it. One array parameter on PostgreSQL, so the
-    statement stays the same whatever the count."""
+    cost more than running it."""
     if not item_ids:
         return []
-    if connection.vendor == "postgresql":
-        statement = _BALANCES_AVAILABLE_SQL.get("postgresql")
-        items, params = "= ANY(%s)", [warehouse_id, item_ids]
-    else:
-        statement = None
-        items, params = f"IN ({', '.join(['%s'] * len(item_ids))})", [warehouse_id, *item_ids]
-    if statement is None:
-        column = partial(sql.column, InventoryBalance)
-        statement = (
-            f"SELECT b.id, b.{column('item')}, b.{column('location')}, b.{column('status')}, "
-            f"b.{column('available')}, b.{column('on_hand')} FROM {sql.table(InventoryBalance)} b "
-            f"WHERE b.{column('warehouse')} = %s AND b.{column('item')} {items} "
-            f"AND b.{column('available')} > 0"
-        )
-        if connection.vendor == "postgresql":
-            _BALANCES_AVAILABLE_SQL["postgresql"] = statement
+    items, item_params = sql.any_of(item_ids)
+    column = partial(sql.column, InventoryBalance)
+    statement = (
+        f"SELECT b.id, b.{column('item')}, b.{column('location')}, b.{column('status')}, "
+        f"b.{column('available')}, b.{column('on_hand')} FROM {sql.table(InventoryBalance)} b "
+        f"WHERE b.{column('warehouse')} = %s AND b.{column('item')} {items} "
+        f"AND b.{column('available')} > 0"
+    )
+    params = [warehouse_id, *item_params]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         # Sorted here, not by ORDER BY id: that could tempt the planner away from the

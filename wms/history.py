@@ -72,15 +72,12 @@ def history_records(
     from django.db import connection
     from django.utils import timezone
 
+    from .sql import any_of
+
     pk = model._meta.pk
-    keys = [pk.get_db_prep_save(value, connection=connection) for value in pks]
-    if connection.vendor == "postgresql":
-        where, params = f"{connection.ops.quote_name(pk.column)} = ANY(%s)", [keys]
-    else:
-        where = f"{connection.ops.quote_name(pk.column)} IN ({', '.join(['%s'] * len(keys))})"
-        params = keys
+    match, params = any_of(pk.get_db_prep_save(value, connection=connection) for value in pks)
     return (
-        history_snapshot_sql(model).format(where=where),
+        history_snapshot_sql(model).format(where=f"{connection.ops.quote_name(pk.column)} {match}"),
         [
             connection.ops.adapt_datetimefield_value(timezone.now()),
             history_type,

@@ -91,26 +91,26 @@ def server_bound_cursor():
     return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
-_IN_BULK: dict = {}
+def any_of(values) -> tuple[str, list]:
+    """The right-hand side of a condition matching any of ``values``, and its parameters:
+    ``= ANY(%s)`` with one array on PostgreSQL (the same statement text for any
+    count, so the server prepares it once), ``IN (%s, …)`` elsewhere."""
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)", [values]
+    return f"IN ({', '.join(['%s'] * len(values))})", values
 
 
 def in_bulk(model, ids) -> dict:
-    """``model.objects.in_bulk(ids)`` without compiling a queryset: id → instance (one
-    array parameter on PostgreSQL, so the statement is built once per process)."""
+    """``model.objects.in_bulk(ids)`` without compiling a queryset: id → instance."""
     ids = list(ids)
     if not ids:
         return {}
     selected = select(model, "t")
-    postgresql = connection.vendor == "postgresql"
-    statement = _IN_BULK.get(model) if postgresql else None
-    if statement is None:
-        match = "= ANY(%s)" if postgresql else f"IN ({', '.join(['%s'] * len(ids))})"
-        key = column(model, model._meta.pk.name)
-        statement = f"SELECT {selected.sql} FROM {table(model)} t WHERE t.{key} {match}"
-        if postgresql:
-            _IN_BULK[model] = statement
+    match, params = any_of(ids)
+    key = column(model, model._meta.pk.name)
     with connection.cursor() as cursor:
-        cursor.execute(statement, [ids] if postgresql else ids)
+        cursor.execute(f"SELECT {selected.sql} FROM {table(model)} t WHERE t.{key} {match}", params)
         instances = [selected.instance(row) for row in cursor.fetchall()]
     return {instance.pk: instance for instance in instances}
 

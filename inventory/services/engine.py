@@ -899,7 +899,8 @@ def post_reservations(batch: list[BatchReservation], *, actor=None) -> list[Post
     )
     claimed, balanced, claim_ids, written, reservations, events = row
     if not claimed:
-        _claims_withdraw(claim_ids or [])
+        for posting_id in claim_ids or []:
+            _claim_withdraw(posting_id)  # the ones this batch claimed before it stopped
         return None
     if not balanced or reservations != len(batch) or events != len(batch):
         # The caller checked the locked balances: reaching this is a bug. Raising
@@ -913,12 +914,6 @@ def post_reservations(batch: list[BatchReservation], *, actor=None) -> list[Post
             _Written(posting_id, [ledger_id], reservation_id, batch[n].balance_id),
         )
     return results
-
-
-def _claims_withdraw(posting_ids: list[int]) -> None:
-    with connection.cursor() as cursor:
-        for posting_id in posting_ids:
-            cursor.execute(f"DELETE FROM {_POSTING} WHERE id = %s", [posting_id])
 
 
 # --- the posting --------------------------------------------------------------

@@ -222,19 +222,20 @@ def reservations_take(
     left. A request whose key was posted before takes nothing and returns that
     posting's reservation (``replayed``), whatever quantity it took then.
     """
+    wanted_qty = []
     for request in requests:
-        qty_checked(request.qty)  # refuse bad input before taking any lock
+        wanted_qty.append(qty_checked(request.qty))  # bad input refused before any lock
         same_warehouse(request.item, request.location)
     keys = [(r.item.pk, r.location.pk, r.status.pk) for r in requests]
     balances = locks.balances_lock(keys=keys)
     posted = _reservations_posted([r.posting_key for r in requests])
     left = {key: balance.on_hand - balance.reserved for key, balance in balances.items()}
     outcomes: list = []  # per request: None, a replayed reservation, or (request, qty)
-    for request, key in zip(requests, keys, strict=True):
+    for request, key, asked in zip(requests, keys, wanted_qty, strict=True):
         if request.posting_key in posted:
             outcomes.append(_replayed(request, posted[request.posting_key]))
             continue
-        qty = min(request.qty, left.get(key, ZERO))
+        qty = min(asked, left.get(key, ZERO))
         if qty <= 0:
             outcomes.append(None)
             continue
@@ -290,15 +291,14 @@ def reservations_take(
 
 def _reservations_posted(posting_keys: list[str]) -> dict[str, tuple[str, int | None]]:
     """posting key → (kind, reservation id) of the keys among these already posted."""
-    postgresql = connection.vendor == "postgresql"
-    match = "= ANY(%s)" if postgresql else f"IN ({', '.join(['%s'] * len(posting_keys))})"
+    match, params = sql.any_of(posting_keys)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT p.posting_key, p.kind, e.reservation_id FROM {sql.table(InventoryPosting)} p "
             f"LEFT JOIN {sql.table(InventoryLedgerEntry)} e ON e.posting_id = p.id "
             "AND e.line_no = 1 "
             f"WHERE p.posting_key {match}",
-            [posting_keys] if postgresql else posting_keys,
+            params,
         )
         return {key: (kind, reservation_id) for key, kind, reservation_id in cursor.fetchall()}
 

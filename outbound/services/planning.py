@@ -38,7 +38,7 @@ from simple_history.utils import bulk_update_with_history
 from inventory.models import InventoryBalance, InventoryStatus, LocationType
 from wms import sql
 from wms.exceptions import DomainError
-from wms.history import current_history_user_id, history_snapshot_sql
+from wms.history import history_records
 from wms.outbox import outbox_emit, outbox_insert
 
 from .. import selectors
@@ -382,28 +382,18 @@ def _order_record(*, order, changed, lines, allocations, event) -> None:
     """What planning decided, in one round trip (``wms.sql.execute``): the allocation
     rows, the lines' figures and their history, the order and its history, and
     the event. The ORM would take seven round trips and compile each statement."""
-    now = connection.ops.adapt_datetimefield_value(order.updated_at)
-    history = [now, "~", "planning", current_history_user_id()]
+    history = {"history_type": "~", "change_reason": "planning"}
     statements = []
     if allocations:
         statements.append(_allocations_insert(allocations))
     if lines:
         statements += _lines_update(lines)
-        keys = [sql.db_value(ReplenishmentOrderLine, "id", line.pk) for line in lines]
         statements.append(
-            (
-                history_snapshot_sql(ReplenishmentOrderLine).format(
-                    where=f"id IN ({', '.join(['%s'] * len(keys))})"
-                ),
-                [*history, *keys],
-            )
+            history_records(ReplenishmentOrderLine, [line.pk for line in lines], **history)
         )
     statements += [
         sql.update(order, changed),
-        (
-            history_snapshot_sql(ReplenishmentOrder).format(where="id = %s"),
-            [*history, sql.db_value(ReplenishmentOrder, "id", order.pk)],
-        ),
+        history_records(ReplenishmentOrder, [order.pk], **history),
         outbox_insert(**event),
     ]
     sql.execute(statements)
