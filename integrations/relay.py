@@ -40,14 +40,13 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef
 from django.utils import timezone
 
 from wms.correlation import reset_correlation_id, set_correlation_id
@@ -524,18 +523,3 @@ def outbox_relay_run(
     finally:
         sink.close()
     return total
-
-
-def outbox_event_ids_replay(*, event_ids: Iterable[int]) -> int:
-    """Put dead (or published) events back in the queue; they keep their id."""
-    with transaction.atomic():
-        return (
-            OutboxEvent.objects.filter(id__in=list(event_ids))
-            .filter(Q(status=OutboxStatus.DEAD) | Q(status=OutboxStatus.PUBLISHED))
-            .update(
-                status=OutboxStatus.PENDING,
-                attempts=0,
-                next_attempt_at=timezone.now(),
-                last_error="",
-            )
-        )

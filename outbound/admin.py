@@ -30,7 +30,7 @@ from .models import (
 )
 
 
-class _ReadOnlyInline(WarehouseScopedInlineMixin, admin.TabularInline):
+class ReadOnlyInline(WarehouseScopedInlineMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -42,7 +42,7 @@ class _ReadOnlyInline(WarehouseScopedInlineMixin, admin.TabularInline):
         return False
 
 
-class OrderLineInline(_ReadOnlyInline):
+class OrderLineInline(ReadOnlyInline):
     model = ReplenishmentOrderLine
     fields = [
         "line_number",
@@ -58,7 +58,7 @@ class OrderLineInline(_ReadOnlyInline):
     readonly_fields = fields
 
 
-class AllocationInline(_ReadOnlyInline):
+class AllocationInline(ReadOnlyInline):
     model = Allocation
     fk_name = "order"
     fields = ["line", "item", "location", "inventory_status", "qty", "status", "reservation"]
@@ -161,24 +161,11 @@ class ReplenishmentOrderAdmin(_ReadOnlyAdmin):
         )
 
 
-class WaveOrderInline(_ReadOnlyInline):
+class WaveOrderInline(ReadOnlyInline):
     model = ReplenishmentOrder
     fk_name = "wave"
     fields = ["external_order_id", "store_code", "status", "priority", "requested_ship_by"]
     readonly_fields = fields
-
-
-def _pick_task_inline():
-    from tasking.models import PickTask
-
-    class PickTaskInline(_ReadOnlyInline):
-        model = PickTask
-        fk_name = "wave"
-        fields = ["sequence", "from_location", "item", "qty_to_pick", "qty_picked", "status"]
-        readonly_fields = fields
-        ordering = ["sequence"]
-
-    return PickTaskInline
 
 
 @admin.register(Wave)
@@ -218,9 +205,8 @@ class WaveAdmin(_ReadOnlyAdmin):
         "cancelled_at",
     ]
     actions = ["release_waves", "cancel_waves"]
-
-    def get_inlines(self, request, obj):
-        return [WaveOrderInline, _pick_task_inline()]
+    # tasking.admin appends the wave's pick tasks (tasking sits above outbound).
+    inlines = [WaveOrderInline]
 
     def has_change_permission(self, request, obj=None):
         return super().has_view_permission(request, obj)

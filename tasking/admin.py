@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.shortcuts import get_users_with_perms
 from simple_history.admin import SimpleHistoryAdmin
 
+from outbound.admin import ReadOnlyInline, WaveAdmin
 from wms.admin_scoping import WarehouseScopedAdminMixin
 from wms.exceptions import DomainError
 from wms.scoping import WAREHOUSE_PERMISSION
@@ -32,6 +33,18 @@ from .models import (
     PickConfirmation,
     PickTask,
 )
+
+
+class PickTaskInline(ReadOnlyInline):
+    model = PickTask
+    fk_name = "wave"
+    fields = ["sequence", "from_location", "item", "qty_to_pick", "qty_picked", "status"]
+    readonly_fields = fields
+    ordering = ["sequence"]
+
+
+# The wave page shows its pick tasks; outbound cannot name PickTask, so it is added here.
+WaveAdmin.inlines = [*WaveAdmin.inlines, PickTaskInline]
 
 
 def _run(modeladmin, request, queryset, action, done_message, **params):

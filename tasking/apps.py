@@ -7,7 +7,14 @@ class TaskingConfig(AppConfig):
     verbose_name = _("Tasks and picking")
 
     def ready(self):
+        # Imported here, not at the top: models and services load only once the
+        # app registry is ready.
+        from outbound.ports import pick_work_register
         from wms.handheld import MenuEntry, register_menu_entry
+
+        from .services.tasks import PickWork
+
+        pick_work_register(PickWork())
 
         register_menu_entry(
             MenuEntry(

@@ -4,13 +4,9 @@ Messages are translated where they are raised: the handheld pages show them to
 pickers as they are.
 """
 
+# The refusal of outbound's pick work port: raised by this app, caught by outbound.
+from outbound.ports import PickingStarted  # noqa: F401
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
-
-
-class PickingStarted(DomainError):
-    status = 409
-    code = "picking_started"
-    title = "Picking has started"
 
 
 class TaskNotFound(NotFoundError):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .models import IdempotencyRecord, OutboxEvent, OutboxStatus
+from .outbox import outbox_events_replay
 from .scoping import warehouses_visible_to
 
 
@@ -73,10 +74,8 @@ class OutboxEventAdmin(_ReadOnlyAdmin):
         permissions=["change"],
     )
     def replay_events(self, request, queryset):
-        from integrations.relay import outbox_event_ids_replay
-
         eligible = queryset.filter(status__in=[OutboxStatus.DEAD, OutboxStatus.PUBLISHED])
-        count = outbox_event_ids_replay(event_ids=eligible.values_list("id", flat=True))
+        count = outbox_events_replay(event_ids=eligible.values_list("id", flat=True))
         skipped = queryset.count() - count
         self.message_user(
             request,

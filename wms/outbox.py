@@ -6,8 +6,10 @@ only if the change it describes committed. The relay in
 """
 
 import uuid
+from collections.abc import Iterable
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from .correlation import get_correlation_id
 from .models import OutboxEvent, OutboxStatus
@@ -73,3 +75,22 @@ def outbox_insert(**event) -> tuple[str, list]:
         f"VALUES ({', '.join(['%s'] * len(row))})",
         list(row.values()),
     )
+
+
+def outbox_events_replay(*, event_ids: Iterable[int]) -> int:
+    """Put dead (or published) events back in the queue; they keep their id.
+
+    A supervisor's replay from the admin: the relay publishes them again with
+    the same envelope, and consumers deduplicate by event id.
+    """
+    with transaction.atomic():
+        return (
+            OutboxEvent.objects.filter(id__in=list(event_ids))
+            .filter(status__in=[OutboxStatus.DEAD, OutboxStatus.PUBLISHED])
+            .update(
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                next_attempt_at=timezone.now(),
+                last_error="",
+            )
+        )

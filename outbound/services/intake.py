@@ -34,6 +34,7 @@ from ..models import (
     ReplenishmentOrder,
     ReplenishmentOrderLine,
 )
+from ..ports import PickingStarted, pick_work
 
 ORDER_AGGREGATE = "ReplenishmentOrder"
 
@@ -460,7 +461,6 @@ def order_cancel(*, order_id, actor=None, reason: str = "") -> ReplenishmentOrde
     service) balances in primary-key order.
     """
     from inventory import services as inventory_services
-    from tasking import services as tasking_services
 
     from ..locks import order_lock
     from .planning import backorders_reopen_for_items
@@ -474,8 +474,8 @@ def order_cancel(*, order_id, actor=None, reason: str = "") -> ReplenishmentOrde
         raise OrderNotCancellable(f"The order is {order.status}; it can no longer be cancelled.")
     if order.status == OrderStatus.RELEASED:
         try:
-            tasking_services.pick_tasks_cancel_for_order(order=order, actor=actor)
-        except tasking_services.PickingStarted as exc:
+            pick_work().tasks_cancel_for_order(order=order, actor=actor)
+        except PickingStarted as exc:
             raise OrderNotCancellable("Picking has started for this order.") from exc
 
     allocations = list(

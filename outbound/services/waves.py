@@ -22,6 +22,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -48,6 +49,7 @@ from ..models import (
     WaveReleaseReason,
     WaveStatus,
 )
+from ..ports import PickingStarted, PickTaskSpec, pick_work
 from .intake import ORDER_AGGREGATE
 
 WAVE_AGGREGATE = "Wave"
@@ -85,8 +87,6 @@ def waves_build(*, warehouse_id: int) -> list[Wave]:
 
     One batch per call (callers loop until it returns nothing).
     """
-    from django.db import transaction
-
     with transaction.atomic():
         warehouse_waves_lock(warehouse_id=warehouse_id)
         orders = orders_claim_unwaved(warehouse_id=warehouse_id, limit=_BUILD_BATCH)
@@ -186,10 +186,6 @@ def wave_release(*, wave_id, actor=None, reason: str = WaveReleaseReason.MANUAL)
     Idempotent: a released wave is returned as it is. A wave whose orders were
     all cancelled meanwhile is cancelled instead.
     """
-    from django.db import transaction
-
-    from tasking.services import PickTaskSpec, pick_tasks_create_for_wave
-
     with transaction.atomic():
         wave = _locked_wave(wave_id)
         if wave.status == WaveStatus.RELEASED:
@@ -252,7 +248,7 @@ def wave_release(*, wave_id, actor=None, reason: str = WaveReleaseReason.MANUAL)
                 )
             )
         specs.sort(key=lambda pair: pair[0])
-        tasks = pick_tasks_create_for_wave(
+        tasks = pick_work().tasks_create_for_wave(
             wave=wave, specs=[spec for _key, spec in specs], actor=actor
         )
         for order in orders:
@@ -297,10 +293,6 @@ def wave_release(*, wave_id, actor=None, reason: str = WaveReleaseReason.MANUAL)
 def wave_cancel(*, wave_id, actor=None) -> Wave:
     """Cancel a wave whose picking has not started: its tasks are cancelled and its
     orders go back to PLANNED (reservations kept) to be grouped again."""
-    from django.db import transaction
-
-    from tasking.services import PickingStarted, pick_tasks_cancel_for_wave
-
     with transaction.atomic():
         wave = _locked_wave(wave_id)
         if wave.status == WaveStatus.CANCELLED:
@@ -310,7 +302,7 @@ def wave_cancel(*, wave_id, actor=None) -> Wave:
         )
         if wave.status == WaveStatus.RELEASED:
             try:
-                pick_tasks_cancel_for_wave(wave=wave, actor=actor)
+                pick_work().tasks_cancel_for_wave(wave=wave, actor=actor)
             except PickingStarted as exc:
                 raise WaveNotOpen("Picking has started in this wave.") from exc
         for order in orders:

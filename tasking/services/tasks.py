@@ -9,8 +9,6 @@ work waits in the queue until a picker asks for the next task.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +16,7 @@ from django.utils.translation import gettext as _
 from simple_history.utils import bulk_update_with_history
 
 from inventory.models import Location
+from outbound.ports import PickTaskSpec
 from wms import sql
 from wms.history import history_records
 
@@ -78,19 +77,6 @@ def automated_zones() -> dict[int, AutomationZone]:
 
 
 # --- creation and cancellation --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PickTaskSpec:
-    """What the planner wants picked: ``qty`` of the line's item from one location."""
-
-    order_id: object
-    order_line_id: object
-    item_id: int
-    from_location_id: int
-    pick_sequence: int
-    qty: Decimal
-    reservation_ids: tuple[int, ...]
 
 
 @transaction.atomic
@@ -211,6 +197,14 @@ def pick_tasks_cancel_for_wave(*, wave, actor=None) -> int:
     """Cancel the wave's tasks if none has started; raises ``PickingStarted`` otherwise."""
     tasks = locks.pick_tasks_lock_for_wave(wave_id=wave.pk)
     return _cancel(tasks, actor=actor, reason="wave cancelled")
+
+
+class PickWork:
+    """Tasking's implementation of ``outbound.ports.PickWork`` (registered in ``apps``)."""
+
+    tasks_create_for_wave = staticmethod(pick_tasks_create_for_wave)
+    tasks_cancel_for_wave = staticmethod(pick_tasks_cancel_for_wave)
+    tasks_cancel_for_order = staticmethod(pick_tasks_cancel_for_order)
 
 
 # --- the pickers' work queue ------------------------------------------------------------

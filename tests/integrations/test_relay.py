@@ -12,14 +12,13 @@ from integrations.relay import (
     AmqpSink,
     BrokerUnavailable,
     LogSink,
-    outbox_event_ids_replay,
     outbox_relay_batch,
     outbox_relay_run,
 )
 from integrations.tasks import outbox_relay_task
 from wms.correlation import reset_correlation_id, set_correlation_id
 from wms.models import OutboxEvent, OutboxStatus
-from wms.outbox import outbox_emit
+from wms.outbox import outbox_emit, outbox_events_replay
 
 
 def _emit(n=1, *, aggregate="A-1", event_type="thing.changed", **data):
@@ -157,7 +156,7 @@ def test_outbox_relay_poison_event_backs_off_then_dies_without_blocking_others(s
     assert behind.status == OutboxStatus.PUBLISHED
 
     # The admin's replay puts it back with the same id; it goes out once accepted.
-    assert outbox_event_ids_replay(event_ids=[poison.pk]) == 1
+    assert outbox_events_replay(event_ids=[poison.pk]) == 1
     sink.refuse.clear()
     assert outbox_relay_batch(sink=sink).published == 1
     poison.refresh_from_db()
