@@ -121,7 +121,5 @@ def warehouse_waves_lock(*, warehouse_id: int) -> None:
     Wave work is batched and short; one at a time per warehouse keeps two
     builders from opening two waves for the same group.
     """
-    if connection.vendor != "postgresql":
-        return  # SQLite serialises writers already (BEGIN IMMEDIATE)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_WAVES_NAMESPACE, warehouse_id])

@@ -399,14 +399,9 @@ def _order_record(*, order, changed, lines, allocations, event) -> None:
     sql.execute(statements)
 
 
-_LINE_PLAN_FIELDS = ("qty_allocated", "status", "plan_round")
-
-
 def _lines_update(lines) -> list[tuple[str, list]]:
-    """The lines' planning figures: on PostgreSQL one UPDATE from arrays, whatever
-    the number of lines; elsewhere one UPDATE per line."""
-    if connection.vendor != "postgresql":
-        return [sql.update(line, _LINE_PLAN_FIELDS) for line in lines]
+    """The lines' planning figures: one UPDATE from arrays, whatever the number of
+    lines."""
     column = partial(sql.column, ReplenishmentOrderLine)
     return [
         (
