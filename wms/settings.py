@@ -1,13 +1,15 @@
 """Settings for one WMS instance, read from environment variables only.
 
-The embedded default (no variables set) runs on a SQLite file and a file-backed
-Celery broker, so a fresh machine needs no services. Production points
-``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at RabbitMQ.
+PostgreSQL is the one database: ``DATABASE_URL`` is required (scripts/demo sets
+it to an embedded PostgreSQL it starts). Without ``CELERY_BROKER_URL`` the
+broker is file-backed, so the demo needs no services; production points it at
+RabbitMQ.
 """
 
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -99,26 +101,29 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'wms.sqlite3'}"),
-}
+# PostgreSQL only (STYLE.md). Without DATABASE_URL nothing guesses: scripts/demo
+# starts an embedded PostgreSQL and sets it; a server deployment sets its own.
+if not env.str("DATABASE_URL", default=""):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set: point it at PostgreSQL (postgres://user@host:5432/wms) "
+        "or run scripts/demo, which starts an embedded PostgreSQL."
+    )
+DATABASES = {"default": env.db_url("DATABASE_URL")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "DATABASE_URL must name a PostgreSQL database (postgres://...), "
+        f"not {DATABASES['default']['ENGINE']}: PostgreSQL is the only supported engine."
+    )
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded default serves a web process and a worker at once: wait for
-    # the write lock instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-elif "postgresql" in DATABASES["default"]["ENGINE"]:
-    # Django's cursors bind client-side and never prepare; the inventory posting
-    # engine runs its few, hot statements prepared on the same connection
-    # (psycopg prepares a statement from its 2nd use). 0 disables it (e.g.
-    # behind a PgBouncer older than 1.21 in transaction mode).
-    _prepare_threshold = env.int("DB_PREPARE_THRESHOLD", default=2)
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = _prepare_threshold or None
+# Django's cursors bind client-side and never prepare; the inventory posting
+# engine runs its few, hot statements prepared on the same connection (psycopg
+# prepares a statement from its 2nd use). 0 disables it (e.g. behind a
+# PgBouncer older than 1.21 in transaction mode).
+_prepare_threshold = env.int("DB_PREPARE_THRESHOLD", default=2)
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = _prepare_threshold or None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://wms")}

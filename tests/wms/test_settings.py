@@ -1,4 +1,5 @@
-"""SECRET_KEY is required to serve when DEBUG is off; offline commands need none."""
+"""SECRET_KEY is required to serve when DEBUG is off; offline commands need none.
+DATABASE_URL is required and names PostgreSQL."""
 
 import os
 import subprocess
@@ -10,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(code: str, **env_overrides) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
-    env.update(DATABASE_URL="sqlite:////tmp/wms-settings-test.sqlite3", **env_overrides)
+    env.update(env_overrides)
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
@@ -51,7 +52,6 @@ def test_settings_worker_refuses_to_start_without_secret_key(tmp_path):
     """A Celery worker without SECRET_KEY (DEBUG off) exits non-zero with one clear line."""
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
     env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path}/w.sqlite3",
         WMS_VAR_DIR=str(tmp_path),
         CELERY_BROKER_URL="filesystem://",
     )
@@ -65,3 +65,28 @@ def test_settings_worker_refuses_to_start_without_secret_key(tmp_path):
     )
     assert result.returncode != 0
     assert "SECRET_KEY is required when DJANGO_DEBUG is off" in result.stderr
+
+
+def test_settings_without_database_url_fail_with_one_clear_line():
+    """Without DATABASE_URL, settings refuse to load and say to set it or run scripts/demo."""
+    result = _run(
+        "import django; django.setup()",
+        DATABASE_URL="",
+        DJANGO_DEBUG="1",
+        DJANGO_SETTINGS_MODULE="wms.settings",
+    )
+    assert result.returncode != 0
+    assert "DATABASE_URL is not set" in result.stderr.splitlines()[-1]
+    assert "scripts/demo" in result.stderr.splitlines()[-1]
+
+
+def test_settings_refuse_a_database_other_than_postgresql(tmp_path):
+    """A SQLite DATABASE_URL is refused: PostgreSQL is the only engine."""
+    result = _run(
+        "import django; django.setup()",
+        DATABASE_URL=f"sqlite:///{tmp_path}/w.sqlite3",
+        DJANGO_DEBUG="1",
+        DJANGO_SETTINGS_MODULE="wms.settings",
+    )
+    assert result.returncode != 0
+    assert "must name a PostgreSQL database" in result.stderr.splitlines()[-1]
