@@ -8,7 +8,6 @@ import time
 import uuid
 
 import pytest
-from django.db import connection
 
 from integrations.models import DeliveryStatus, WebhookDelivery
 from integrations.tasks import webhook_deliver_task
@@ -71,7 +70,6 @@ def _worker(queue: str, log_path) -> subprocess.Popen:
 @pytest.mark.broker
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="worker shares the server DB")
 def test_celery_task_survives_worker_sigkill(receiver, settings, tmp_path):
     """A worker SIGKILLed in the middle of a task loses nothing: the broker redelivers the
     unacked message to the next worker, which completes it (the receiver sees the same

@@ -19,9 +19,6 @@ pytestmark = [
     pytest.mark.broker,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="relay processes need a shared server database"
-    ),
 ]
 
 HARNESS = str(Path(__file__).with_name("relay_with_pause.py"))

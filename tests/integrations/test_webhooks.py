@@ -227,10 +227,6 @@ def test_delivery_enqueue_generic_push_with_idempotency_key(receiver):
     assert delivery.status == DeliveryStatus.DELIVERED
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="SQLite's shared-cache in-memory test database refuses concurrent writers",
-)
 def test_delivery_workers_in_parallel_send_each_once(receiver):
     """Two delivery workers at once (own connections) send each delivery exactly once."""
     system = ExternalSystemFactory(code="AUTO1", type="automation", endpoint_url=receiver.url)

@@ -122,19 +122,17 @@ def test_order_rows_written_in_one_statement(store, skus):
     assert IdempotencyRecord.objects.count() == 2
 
     sql = [q["sql"] for q in queries.captured_queries]
-    if connection.vendor == "postgresql":
-        batch = [s for s in sql if 'INSERT INTO "outbound_replenishmentorderline"' in s]
-        assert len(batch) == 1
-        assert 'INSERT INTO "outbound_replenishmentorder" ' in batch[0]
-        assert "outbound_historicalreplenishmentorder" in batch[0]
-        assert "outbound_historicalreplenishmentorderline" in batch[0]
-        assert "wms_outboxevent" in batch[0]
+    batch = [s for s in sql if 'INSERT INTO "outbound_replenishmentorderline"' in s]
+    assert len(batch) == 1
+    assert 'INSERT INTO "outbound_replenishmentorder" ' in batch[0]
+    assert "outbound_historicalreplenishmentorder" in batch[0]
+    assert "outbound_historicalreplenishmentorderline" in batch[0]
+    assert "wms_outboxevent" in batch[0]
     # outcome or lock, the order's rows, outcome, message log (the token is
     # remembered from the warm-up order: no query for it)
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
     statements = [s for s in sql if s.split(" ")[0] not in control]
-    batched = 1 if connection.vendor == "postgresql" else 5  # SQLite: one at a time
-    assert len(statements) == 3 + batched, "\n".join(statements)
+    assert len(statements) == 3 + 1, "\n".join(statements)
 
 
 _LINE = {"lineNumber": 1, "sku": "SKU-1001", "qty": "24"}
