@@ -13,12 +13,13 @@ placement and handheld replays), then stock balances inside the postings.
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from inventory.models import DockDoor, Item, UnitOfMeasure
+from inventory.models import DockDoor, InventoryStatus, Item, UnitOfMeasure
 from inventory.services import stock_receive
 from wms.exceptions import BusinessValidationError, DomainError
 from wms.outbox import outbox_emit
@@ -76,6 +77,17 @@ class ReceiptResult:
     tasks: list[PutAwayTask] = field(default_factory=list)
 
 
+class _ResolvedLine(NamedTuple):
+    """A spec matched to its ASN line (or none: blind), item, unit and status."""
+
+    asn_line: InboundShipmentLine | None
+    item: Item
+    uom: UnitOfMeasure
+    qty: Decimal
+    qty_base: Decimal
+    status: InventoryStatus
+
+
 @transaction.atomic
 def receipt_post(
     *,
@@ -94,14 +106,7 @@ def receipt_post(
     the receipt already posted under that key is returned and nothing else
     happens.
     """
-    if not actor_has_perm(actor, RECEIVE_PERMISSION):
-        raise DomainError(_("You may not receive goods."), code="permission_denied", status=403)
-    if shipment is None and not actor_has_perm(actor, BLIND_PERMISSION):
-        raise DomainError(
-            _("Receiving without an ASN needs the blind-receiving permission."),
-            code="blind_receiving_not_permitted",
-            status=403,
-        )
+    _receiving_permitted(actor=actor, blind=shipment is None)
     if not lines:
         raise BusinessValidationError(
             "A receipt needs at least one line.",
@@ -119,6 +124,67 @@ def receipt_post(
         previous = Receipt.objects.filter(warehouse=warehouse, client_key=client_key).first()
         if previous is not None:
             return ReceiptResult(receipt=previous, replayed=True)
+    dock_door = _dock_door_for(shipment=shipment, warehouse=warehouse, dock_door=dock_door)
+
+    resolved = _resolve(lines=lines, shipment=shipment, warehouse=warehouse)
+    receipt = Receipt.objects.create(
+        warehouse=warehouse,
+        shipment=shipment,
+        dock_door=dock_door,
+        receiving_location=receiving_location_for(
+            warehouse=warehouse, dock_door=dock_door, settings_row=settings_row
+        ),
+        is_blind=shipment is None,
+        completes_receiving=bool(complete and shipment is not None),
+        received_by=actor_user(actor),
+        source=actor_label(actor),
+        client_key=client_key,
+    )
+    receipt_lines = _receipt_lines_post(receipt=receipt, resolved=resolved, actor=actor)
+
+    result = ReceiptResult(receipt=receipt)
+    if shipment is not None:
+        result.exceptions.extend(
+            _shipment_progress(
+                shipment=shipment,
+                receipt=receipt,
+                receipt_lines=receipt_lines,
+                settings_row=settings_row,
+                complete=complete,
+            )
+        )
+    if settings_row.damaged_opens_exception:
+        result.exceptions.extend(_damaged_cases_open(receipt=receipt, receipt_lines=receipt_lines))
+    result.tasks, cases = _putaway_tasks_plan(
+        receipt_lines=receipt_lines, settings_row=settings_row
+    )
+    result.exceptions.extend(cases)
+
+    outbox_emit(
+        event_type="receipt.posted",
+        aggregate_type="Receipt",
+        aggregate_id=receipt.pk,
+        data=_receipt_event(receipt, receipt_lines),
+    )
+    return result
+
+
+def _receiving_permitted(*, actor, blind: bool) -> None:
+    if not actor_has_perm(actor, RECEIVE_PERMISSION):
+        raise DomainError(_("You may not receive goods."), code="permission_denied", status=403)
+    if blind and not actor_has_perm(actor, BLIND_PERMISSION):
+        raise DomainError(
+            _("Receiving without an ASN needs the blind-receiving permission."),
+            code="blind_receiving_not_permitted",
+            status=403,
+        )
+
+
+def _dock_door_for(
+    *, shipment: InboundShipment | None, warehouse, dock_door: DockDoor | None
+) -> DockDoor | None:
+    """Refuse a receipt into a completed ASN or through another warehouse's door; without a
+    door given, the door of the ASN's appointment where the truck checked in."""
     if shipment is not None and shipment.status in (InboundStatus.RECEIVED, InboundStatus.CLOSED):
         raise DomainError(
             _("Receiving of ASN %(ref)s is already completed.") % {"ref": shipment.external_ref},
@@ -128,40 +194,31 @@ def receipt_post(
         raise BusinessValidationError("The dock door is in another warehouse.", code="bad_dock")
     if dock_door is None and shipment is not None:
         dock_door = _door_at_work(shipment)
+    return dock_door
 
-    resolved = _resolve(lines=lines, shipment=shipment, warehouse=warehouse)
-    location = receiving_location_for(
-        warehouse=warehouse, dock_door=dock_door, settings_row=settings_row
-    )
-    receipt = Receipt.objects.create(
-        warehouse=warehouse,
-        shipment=shipment,
-        dock_door=dock_door,
-        receiving_location=location,
-        is_blind=shipment is None,
-        completes_receiving=bool(complete and shipment is not None),
-        received_by=actor_user(actor),
-        source=actor_label(actor),
-        client_key=client_key,
-    )
-    receipt_lines = []
-    for number, (_spec, asn_line, item, uom, qty, qty_base, status) in enumerate(resolved, 1):
-        receipt_lines.append(
-            ReceiptLine.objects.create(
-                receipt=receipt,
-                line_number=number,
-                shipment_line=asn_line,
-                item=item,
-                uom=uom,
-                qty_received=qty,
-                qty_base=qty_base,
-                inventory_status=status,
-            )
+
+def _receipt_lines_post(
+    *, receipt: Receipt, resolved: list[_ResolvedLine], actor
+) -> list[ReceiptLine]:
+    """The receipt's lines, each posted to stock at the receiving location and added to
+    its ASN line's received total."""
+    receipt_lines = [
+        ReceiptLine.objects.create(
+            receipt=receipt,
+            line_number=number,
+            shipment_line=line.asn_line,
+            item=line.item,
+            uom=line.uom,
+            qty_received=line.qty,
+            qty_base=line.qty_base,
+            inventory_status=line.status,
         )
+        for number, line in enumerate(resolved, 1)
+    ]
     for line in receipt_lines:
         stock_receive(
             item=line.item,
-            location=location,
+            location=receipt.receiving_location,
             status=line.inventory_status,
             qty=line.qty_base,
             posting_key=line.posting_key,
@@ -172,51 +229,65 @@ def receipt_post(
             InboundShipmentLine.objects.filter(pk=line.shipment_line_id).update(
                 qty_received_base=F("qty_received_base") + line.qty_base
             )
+    return receipt_lines
 
-    result = ReceiptResult(receipt=receipt)
-    if shipment is not None:
-        mark_arrived(shipment)
-        shipment.status = InboundStatus.RECEIVING
-        shipment.save(update_fields=["status"])
-        if complete:
-            result.exceptions.extend(complete_receiving(shipment, receipt=receipt))
-        else:
-            touched = {line.shipment_line_id for line in receipt_lines if line.shipment_line_id}
-            for asn_line in _lines(touched):
-                case = variance_check(
-                    line=asn_line, settings_row=settings_row, final=False, receipt=receipt
-                )
-                if case is not None:
-                    result.exceptions.append(case)
-    if settings_row.damaged_opens_exception:
-        for line in receipt_lines:
-            if line.inventory_status.code == DAMAGED_STATUS:
-                result.exceptions.append(
-                    receiving_exception_open(
-                        warehouse=warehouse,
-                        type=ReceivingExceptionType.DAMAGED,
-                        shipment=shipment,
-                        shipment_line_id=line.shipment_line_id,
-                        receipt=receipt,
-                        item=line.item,
-                        qty_received_base=line.qty_base,
-                        detail=f"{line.qty_base} {line.item.base_uom.code} of {line.item.sku} "
-                        f"received damaged into {location.code}.",
-                    )
-                )
+
+def _shipment_progress(
+    *,
+    shipment: InboundShipment,
+    receipt: Receipt,
+    receipt_lines: list[ReceiptLine],
+    settings_row,
+    complete: bool,
+) -> list[ReceivingException]:
+    """The ASN is receiving (or, with ``complete``, received: every line judged); else the
+    lines this receipt touched are judged against the over-receipt tolerance."""
+    mark_arrived(shipment)
+    shipment.status = InboundStatus.RECEIVING
+    shipment.save(update_fields=["status"])
+    if complete:
+        return complete_receiving(shipment, receipt=receipt)
+    touched = {line.shipment_line_id for line in receipt_lines if line.shipment_line_id}
+    cases = (
+        variance_check(line=asn_line, settings_row=settings_row, final=False, receipt=receipt)
+        for asn_line in _lines(touched)
+    )
+    return [case for case in cases if case is not None]
+
+
+def _damaged_cases_open(
+    *, receipt: Receipt, receipt_lines: list[ReceiptLine]
+) -> list[ReceivingException]:
+    """A DAMAGED exception for every line received in the damaged status."""
+    location = receipt.receiving_location
+    return [
+        receiving_exception_open(
+            warehouse=receipt.warehouse,
+            type=ReceivingExceptionType.DAMAGED,
+            shipment=receipt.shipment,
+            shipment_line_id=line.shipment_line_id,
+            receipt=receipt,
+            item=line.item,
+            qty_received_base=line.qty_base,
+            detail=f"{line.qty_base} {line.item.base_uom.code} of {line.item.sku} "
+            f"received damaged into {location.code}.",
+        )
+        for line in receipt_lines
+        if line.inventory_status.code == DAMAGED_STATUS
+    ]
+
+
+def _putaway_tasks_plan(
+    *, receipt_lines: list[ReceiptLine], settings_row
+) -> tuple[list[PutAwayTask], list[ReceivingException]]:
+    """A put-away task per line, and the exceptions of those no rule found a place for."""
+    tasks, cases = [], []
     for line in receipt_lines:
         task, case = putaway_task_plan(receipt_line=line, settings_row=settings_row)
-        result.tasks.append(task)
+        tasks.append(task)
         if case is not None:
-            result.exceptions.append(case)
-
-    outbox_emit(
-        event_type="receipt.posted",
-        aggregate_type="Receipt",
-        aggregate_id=receipt.pk,
-        data=_receipt_event(receipt, receipt_lines),
-    )
-    return result
+            cases.append(case)
+    return tasks, cases
 
 
 def _door_at_work(shipment: InboundShipment) -> DockDoor | None:
@@ -238,7 +309,7 @@ def _lines(pks) -> list[InboundShipmentLine]:
     )
 
 
-def _resolve(*, lines, shipment, warehouse):
+def _resolve(*, lines, shipment, warehouse) -> list[_ResolvedLine]:
     """Match every spec to its ASN line, unit and status; report all problems at once."""
     asn_lines = []
     if shipment is not None:
@@ -252,44 +323,19 @@ def _resolve(*, lines, shipment, warehouse):
     resolved = []
     for index, spec in enumerate(lines):
         prefix = f"lines[{index}]"
-        asn_line = None
         try:
             if shipment is not None:
-                if spec.line_number is not None:
-                    asn_line = by_number.get(spec.line_number)
-                    if asn_line is None:
-                        raise _line_error(
-                            f"{prefix}.lineNumber",
-                            "unknown_line_number",
-                            _("ASN %(ref)s has no line %(line)s.")
-                            % {"ref": shipment.external_ref, "line": spec.line_number},
-                        )
-                else:
-                    asn_line = _line_for_item(asn_lines, spec.item, remaining)
-                    if asn_line is None:
-                        raise _line_error(
-                            f"{prefix}.item",
-                            "item_not_on_asn",
-                            _("%(sku)s is not on ASN %(ref)s. Nothing was received.")
-                            % {
-                                "sku": spec.item.sku if spec.item else "?",
-                                "ref": shipment.external_ref,
-                            },
-                        )
+                asn_line = _asn_line_match(
+                    spec,
+                    prefix=prefix,
+                    shipment=shipment,
+                    asn_lines=asn_lines,
+                    by_number=by_number,
+                    remaining=remaining,
+                )
                 item = asn_line.item
-                if spec.item is not None and spec.item.pk != item.pk:
-                    raise _line_error(
-                        f"{prefix}.item",
-                        "item_not_on_line",
-                        _("Line %(line)s expects %(expected)s, not %(sku)s.")
-                        % {
-                            "line": asn_line.line_number,
-                            "expected": item.sku,
-                            "sku": spec.item.sku,
-                        },
-                    )
             else:
-                item = spec.item
+                asn_line, item = None, spec.item
                 if item is None or item.warehouse_id != warehouse.pk or not item.is_active:
                     raise _line_error(f"{prefix}.item", "unknown_item", _("Unknown item."))
             uom = spec.uom or (asn_line.uom if asn_line else item.base_uom)
@@ -303,10 +349,43 @@ def _resolve(*, lines, shipment, warehouse):
             continue
         if asn_line is not None:
             remaining[asn_line.pk] -= qty_base
-        resolved.append((spec, asn_line, item, uom, qty, qty_base, status))
+        resolved.append(_ResolvedLine(asn_line, item, uom, qty, qty_base, status))
     if errors:
         raise lines_invalid(errors)
     return resolved
+
+
+def _asn_line_match(
+    spec: ReceiptLineSpec, *, prefix, shipment, asn_lines, by_number, remaining
+) -> InboundShipmentLine:
+    """The ASN line ``spec`` receives against: by its number, else by its item; a scanned
+    item must be the line's."""
+    if spec.line_number is not None:
+        asn_line = by_number.get(spec.line_number)
+        if asn_line is None:
+            raise _line_error(
+                f"{prefix}.lineNumber",
+                "unknown_line_number",
+                _("ASN %(ref)s has no line %(line)s.")
+                % {"ref": shipment.external_ref, "line": spec.line_number},
+            )
+    else:
+        asn_line = _line_for_item(asn_lines, spec.item, remaining)
+        if asn_line is None:
+            raise _line_error(
+                f"{prefix}.item",
+                "item_not_on_asn",
+                _("%(sku)s is not on ASN %(ref)s. Nothing was received.")
+                % {"sku": spec.item.sku if spec.item else "?", "ref": shipment.external_ref},
+            )
+    if spec.item is not None and spec.item.pk != asn_line.item.pk:
+        raise _line_error(
+            f"{prefix}.item",
+            "item_not_on_line",
+            _("Line %(line)s expects %(expected)s, not %(sku)s.")
+            % {"line": asn_line.line_number, "expected": asn_line.item.sku, "sku": spec.item.sku},
+        )
+    return asn_line
 
 
 def _line_for_item(asn_lines, item, remaining):
