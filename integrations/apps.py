@@ -14,8 +14,13 @@ class IntegrationsConfig(AppConfig):
 
         from .automation import connect_receivers as connect_automation
 
-        # Delivered pick-task batches are recorded; released automation work is dispatched.
+        # Delivered pick-task batches are recorded.
         connect_automation()
+
+        from .tasks import connect_kicks
+
+        # Due deliveries and released automation work are enqueued at once.
+        connect_kicks()
 
         from django.db.models.signals import m2m_changed, post_delete, post_save
 

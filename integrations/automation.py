@@ -48,7 +48,7 @@ from wms.ids import uuid7
 from wms.outbox import outbox_emit
 
 from .models import DeliveryKind, ExternalSystem, WebhookDelivery
-from .webhooks import deliveries_replay, delivery_enqueue
+from .webhooks import deliveries_replay, delivery_delivered, delivery_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -200,22 +200,5 @@ def automation_batch_replay(*, batch_key: str) -> int:
     return deliveries_replay(delivery_ids=list(ids))
 
 
-def kick_dispatch(sender=None, **kwargs) -> None:
-    """Receiver of ``tasking.signals.pick_tasks_released`` (after commit): dispatch soon."""
-    if not _setting("WMS_AUTOMATION_KICK", True):
-        return
-    try:
-        from .tasks import automation_dispatch_task
-
-        automation_dispatch_task.apply_async(expires=60)
-    except Exception:
-        logger.warning("could not enqueue the automation dispatch task", exc_info=True)
-
-
 def connect_receivers() -> None:
-    from tasking.signals import pick_tasks_released
-
-    from .webhooks import delivery_delivered
-
     delivery_delivered.connect(on_delivery_delivered, dispatch_uid="integrations.automation")
-    pick_tasks_released.connect(kick_dispatch, dispatch_uid="integrations.automation.kick")

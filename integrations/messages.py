@@ -9,13 +9,15 @@ commits or rolls back with it.
 
 import logging
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from wms.correlation import get_correlation_id
 from wms.idempotency import idempotent_request_handled
+from wms.models import IdempotencyRecord
 from wms.sql import server_bound_cursor
 
 from .models import ExternalSystem, IntegrationMessage, MessageDirection, MessageStatus
+from .queries import MESSAGE_COLUMNS, MESSAGE_INSERT
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +85,6 @@ def _fields(
     )
 
 
-_INSERT: dict = {}
-
-
 def _message_insert(**values) -> None:
     """The row ``integration_message_record`` writes, as one plain INSERT.
 
@@ -94,18 +93,9 @@ def _message_insert(**values) -> None:
     anyway) and no model instance.
     """
     fields = _fields(**values)
-    meta = IntegrationMessage._meta
-    sql = _INSERT.get("sql")
-    if sql is None:
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
-        sql = _INSERT["sql"] = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))})"
-        )
-    fields["system"] = fields["system"].pk
+    fields["system_id"] = fields.pop("system").pk
     with server_bound_cursor() as cursor:
-        cursor.execute(sql, list(fields.values()))
+        cursor.execute(MESSAGE_INSERT, [fields[column] for column in MESSAGE_COLUMNS])
 
 
 def _message_type(request) -> str:
@@ -132,8 +122,6 @@ def record_inbound_idempotent_request(
     if outcome in ("processed", "replayed"):
         record_id = kwargs.get("record_id")
         if record_id is None:
-            from wms.models import IdempotencyRecord
-
             record_id = (
                 IdempotencyRecord.objects.filter(scope=scope, key=key)
                 .values_list("id", flat=True)

@@ -35,7 +35,6 @@ or without a bus.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -44,13 +43,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Exists, F, Min, OuterRef
 from django.utils import timezone
 
 from wms.correlation import reset_correlation_id, set_correlation_id
 from wms.models import OutboxEvent, OutboxStatus
+
+from .envelope import envelope_bytes, event_envelope
+from .webhooks import webhook_deliveries_create_for_events
 
 logger = logging.getLogger(__name__)
 
@@ -63,27 +64,6 @@ class BrokerUnavailable(Exception):
 
 def _setting(name: str, default):
     return getattr(settings, name, default)
-
-
-# --- the envelope -----------------------------------------------------------------
-
-
-def event_envelope(event: OutboxEvent) -> dict:
-    """The contract's event envelope (CONTRACT.md, Events)."""
-    return {
-        "id": str(event.event_id),
-        "type": event.event_type,
-        "occurredAt": event.occurred_at.isoformat(),
-        "instanceId": settings.WMS_INSTANCE_ID,
-        "correlationId": event.correlation_id,
-        "aggregate": {"type": event.aggregate_type, "id": event.aggregate_id},
-        "version": event.version,
-        "data": event.data,
-    }
-
-
-def envelope_bytes(envelope: dict) -> bytes:
-    return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
 # --- sinks --------------------------------------------------------------------------
@@ -382,97 +362,115 @@ def outbox_relay_batch(*, sink, batch_size: int = 1000) -> BatchResult:
     Raises ``BrokerUnavailable`` (and leaves every event as it was) when the
     bus cannot be reached.
     """
-    from .webhooks import webhook_deliveries_create_for_events
-
-    max_attempts = _setting("WMS_OUTBOX_MAX_ATTEMPTS", 10)
     result = BatchResult()
     with transaction.atomic():
         now = timezone.now()
         events = _due_events(batch_size=batch_size, now=now)
         if not events:
             return result
-        errors: dict[int, str] = {}
-        deferred: set[int] = set()
-        # Round k publishes the k-th event of every aggregate in the batch and
-        # awaits its confirms before round k+1, so an event the broker refuses
-        # never has a later event of its aggregate published ahead of it.
-        rounds: list[list[OutboxEvent]] = []
-        depth: dict[tuple[str, str], int] = {}
-        for event in events:
-            aggregate = (event.aggregate_type, event.aggregate_id)
-            k = depth.get(aggregate, 0)
-            depth[aggregate] = k + 1
-            if k == len(rounds):
-                rounds.append([])
-            rounds[k].append(event)
-        stalled: set[tuple[str, str]] = set()
-        for round_events in rounds:
-            outgoing: list[Outgoing] = []
-            for event in round_events:
-                aggregate = (event.aggregate_type, event.aggregate_id)
-                if aggregate in stalled:
-                    deferred.add(event.id)  # waits behind its failed predecessor
-                    continue
-                try:
-                    body = envelope_bytes(event_envelope(event))
-                except (TypeError, ValueError) as exc:
-                    errors[event.id] = f"cannot encode the envelope: {exc}"
-                    stalled.add(aggregate)
-                    continue
-                outgoing.append(
-                    Outgoing(
-                        event_id=str(event.event_id),
-                        routing_key=event.event_type,
-                        body=body,
-                        correlation_id=event.correlation_id,
-                        occurred_at=event.occurred_at.timestamp(),
-                    )
-                )
-            if not outgoing:
-                continue
-            outcome = sink.publish(outgoing)
-            for event in round_events:
-                error = outcome.get(str(event.event_id))
-                if error:
-                    errors[event.id] = error
-                    stalled.add((event.aggregate_type, event.aggregate_id))
-
+        errors, deferred = _publish_in_rounds(events, sink=sink)
         published = [e for e in events if e.id not in errors and e.id not in deferred]
         if published:
-            OutboxEvent.objects.filter(id__in=[e.id for e in published]).update(
-                status=OutboxStatus.PUBLISHED,
-                published_at=timezone.now(),  # confirmed by now
-                sink=sink.name,
-                attempts=F("attempts") + 1,
-                last_error="",
-            )
-            webhook_deliveries_create_for_events(events=published)
-        for event in events:
-            if event.id not in errors:
-                continue
-            attempts = event.attempts + 1
-            dead = attempts >= max_attempts
-            OutboxEvent.objects.filter(id=event.id).update(
-                status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
-                attempts=attempts,
-                next_attempt_at=now + _backoff(attempts),
-                last_error=errors[event.id][:4000],
-            )
-            logger.warning(
-                "event %s %s not published (attempt %d%s): %s",
-                event.event_type,
-                event.event_id,
-                attempts,
-                ", dead-lettered" if dead else "",
-                errors[event.id],
-            )
-            if dead:
-                result.dead += 1
-            else:
-                result.failed += 1
+            _mark_published(published, sink=sink)
+        _mark_failed([e for e in events if e.id in errors], errors=errors, now=now, result=result)
         result.published = len(published)
         result.event_ids = [str(e.event_id) for e in published]
     return result
+
+
+def _rounds_by_aggregate(events: list[OutboxEvent]) -> list[list[OutboxEvent]]:
+    """Round k holds the k-th event of every aggregate in the batch (events in id order)."""
+    rounds: list[list[OutboxEvent]] = []
+    depth: dict[tuple[str, str], int] = {}
+    for event in events:
+        aggregate = (event.aggregate_type, event.aggregate_id)
+        k = depth.get(aggregate, 0)
+        depth[aggregate] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(event)
+    return rounds
+
+
+def _publish_in_rounds(events: list[OutboxEvent], *, sink) -> tuple[dict[int, str], set[int]]:
+    """Publish round by round; returns the errors by event and the events held back.
+
+    Each round's confirms are awaited before the next, so an event the broker
+    refuses never has a later event of its aggregate published ahead of it:
+    the later ones are deferred (left pending, untouched) behind it.
+    """
+    errors: dict[int, str] = {}
+    deferred: set[int] = set()
+    stalled: set[tuple[str, str]] = set()
+    for round_events in _rounds_by_aggregate(events):
+        outgoing: list[Outgoing] = []
+        for event in round_events:
+            aggregate = (event.aggregate_type, event.aggregate_id)
+            if aggregate in stalled:
+                deferred.add(event.id)  # waits behind its failed predecessor
+                continue
+            try:
+                body = envelope_bytes(event_envelope(event))
+            except (TypeError, ValueError) as exc:
+                errors[event.id] = f"cannot encode the envelope: {exc}"
+                stalled.add(aggregate)
+                continue
+            outgoing.append(
+                Outgoing(
+                    event_id=str(event.event_id),
+                    routing_key=event.event_type,
+                    body=body,
+                    correlation_id=event.correlation_id,
+                    occurred_at=event.occurred_at.timestamp(),
+                )
+            )
+        if not outgoing:
+            continue
+        outcome = sink.publish(outgoing)
+        for event in round_events:
+            error = outcome.get(str(event.event_id))
+            if error:
+                errors[event.id] = error
+                stalled.add((event.aggregate_type, event.aggregate_id))
+    return errors, deferred
+
+
+def _mark_published(published: list[OutboxEvent], *, sink) -> None:
+    """Confirmed by the bus: mark them and fan them out to webhook subscriptions."""
+    OutboxEvent.objects.filter(id__in=[e.id for e in published]).update(
+        status=OutboxStatus.PUBLISHED,
+        published_at=timezone.now(),  # confirmed by now
+        sink=sink.name,
+        attempts=F("attempts") + 1,
+        last_error="",
+    )
+    webhook_deliveries_create_for_events(events=published)
+
+
+def _mark_failed(failed: list[OutboxEvent], *, errors, now, result: BatchResult) -> None:
+    """Back off and retry later, or dead-letter after ``WMS_OUTBOX_MAX_ATTEMPTS``."""
+    max_attempts = _setting("WMS_OUTBOX_MAX_ATTEMPTS", 10)
+    for event in failed:
+        attempts = event.attempts + 1
+        dead = attempts >= max_attempts
+        OutboxEvent.objects.filter(id=event.id).update(
+            status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
+            attempts=attempts,
+            next_attempt_at=now + _backoff(attempts),
+            last_error=errors[event.id][:4000],
+        )
+        logger.warning(
+            "event %s %s not published (attempt %d%s): %s",
+            event.event_type,
+            event.event_id,
+            attempts,
+            ", dead-lettered" if dead else "",
+            errors[event.id],
+        )
+        if dead:
+            result.dead += 1
+        else:
+            result.failed += 1
 
 
 # --- the loop -----------------------------------------------------------------------

@@ -1,11 +1,21 @@
-"""Celery tasks of the integration layer: thin, idempotent, scheduled in ``wms.celery``."""
+"""Celery tasks of the integration layer: thin, idempotent, scheduled in ``wms.celery``.
+
+This is the top of the app: it calls the relay, the webhooks and the automation
+connector, and none of them imports it. They announce work that is due with a
+signal (``webhooks.deliveries_due``, ``tasking.signals.pick_tasks_released``),
+and the kicks below enqueue a run soon instead of waiting for the next beat.
+"""
 
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
+from tasking.signals import pick_tasks_released
+
+from .automation import automation_dispatch
 from .relay import BrokerUnavailable, outbox_relay_run
-from .webhooks import deliveries_deliver_due, delivery_attempt
+from .webhooks import deliveries_deliver_due, deliveries_due, delivery_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +50,29 @@ def webhook_deliver_task(delivery_id: int) -> None:
 @shared_task(name="integrations.tasks.automation_dispatch_task", ignore_result=True)
 def automation_dispatch_task() -> int:
     """Dispatch released automation pick tasks to their systems (store and forward)."""
-    from .automation import automation_dispatch
-
     return automation_dispatch()
+
+
+def kick_delivery_worker(sender=None, **kwargs) -> None:
+    """Receiver of ``deliveries_due`` (after commit): deliver soon."""
+    try:
+        webhook_deliver_due_task.apply_async(expires=60)
+    except Exception:
+        logger.warning("could not enqueue the webhook delivery task", exc_info=True)
+
+
+def kick_automation_dispatch(sender=None, **kwargs) -> None:
+    """Receiver of ``tasking.signals.pick_tasks_released`` (after commit): dispatch soon."""
+    if not getattr(settings, "WMS_AUTOMATION_KICK", True):
+        return
+    try:
+        automation_dispatch_task.apply_async(expires=60)
+    except Exception:
+        logger.warning("could not enqueue the automation dispatch task", exc_info=True)
+
+
+def connect_kicks() -> None:
+    deliveries_due.connect(kick_delivery_worker, dispatch_uid="integrations.tasks.deliveries")
+    pick_tasks_released.connect(
+        kick_automation_dispatch, dispatch_uid="integrations.tasks.automation"
+    )

@@ -56,6 +56,7 @@ from django.utils import timezone
 from wms.correlation import get_correlation_id, reset_correlation_id, set_correlation_id
 from wms.exceptions import BusinessValidationError
 
+from .envelope import envelope_bytes, event_envelope
 from .messages import integration_message_record
 from .models import (
     DeliveryKind,
@@ -76,6 +77,9 @@ EVENT_ID_HEADER = "X-WMS-Event-Id"
 #: DELIVERED, so a receiver's writes commit with the mark (kwargs: ``delivery``).
 #: The automation connector records delivered pick-task batches with it.
 delivery_delivered = Signal()
+#: Sent after the commit that made deliveries due, so they go out soon rather than
+#: at the next beat (the beat is the safety net); ``integrations.tasks`` listens.
+deliveries_due = Signal()
 
 
 def _setting(name: str, default):
@@ -167,8 +171,6 @@ def _event_warehouse(data) -> str | None:
 
 def webhook_deliveries_create_for_events(*, events) -> int:
     """Fan published events out to matching subscriptions (in the relay's transaction)."""
-    from .relay import envelope_bytes, event_envelope
-
     subscriptions = list(
         WebhookSubscription.objects.filter(is_active=True, system__is_active=True)
         .select_related("system")
@@ -209,15 +211,12 @@ def webhook_deliveries_create_for_events(*, events) -> int:
 
 
 def _kick_delivery_worker() -> None:
-    """Deliver soon rather than at the next beat; the beat is the safety net."""
+    """After commit: deliveries are due now; ``integrations.tasks`` enqueues a delivery run."""
     if not _setting("WMS_WEBHOOK_KICK_WORKER", True):
         return
-    try:
-        from .tasks import webhook_deliver_due_task
-
-        webhook_deliver_due_task.apply_async(expires=60)
-    except Exception:
-        logger.warning("could not enqueue the webhook delivery task", exc_info=True)
+    for receiver, result in deliveries_due.send_robust(sender=WebhookDelivery):
+        if isinstance(result, Exception):
+            logger.warning("deliveries_due receiver %r failed: %s", receiver, result)
 
 
 # --- generic store-and-forward ------------------------------------------------------
