@@ -1,5 +1,11 @@
 """django-simple-history helpers shared by every app that keeps history."""
 
+from django.db import connection
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from .sql import any_of
+
 
 def history_user(request=None, **kwargs):
     """The person behind a history record; None for an external system's token.
@@ -28,9 +34,7 @@ def history_snapshot_sql(model, source: str | None = None) -> str:
     of a ``WITH x AS (INSERT … RETURNING *)`` of the same statement, whose rows
     the table does not show yet.
     """
-    from django.db import connection
-
-    key = (model, connection.vendor, source)
+    key = (model, source)
     sql = _SNAPSHOT_SQL.get(key)
     if sql is None:
         historical = model.history.model
@@ -53,8 +57,6 @@ def history_snapshot_sql(model, source: str | None = None) -> str:
 def current_history_user_id():
     """The id of the person simple-history would name for a change made now (the
     request's user, as its middleware keeps it), or None."""
-    from simple_history.models import HistoricalRecords
-
     user = history_user(request=getattr(HistoricalRecords.context, "request", None))
     return user.pk if user is not None else None
 
@@ -69,11 +71,6 @@ def history_records(
     wrote the rows (``wms.sql.execute`` batches it with them). ``user_id``: the
     person to name; by default whom the current request names.
     """
-    from django.db import connection
-    from django.utils import timezone
-
-    from .sql import any_of
-
     pk = model._meta.pk
     match, params = any_of(pk.get_db_prep_save(value, connection=connection) for value in pks)
     return (
