@@ -39,17 +39,14 @@ The view stays as it would be without idempotency: call the service, return a
 Keys older than ``settings.WMS_IDEMPOTENCY_RETENTION_HOURS`` are treated as new
 and purged by the beat task ``wms.tasks.idempotency_purge_task``.
 
-Concurrency: on PostgreSQL a transaction-scoped advisory lock on (scope, key)
-marks a request in flight; a second request that cannot take it gets 409 at
-once. One statement reads the stored outcome and, only when there is none,
-takes the lock, so retries of a finished request never wait for each other
-(two round trips less than a read, a lock and a re-read). SQLite (the
-embedded default) has no advisory locks but opens every transaction with
-``BEGIN IMMEDIATE`` (see settings), which serialises writers: the second
-request waits for the first to commit and then gets the replay. On
-any backend the unique constraint on (scope, key) is the last guard: the
-outcome is inserted with ``ON CONFLICT DO NOTHING`` (no savepoint), and a race
-that slips past the lock ends in 409, never in a second stored outcome.
+Concurrency: a transaction-scoped advisory lock on (scope, key) marks a
+request in flight; a second request that cannot take it gets 409 at once.
+One statement reads the stored outcome and, only when there is none, takes
+the lock, so retries of a finished request never wait for each other (two
+round trips less than a read, a lock and a re-read; the statements are in
+``wms.queries``). The unique constraint on (scope, key) is the last guard:
+the outcome is inserted with ``ON CONFLICT DO NOTHING`` (no savepoint), and a
+race that slips past the lock ends in 409, never in a second stored outcome.
 
 Each handled request sends ``idempotent_request_handled`` (outcome
 ``processed`` inside the transaction of the effect; ``replayed``, ``rejected``,
@@ -65,7 +62,7 @@ import hashlib
 import json
 import logging
 import re
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
@@ -74,7 +71,6 @@ from django.db import connection, transaction
 from django.dispatch import Signal
 from django.http.request import RawPostDataException
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
@@ -85,6 +81,12 @@ from .correlation import get_correlation_id
 from .exceptions import DomainError
 from .models import IdempotencyRecord
 from .problems import problem_response
+from .queries import (
+    IDEMPOTENCY_CLAIM,
+    IDEMPOTENCY_RECORD_COLUMNS,
+    IDEMPOTENCY_RECORD_INSERT,
+    IDEMPOTENCY_TRY_LOCK,
+)
 from .sql import server_bound_cursor
 
 logger = logging.getLogger(__name__)
@@ -94,18 +96,6 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY_PATTERN = re.compile(r"^[\x20-\x7e]{1,255}$")
 _STORED_HEADERS = ("Location", "Content-Location")
 _ADVISORY_NAMESPACE = b"wms.idempotency:"
-_INSERTED = (
-    "scope",
-    "key",
-    "request_fingerprint",
-    "method",
-    "path",
-    "response_status",
-    "response_body",
-    "response_headers",
-    "correlation_id",
-)
-_SQL: dict[str, str] = {}  # statements built once per process from the model
 
 #: Sent for every request that reached the decorator with a valid key.
 #: kwargs: ``request``, ``outcome`` (``processed`` | ``replayed`` | ``rejected``
@@ -180,11 +170,8 @@ def _advisory_key(scope: str, key: str) -> int:
 
 def _try_lock(scope: str, key: str) -> bool:
     """Mark (scope, key) in flight until the transaction ends; False if another has it."""
-    if connection.vendor != "postgresql":
-        # SQLite: BEGIN IMMEDIATE already serialises this transaction.
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_advisory_key(scope, key)])
+    with server_bound_cursor() as cursor:
+        cursor.execute(IDEMPOTENCY_TRY_LOCK, [_advisory_key(scope, key)])
         return bool(cursor.fetchone()[0])
 
 
@@ -198,29 +185,6 @@ class _Stored(NamedTuple):
     response_headers: dict
 
 
-def _claim_sql() -> str:
-    """One statement: the stored outcome of (scope, key) if any, and, when there is
-    none, the transaction's advisory lock on the key (PostgreSQL)."""
-    sql = _SQL.get("claim")
-    if sql is None:
-        meta = IdempotencyRecord._meta
-        quote = connection.ops.quote_name
-        columns = ", ".join(
-            f"r.{quote(meta.get_field(name).column)}" for name in (*_Stored._fields, "created_at")
-        )
-        lock = (
-            "CASE WHEN r.id IS NULL THEN pg_try_advisory_xact_lock(%s) ELSE FALSE END"
-            if connection.vendor == "postgresql"
-            else "1"  # SQLite: BEGIN IMMEDIATE already serialises this transaction.
-        )
-        sql = _SQL["claim"] = (
-            f"SELECT {columns}, {lock} FROM (SELECT 1) AS one "
-            f"LEFT JOIN {quote(meta.db_table)} r ON r.{quote('scope')} = %s "
-            f"AND r.{quote('key')} = %s"
-        )
-    return sql
-
-
 def _claim(scope: str, key: str) -> tuple[_Stored | None, int | None, bool]:
     """``(live outcome, id of an outcome past the retention, locked)`` for (scope, key).
 
@@ -228,40 +192,17 @@ def _claim(scope: str, key: str) -> tuple[_Stored | None, int | None, bool]:
     request (no lock is taken, so retries of a finished request never wait for
     each other); otherwise ``locked`` says whether this request may run it.
     """
-    params = [scope, key]
-    if connection.vendor == "postgresql":
-        params.insert(0, _advisory_key(scope, key))
     with server_bound_cursor() as cursor:
-        cursor.execute(_claim_sql(), params)
+        cursor.execute(IDEMPOTENCY_CLAIM, [_advisory_key(scope, key), scope, key])
         *columns, created_at, locked = cursor.fetchone()
     if columns[0] is None:
         return None, None, bool(locked)
-    if isinstance(created_at, str):  # SQLite hands back text or naive UTC
-        created_at = parse_datetime(created_at)
-    if timezone.is_naive(created_at):
-        created_at = timezone.make_aware(created_at, UTC)
     if created_at < _retention_cutoff():
         # Past the retention the key is new again: the lock decides who reuses it.
         return None, columns[0], _try_lock(scope, key)
-    headers = columns[4]
-    if isinstance(headers, str | bytes):
-        headers = json.loads(headers)
-    return _Stored(*columns[:4], headers or {}), None, False
-
-
-def _record_insert_sql() -> str:
-    sql = _SQL.get("insert")
-    if sql is None:
-        meta = IdempotencyRecord._meta
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(meta.get_field(name).column) for name in _INSERTED)
-        sql = _SQL["insert"] = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) "
-            f"VALUES ({', '.join(['%s'] * len(_INSERTED))}) "
-            f"ON CONFLICT ({quote('scope')}, {quote('key')}) DO NOTHING "
-            f"RETURNING {quote(meta.pk.column)}"
-        )
-    return sql
+    # jsonb comes back as text: Django's connection loads it so (its JSONField decodes).
+    headers = json.loads(columns[4]) if columns[4] else {}
+    return _Stored(*columns[:4], headers), None, False
 
 
 def _record_insert(**values) -> int | None:
@@ -271,9 +212,12 @@ def _record_insert(**values) -> int | None:
     without an error, so no savepoint is needed around the insert.
     """
     meta = IdempotencyRecord._meta
-    params = [meta.get_field(name).get_db_prep_save(values[name], connection) for name in _INSERTED]
+    params = [
+        meta.get_field(name).get_db_prep_save(values[name], connection)
+        for name in IDEMPOTENCY_RECORD_COLUMNS
+    ]
     with server_bound_cursor() as cursor:
-        cursor.execute(_record_insert_sql(), params)
+        cursor.execute(IDEMPOTENCY_RECORD_INSERT, params)
         row = cursor.fetchone()
     return None if row is None else row[0]
 
