@@ -12,7 +12,8 @@ here so that only outbound writes orders, lines and allocations:
 - ``order_line_short``: the unpicked remainder of a line at a location is
   released (the order continues without it);
 - ``order_line_reallocate``: reserve a remainder again at other locations
-  (same rules as planning) and return the new allocations for new tasks.
+  (planning's allocation, ``allocation.order_lines_allocate``) and return the
+  new allocations for new tasks.
 
 Invariant kept here: a line's ``qty_allocated`` is what is picked plus what is
 still reserved for it (shorting lowers it, re-allocating raises it again).
@@ -26,12 +27,12 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from inventory.models import InventoryReservation, InventoryStatus, Location, ReservationState
+from inventory import services as inventory_services
+from inventory.models import InventoryReservation, ReservationState
 from wms import sql
 from wms.exceptions import NotFoundError
 from wms.history import current_history_user_id, history_snapshot_sql
 
-from .. import selectors
 from ..locks import order_lock_for_pick
 from ..models import (
     Allocation,
@@ -40,6 +41,7 @@ from ..models import (
     ReplenishmentOrder,
     ReplenishmentOrderLine,
 )
+from .allocation import order_lines_allocate
 
 ZERO = Decimal("0")
 
@@ -183,8 +185,6 @@ def order_line_short(
     Posting keys ``<prefix>:release:<reservation id>``: a retry releases nothing
     twice. Returns the quantity released.
     """
-    from inventory import services as inventory_services
-
     order_pick_lock(order_id=order_id)
     line = ReplenishmentOrderLine.objects.select_for_update(of=("self",)).get(
         pk=line_id, order_id=order_id
@@ -220,60 +220,26 @@ def order_line_reallocate(
     *, order_id, line_id, qty: Decimal, exclude_location_ids=(), actor=None
 ) -> list[Allocation]:
     """Reserve up to ``qty`` more for the line at locations other than
-    ``exclude_location_ids``, by the planner's rules (pick faces first, oldest
-    stock, fewest locations). Returns the new allocations (may be empty)."""
-    from inventory import services as inventory_services
-
-    from .planning import _choose, _posting_key, _reserve, _with_fifo_dates
-
+    ``exclude_location_ids``, as planning does (``allocation.order_lines_allocate``:
+    pick faces first, oldest stock, fewest locations). Returns the new allocations
+    (may be empty)."""
     order_pick_lock(order_id=order_id)
     line = (
         ReplenishmentOrderLine.objects.select_for_update(of=("self",))
-        .select_related("item")
+        .select_related("item__warehouse")  # the reservation events name the warehouse
         .get(pk=line_id, order_id=order_id)
     )
-    excluded = set(exclude_location_ids)
-    candidates = selectors.allocatable_candidates(
-        warehouse_id=line.item.warehouse_id, item_ids=[line.item_id]
-    ).get(line.item_id, [])
-    pool = [c for c in candidates if c.location_id not in excluded]
-    if not pool or qty <= 0:
+    if qty <= 0:
         return []
-    _with_fifo_dates({line.item_id: pool})
-    free = {c.balance_id: c.available for c in pool}
-    picks = _choose(need=qty, pool=pool, free=free)
-    locations = Location.objects.in_bulk([c.location_id for c, _q in picks])
-    statuses = InventoryStatus.objects.in_bulk([c.status_id for c, _q in picks])
-    allocations = []
-    total = ZERO
-    for candidate, want in sorted(picks, key=lambda pair: pair[0].balance_id):
-        reservation, got = _reserve(
-            inventory_services,
-            line=line,
-            candidate=candidate,
-            location=locations[candidate.location_id],
-            status=statuses[candidate.status_id],
-            qty=want,
-        )
-        if reservation is None or got <= 0:
-            continue
-        allocations.append(
-            Allocation(
-                order_id=order_id,
-                line_id=line.pk,
-                item_id=line.item_id,
-                location_id=candidate.location_id,
-                inventory_status_id=candidate.status_id,
-                reservation=reservation,
-                qty=got,
-                posting_key=_posting_key(line, candidate),
-                plan_round=line.plan_round + 1,
-            )
-        )
-        total += got
+    allocated, allocations = order_lines_allocate(
+        order_id=order_id,
+        warehouse_id=line.item.warehouse_id,
+        wanted=[(line, qty)],
+        exclude_location_ids=exclude_location_ids,
+    )
     if allocations:
         Allocation.objects.bulk_create(allocations)
-        line.qty_allocated += total
+        line.qty_allocated += allocated[line.pk]
         line.plan_round += 1
         bulk_update_with_history(
             [line],

@@ -2,20 +2,16 @@
 
 Work is partitioned by warehouse x planning group (a hash of the store code).
 A planning job drains one partition order by order, each order in its own
-transaction: claim it (``SKIP LOCKED``), run the deep checks, reserve stock
-through ``inventory.services.reservation_create`` and record the allocations,
+transaction: claim it (``SKIP LOCKED``), run the deep checks, reserve stock for
+its open lines (``allocation.order_lines_allocate``: the allocation rules, and
+reservations through ``inventory.services`` only) and record the allocations,
 then set the order PLANNED, BACKORDERED or REJECTED and write its event. A job
 killed half-way loses only the order in flight (rolled back); running it
-again continues where it stopped. Posting keys are deterministic
-(``plan:<line>:<location>:<status>:r<round>``), so even a replayed posting
-cannot reserve twice.
+again continues where it stopped: posting keys are deterministic, so even a
+replayed posting cannot reserve twice.
 
-Allocation rules, in order: allocatable statuses only, at active pick faces
-and reserve locations; pick faces before reserve; oldest stock first (by the
-bucket (a day by default) the stock arrived in, see ``selectors.stock_fifo_dates``); then as few
-locations as possible (a location that covers the whole remainder, the
-smallest such; else the largest first). What cannot be allocated stays open
-and the order is BACKORDERED until stock appears or is released.
+What cannot be allocated stays open and the order is BACKORDERED until stock
+appears or is released.
 """
 
 from __future__ import annotations
@@ -35,9 +31,8 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from inventory.models import InventoryBalance, InventoryStatus, LocationType
+from inventory.models import InventoryBalance
 from wms import sql
-from wms.exceptions import DomainError
 from wms.history import history_records
 from wms.outbox import outbox_emit, outbox_insert
 
@@ -54,12 +49,12 @@ from ..models import (
     ReplenishmentOrder,
     ReplenishmentOrderLine,
 )
+from .allocation import order_lines_allocate
 from .intake import ORDER_AGGREGATE
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
-_TIER = {LocationType.PICK_FACE: 0, LocationType.RESERVE: 1}
 _NUDGE_TTL_SECONDS = 2
 _HEARTBEAT_SECONDS = 2.0
 _RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
@@ -324,8 +319,12 @@ def _order_plan(*, order: ReplenishmentOrder, context: _JobContext) -> PlanOutco
             return PlanOutcome(order.pk, OrderStatus.REJECTED)
 
     allocated_before = any(line.qty_allocated > 0 for line in lines)
-    allocated, allocations = _allocate(
-        order=order, lines=[ln for ln in lines if ln.qty_open > 0], context=context
+    allocated, allocations = order_lines_allocate(
+        order_id=order.pk,
+        warehouse_id=order.warehouse_id,
+        wanted=[(line, line.qty_open) for line in lines if line.qty_open > 0],
+        locations=context.locations,
+        statuses=context.statuses,
     )
     changed_lines = []
     for line in lines:
@@ -524,188 +523,6 @@ def _order_reject(*, order, lines, reasons) -> None:
             "rejectionReasons": reasons,
         },
     )
-
-
-# --- Allocation ------------------------------------------------------------------------
-
-
-def _fifo_key(candidate):
-    """How old the stock is, at the granularity of the FIFO bucket (a day by default)."""
-    if candidate.fifo_at is None:
-        return float("-inf")  # no inflow on record: treat as the oldest
-    bucket = settings.WMS_PLANNING_FIFO_BUCKET_MINUTES * 60
-    seconds = candidate.fifo_at.timestamp()
-    return seconds if bucket <= 0 else seconds // bucket
-
-
-def _choose(*, need: Decimal, pool: list, free: dict[int, Decimal]) -> list[tuple]:
-    """Which balances to take ``need`` from (see the module docstring for the rules)."""
-    picks = []
-    remaining = need
-    pool = [c for c in pool if free[c.balance_id] > 0]
-    while remaining > 0 and pool:
-
-        def rank(c, remaining=remaining):
-            avail = free[c.balance_id]
-            covers = avail >= remaining
-            return (
-                _TIER.get(c.location_type, 9),
-                _fifo_key(c),
-                0 if covers else 1,
-                avail if covers else -avail,
-                c.pick_sequence,
-                c.balance_id,
-            )
-
-        best = min(pool, key=rank)
-        qty = min(remaining, free[best.balance_id])
-        picks.append((best, qty))
-        free[best.balance_id] -= qty
-        remaining -= qty
-        pool.remove(best)
-    return picks
-
-
-def _with_fifo_dates(candidates: dict[int, list]) -> None:
-    """Date the stock where it matters: items with two or more balances in one tier."""
-    wanted = []
-    for cands in candidates.values():
-        tiers = defaultdict(int)
-        for c in cands:
-            tiers[_TIER.get(c.location_type, 9)] += 1
-        if any(n > 1 for n in tiers.values()):
-            wanted.extend(c.balance_id for c in cands)
-    if not wanted:
-        return
-    dates = selectors.stock_fifo_dates(balance_ids=wanted)
-    for cands in candidates.values():
-        for c in cands:
-            c.fifo_at = dates.get(c.balance_id)
-
-
-def _allocate(*, order, lines, context) -> tuple[dict, list[Allocation]]:
-    """Reserve stock for ``lines``; returns line id → base units reserved now, and the
-    allocation rows to record (unsaved)."""
-    from inventory import services as inventory_services
-
-    allocated: dict = defaultdict(lambda: ZERO)
-    new_allocations: list[Allocation] = []
-    if not lines:
-        return allocated, new_allocations
-    item_ids = {line.item_id for line in lines}
-    used: set[tuple] = set()  # (line id, balance id) reserved in this round
-    locations = context.locations
-    for _pass in range(2):
-        candidates = selectors.allocatable_candidates(
-            warehouse_id=order.warehouse_id,
-            item_ids=item_ids,
-            locations=context.locations,
-            statuses=context.statuses,
-        )
-        if not candidates:
-            break
-        _with_fifo_dates(candidates)
-        free = {c.balance_id: c.available for cands in candidates.values() for c in cands}
-        plan = []  # (balance id, line, candidate, qty)
-        for line in lines:
-            need = line.qty_open - allocated[line.pk]
-            if need <= 0:
-                continue
-            pool = [
-                c for c in candidates.get(line.item_id, []) if (line.pk, c.balance_id) not in used
-            ]
-            for candidate, qty in _choose(need=need, pool=pool, free=free):
-                plan.append((candidate.balance_id, line, candidate, qty))
-        if not plan:
-            break
-        # One batch: the balances are locked in primary-key order (two planners never
-        # wait on each other in a circle), each request takes what is still there.
-        plan.sort(key=lambda p: (p[0], p[1].line_number))
-        reservations = inventory_services.reservations_take(
-            requests=[
-                inventory_services.ReservationRequest(
-                    item=line.item,
-                    location=locations[candidate.location_id],
-                    status=_status(context, candidate.status_id),
-                    qty=qty,
-                    demand_ref=_demand_ref(line),
-                    posting_key=_posting_key(line, candidate),
-                )
-                for _balance_id, line, candidate, qty in plan
-            ]
-        )
-        short = False
-        for (balance_id, line, candidate, qty), reservation in zip(plan, reservations, strict=True):
-            used.add((line.pk, balance_id))
-            got = reservation.qty if reservation is not None else ZERO
-            if got < qty:
-                short = True  # another planner took some since we looked
-            if reservation is None:
-                continue
-            allocated[line.pk] += got
-            new_allocations.append(
-                Allocation(
-                    order_id=order.pk,
-                    line_id=line.pk,
-                    item_id=line.item_id,
-                    location_id=candidate.location_id,
-                    inventory_status_id=candidate.status_id,
-                    reservation=reservation,
-                    qty=got,
-                    posting_key=_posting_key(line, candidate),
-                    plan_round=line.plan_round + 1,
-                )
-            )
-        if not short:
-            break  # every planned reservation went through; a second pass finds nothing new
-    return allocated, new_allocations
-
-
-def _demand_ref(line) -> str:
-    return f"ReplenishmentOrderLine:{line.pk}"
-
-
-def _posting_key(line, candidate) -> str:
-    return f"plan:{line.pk}:{candidate.location_id}:{candidate.status_id}:r{line.plan_round + 1}"
-
-
-def _reserve(inventory_services, *, line, candidate, location, status, qty):
-    """Reserve up to ``qty``; another planner may have taken some since we looked.
-
-    Returns (reservation or None, quantity reserved).
-    """
-    want = qty
-    for _attempt in range(3):
-        try:
-            reservation = inventory_services.reservation_create(
-                item=line.item,
-                location=location,
-                status=status,
-                qty=want,
-                demand_ref=_demand_ref(line),
-                posting_key=_posting_key(line, candidate),
-            )
-            return reservation, want
-        except DomainError as exc:
-            if exc.code != "insufficient_available":
-                raise
-        # Lost a race for this balance: take what is left of it, if anything.
-        left = (
-            InventoryBalance.objects.filter(pk=candidate.balance_id)
-            .values_list("available", flat=True)
-            .first()
-        ) or ZERO
-        if left <= 0:
-            return None, ZERO
-        want = min(qty, left)
-    return None, ZERO
-
-
-def _status(context: _JobContext, status_id: int):
-    status = context.statuses.get(status_id)
-    if status is None:
-        status = context.statuses[status_id] = InventoryStatus.objects.get(pk=status_id)
-    return status
 
 
 def _dominant_zone(order) -> int | None:
