@@ -7,6 +7,7 @@ class InboundConfig(AppConfig):
     verbose_name = _("Inbound")
 
     def ready(self):
+        # Imported here: wms.handheld loads auth views, which need a ready app registry.
         from wms.handheld import MenuEntry, register_menu_entry
 
         register_menu_entry(

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from wms.exceptions import DomainError
 from wms.scoping import warehouses_visible_to
 
 from .models import (
@@ -178,8 +179,6 @@ class WebhookSubscriptionForm(forms.ModelForm):
             self.initial["event_types"] = " ".join(self.instance.event_types or [])
 
     def clean_event_types(self):
-        from wms.exceptions import DomainError
-
         try:
             return webhook_event_types_clean(self.cleaned_data["event_types"])
         except DomainError as exc:

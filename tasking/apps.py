@@ -7,8 +7,8 @@ class TaskingConfig(AppConfig):
     verbose_name = _("Tasks and picking")
 
     def ready(self):
-        # Imported here, not at the top: models and services load only once the
-        # app registry is ready.
+        # Imported here, not at the top: wms.handheld (auth views) and the services
+        # (models) load only once the app registry is ready.
         from outbound.ports import pick_work_register
         from wms.handheld import MenuEntry, register_menu_entry
 

@@ -17,6 +17,7 @@ from simple_history.utils import bulk_update_with_history
 
 from inventory.models import Location
 from outbound.ports import PickTaskSpec
+from outbound.services import order_pick_lock, order_picking_started
 from wms import sql
 from wms.history import history_records
 
@@ -244,8 +245,6 @@ def pick_task_next_for_picker(*, picker, warehouse, zone=None) -> PickTask | Non
 
 def _locked_with_order(task_id) -> PickTask:
     """Lock the task's order, then the task (the lock order of every pick change)."""
-    from outbound.services import order_pick_lock
-
     order_id = PickTask.objects.filter(pk=task_id).values_list("order_id", flat=True).first()
     if order_id is None:
         raise TaskNotFound(_("No such pick task."))
@@ -259,8 +258,6 @@ def pick_task_start(*, task_id, picker) -> PickTask:
 
     Idempotent for a task already in progress with the same picker.
     """
-    from outbound.services import order_picking_started
-
     task = _locked_with_order(task_id)
     if task.assigned_to_id != picker.pk:
         raise TaskNotYours(_("This task is assigned to someone else."))
@@ -388,8 +385,6 @@ def pick_tasks_mark_delivered(*, batch_key: str) -> list[PickTask]:
 def pick_task_ack(*, task_id, target: str) -> PickTask:
     """The automation system ``target`` acknowledged the task: DISPATCHED → IN_PROGRESS
     (order PICKING). Acknowledging again changes nothing."""
-    from outbound.services import order_picking_started
-
     task = _locked_with_order(task_id)
     if task.dispatch_target != target or task.work_mode != WorkMode.AUTOMATION:
         raise TaskNotDispatched(f"Pick task {task.pk} is not dispatched to {target}.")
