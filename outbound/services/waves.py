@@ -195,99 +195,121 @@ def wave_release(*, wave_id, actor=None, reason: str = WaveReleaseReason.MANUAL)
         orders = orders_lock_in_wave(wave_id=wave.pk, statuses=[OrderStatus.PLANNED])
         now = timezone.now()
         if not orders:
-            wave.status = WaveStatus.CANCELLED
-            wave.cancelled_at = now
-            wave._change_reason = "no planned orders left"
-            wave.save(update_fields=["status", "cancelled_at"])
-            return wave
-        by_order = {o.pk: o for o in orders}
-        groups: dict[tuple, dict] = {}
-        allocations = (
-            Allocation.objects.filter(order_id__in=list(by_order), status=AllocationStatus.ACTIVE)
-            .order_by("pk")
-            .values_list(
-                "order_id",
-                "line_id",
-                "item_id",
-                "location_id",
-                "qty",
-                "reservation_id",
-                "location__pick_sequence",
-                "location__code",
-                "line__line_number",
-            )
-        )
-        for order_id, line_id, item_id, location_id, qty, reservation_id, *sort in allocations:
-            group = groups.get((line_id, location_id))
-            if group is None:
-                group = groups[(line_id, location_id)] = {
-                    "ids": (order_id, line_id, item_id, location_id),
-                    "sort": sort,
-                    "qty": Decimal("0"),
-                    "reservations": [],
-                }
-            group["qty"] += qty
-            group["reservations"].append(reservation_id)
-        specs = []
-        for group in groups.values():
-            order_id, line_id, item_id, location_id = group["ids"]
-            pick_sequence, location_code, line_number = group["sort"]
-            order = by_order[order_id]
-            specs.append(
-                (
-                    (pick_sequence, location_code, order.priority, str(order.pk), line_number),
-                    PickTaskSpec(
-                        order_id=order_id,
-                        order_line_id=line_id,
-                        item_id=item_id,
-                        from_location_id=location_id,
-                        pick_sequence=pick_sequence,
-                        qty=group["qty"],
-                        reservation_ids=tuple(group["reservations"]),
-                    ),
-                )
-            )
-        specs.sort(key=lambda pair: pair[0])
-        tasks = pick_work().tasks_create_for_wave(
-            wave=wave, specs=[spec for _key, spec in specs], actor=actor
-        )
-        for order in orders:
-            order.status = OrderStatus.RELEASED
-            order.released_at = now
-        ReplenishmentOrder.objects.filter(pk__in=list(by_order)).update(
-            status=OrderStatus.RELEASED, released_at=now
-        )
+            return _wave_cancel_empty(wave, now=now)
         actor_user = actor if getattr(actor, "_meta", None) is not None else None
-        sql.execute(
-            [
-                history_records(
-                    ReplenishmentOrder,
-                    list(by_order),
-                    history_type="~",
-                    change_reason="wave released",
-                    user_id=actor_user.pk if actor_user is not None else None,
-                )
-            ]
+        tasks = pick_work().tasks_create_for_wave(
+            wave=wave, specs=_pick_task_specs(orders), actor=actor
         )
-        wave.status = WaveStatus.RELEASED
-        wave.released_at = now
-        wave.release_reason = reason
-        wave.released_by = actor_user
-        wave._change_reason = f"released ({reason})"
-        wave.save(update_fields=["status", "released_at", "release_reason", "released_by"])
-        outbox_emit(
-            event_type="wave.released",
-            aggregate_type=WAVE_AGGREGATE,
-            aggregate_id=wave.pk,
-            data={
-                "waveId": str(wave.pk),
-                "warehouseId": wave.warehouse_id,
-                "reason": reason,
-                "orderIds": [str(o.pk) for o in orders],
-                "pickTaskCount": len(tasks),
-            },
+        _orders_mark_released(orders, now=now, actor_user=actor_user)
+        _wave_mark_released(
+            wave, now=now, reason=reason, actor_user=actor_user, orders=orders, tasks=tasks
         )
         return wave
+
+
+def _wave_cancel_empty(wave: Wave, *, now) -> Wave:
+    """Every order of the wave was cancelled or re-planned meanwhile: nothing to pick."""
+    wave.status = WaveStatus.CANCELLED
+    wave.cancelled_at = now
+    wave._change_reason = "no planned orders left"
+    wave.save(update_fields=["status", "cancelled_at"])
+    return wave
+
+
+def _pick_task_specs(orders: list[ReplenishmentOrder]) -> list[PickTaskSpec]:
+    """One task per order line x source location, along the pick path.
+
+    The path: the location's pick sequence and code, then the order's priority,
+    then the order and its line number (a stable order for equal locations).
+    """
+    by_order = {o.pk: o for o in orders}
+    groups: dict[tuple, dict] = {}
+    allocations = (
+        Allocation.objects.filter(order_id__in=list(by_order), status=AllocationStatus.ACTIVE)
+        .order_by("pk")
+        .values_list(
+            "order_id",
+            "line_id",
+            "item_id",
+            "location_id",
+            "qty",
+            "reservation_id",
+            "location__pick_sequence",
+            "location__code",
+            "line__line_number",
+        )
+    )
+    for order_id, line_id, item_id, location_id, qty, reservation_id, *sort in allocations:
+        group = groups.get((line_id, location_id))
+        if group is None:
+            group = groups[(line_id, location_id)] = {
+                "ids": (order_id, line_id, item_id, location_id),
+                "sort": sort,
+                "qty": Decimal("0"),
+                "reservations": [],
+            }
+        group["qty"] += qty
+        group["reservations"].append(reservation_id)
+    specs = []
+    for group in groups.values():
+        order_id, line_id, item_id, location_id = group["ids"]
+        pick_sequence, location_code, line_number = group["sort"]
+        path_key = (pick_sequence, location_code, by_order[order_id].priority, str(order_id))
+        spec = PickTaskSpec(
+            order_id=order_id,
+            order_line_id=line_id,
+            item_id=item_id,
+            from_location_id=location_id,
+            pick_sequence=pick_sequence,
+            qty=group["qty"],
+            reservation_ids=tuple(group["reservations"]),
+        )
+        specs.append(((*path_key, line_number), spec))
+    specs.sort(key=lambda pair: pair[0])
+    return [spec for _key, spec in specs]
+
+
+def _orders_mark_released(orders: list[ReplenishmentOrder], *, now, actor_user) -> None:
+    """Orders RELEASED in one UPDATE, their history rows in one INSERT."""
+    order_ids = [o.pk for o in orders]
+    for order in orders:
+        order.status = OrderStatus.RELEASED
+        order.released_at = now
+    ReplenishmentOrder.objects.filter(pk__in=order_ids).update(
+        status=OrderStatus.RELEASED, released_at=now
+    )
+    sql.execute(
+        [
+            history_records(
+                ReplenishmentOrder,
+                order_ids,
+                history_type="~",
+                change_reason="wave released",
+                user_id=actor_user.pk if actor_user is not None else None,
+            )
+        ]
+    )
+
+
+def _wave_mark_released(wave: Wave, *, now, reason, actor_user, orders, tasks) -> None:
+    wave.status = WaveStatus.RELEASED
+    wave.released_at = now
+    wave.release_reason = reason
+    wave.released_by = actor_user
+    wave._change_reason = f"released ({reason})"
+    wave.save(update_fields=["status", "released_at", "release_reason", "released_by"])
+    outbox_emit(
+        event_type="wave.released",
+        aggregate_type=WAVE_AGGREGATE,
+        aggregate_id=wave.pk,
+        data={
+            "waveId": str(wave.pk),
+            "warehouseId": wave.warehouse_id,
+            "reason": reason,
+            "orderIds": [str(o.pk) for o in orders],
+            "pickTaskCount": len(tasks),
+        },
+    )
 
 
 def wave_cancel(*, wave_id, actor=None) -> Wave:
