@@ -4,7 +4,7 @@
 - ``planning``: planning jobs per warehouse x planning group; allocation by
   reservation through ``inventory.services`` only; backorders; the sweep.
 - ``waves``: group planned orders into waves, release them into pick tasks
-  (``tasking.services``), cancel them.
+  (through ``outbound.ports.pick_work()``, which tasking implements), cancel them.
 - ``picking``: what picks do to orders (called by ``tasking.services``):
   progress, shorts, re-allocation after a picking exception.
 
