@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_update_with_history
 
-from inventory.models import Location
+from inventory.selectors import locations_by_id
 from outbound.ports import PickTaskSpec
 from outbound.services import order_pick_lock, order_picking_started
 from wms import sql
@@ -93,72 +93,81 @@ def pick_tasks_create_for_wave(*, wave, specs: list[PickTaskSpec], actor=None) -
         (task.order_line_id, task.from_location_id): task
         for task in PickTask.objects.filter(wave=wave).exclude(status=PickTaskStatus.CANCELLED)
     }
-    last = max((task.sequence for task in existing.values()), default=0)
-    cancelled_max = (
+    wanted = [s for s in specs if (s.order_line_id, s.from_location_id) not in existing]
+    new_tasks = _tasks_for_specs(wave, wanted, after=_last_sequence(wave, existing.values()))
+    if new_tasks:
+        _tasks_insert(new_tasks, [spec.reservation_ids for spec in wanted], actor=actor)
+        _announce_released(wave.warehouse_id, new_tasks)
+    # The live tasks were read above (this transaction holds the wave): no second read.
+    return sorted([*existing.values(), *new_tasks], key=lambda task: task.sequence)
+
+
+def _last_sequence(wave, live_tasks) -> int:
+    """Sequence numbers are never reused in a wave, not even a cancelled task's."""
+    last_live = max((task.sequence for task in live_tasks), default=0)
+    last_cancelled = (
         PickTask.objects.filter(wave=wave, status=PickTaskStatus.CANCELLED)
         .order_by("-sequence")
         .values_list("sequence", flat=True)
         .first()
     )
-    sequence = max(last, cancelled_max or 0)
-    now = timezone.now()
-    zones = dict(
-        Location.objects.filter(pk__in={s.from_location_id for s in specs}).values_list(
-            "pk", "zone_id"
-        )
-    )
+    return max(last_live, last_cancelled or 0)
+
+
+def _tasks_for_specs(wave, specs: list[PickTaskSpec], *, after: int) -> list[PickTask]:
+    """Unsaved tasks, one per spec, numbered from ``after + 1``; work mode by zone."""
+    locations = locations_by_id(location_ids={s.from_location_id for s in specs})
     automated = automated_zones()
-    new_tasks: list[PickTask] = []
-    links: list[tuple[PickTask, tuple[int, ...]]] = []
-    for spec in specs:
-        if (spec.order_line_id, spec.from_location_id) in existing:
-            continue
-        sequence += 1
-        zone_id = zones.get(spec.from_location_id)
-        task = PickTask(
-            warehouse_id=wave.warehouse_id,
-            wave=wave,
-            order_id=spec.order_id,
-            order_line_id=spec.order_line_id,
-            item_id=spec.item_id,
-            from_location_id=spec.from_location_id,
-            zone_id=zone_id,
-            qty_to_pick=spec.qty,
-            priority=wave.priority,
-            pick_sequence=spec.pick_sequence,
-            sequence=sequence,
-            status=PickTaskStatus.RELEASED,
-            work_mode=WorkMode.AUTOMATION if zone_id in automated else WorkMode.MANUAL,
-            created_at=now,
-            released_at=now,
+    now = timezone.now()
+    tasks = []
+    for sequence, spec in enumerate(specs, start=after + 1):
+        location = locations.get(spec.from_location_id)
+        zone_id = location.zone_id if location is not None else None
+        tasks.append(
+            PickTask(
+                warehouse_id=wave.warehouse_id,
+                wave=wave,
+                order_id=spec.order_id,
+                order_line_id=spec.order_line_id,
+                item_id=spec.item_id,
+                from_location_id=spec.from_location_id,
+                zone_id=zone_id,
+                qty_to_pick=spec.qty,
+                priority=wave.priority,
+                pick_sequence=spec.pick_sequence,
+                sequence=sequence,
+                status=PickTaskStatus.RELEASED,
+                work_mode=WorkMode.AUTOMATION if zone_id in automated else WorkMode.MANUAL,
+                created_at=now,
+                released_at=now,
+            )
         )
-        new_tasks.append(task)
-        links.append((task, spec.reservation_ids))
-    if new_tasks:
-        sql.bulk_insert(new_tasks)
-        user = user_or_none(actor)
-        sql.execute(
-            [
-                history_records(
-                    PickTask,
-                    [task.pk for task in new_tasks],
-                    history_type="+",
-                    change_reason="wave released",
-                    user_id=user.pk if user is not None else None,
-                )
-            ]
-        )
-        through = PickTask.reservations.through
-        sql.bulk_insert(
-            [
-                through(picktask_id=task.pk, inventoryreservation_id=reservation_id)
-                for task, reservation_ids in links
-                for reservation_id in reservation_ids
-            ]
-        )
-        _announce_released(wave.warehouse_id, new_tasks)
-    # The live tasks were read above (this transaction holds the wave): no second read.
-    return sorted([*existing.values(), *new_tasks], key=lambda task: task.sequence)
+    return tasks
+
+
+def _tasks_insert(tasks: list[PickTask], reservation_ids: list[tuple[int, ...]], *, actor):
+    """The tasks, their history rows and their reservation links: three statements."""
+    sql.bulk_insert(tasks)
+    user = user_or_none(actor)
+    sql.execute(
+        [
+            history_records(
+                PickTask,
+                [task.pk for task in tasks],
+                history_type="+",
+                change_reason="wave released",
+                user_id=user.pk if user is not None else None,
+            )
+        ]
+    )
+    through = PickTask.reservations.through
+    sql.bulk_insert(
+        [
+            through(picktask_id=task.pk, inventoryreservation_id=reservation_id)
+            for task, ids in zip(tasks, reservation_ids, strict=True)
+            for reservation_id in ids
+        ]
+    )
 
 
 def _cancel(tasks: list[PickTask], *, actor, reason: str) -> int:
