@@ -57,33 +57,10 @@ def putaway_task_confirm(
             % {"task": task.pk, "status": task.get_status_display().lower()},
             code="task_not_open",
         )
-    if location.warehouse_id != task.warehouse_id or not location.is_active:
-        raise BusinessValidationError(
-            _("%(location)s is not a location of this warehouse.") % {"location": location.code},
-            code="unknown_location",
-        )
-    if location.pk == task.from_location_id:
-        raise BusinessValidationError(
-            _("The goods are already at %(location)s.") % {"location": location.code},
-            code="same_location",
-        )
+    _check_destination(task, location)
     overridden = location.pk != task.to_location_id
     if overridden:
-        if reason_code is None:
-            suggested = task.to_location.code if task.to_location_id else "-"
-            raise BusinessValidationError(
-                _(
-                    "Wrong location: scanned %(scanned)s, expected %(expected)s. "
-                    "Nothing was moved. To put away elsewhere, choose a reason and scan again."
-                )
-                % {"scanned": location.code, "expected": suggested},
-                code="override_reason_required",
-            )
-        if reason_code.use != ReasonCodeUse.OVERRIDE:
-            raise BusinessValidationError(
-                _("%(reason)s is not an override reason.") % {"reason": reason_code.code},
-                code="invalid_reason_code",
-            )
+        _check_override_reason(task, location, reason_code)
     stock_move(
         item=task.item,
         from_location=task.from_location,
@@ -109,3 +86,35 @@ def putaway_task_confirm(
         ]
     )
     return PutAwayResult(task=task, overridden=overridden)
+
+
+def _check_destination(task: PutAwayTask, location: Location) -> None:
+    if location.warehouse_id != task.warehouse_id or not location.is_active:
+        raise BusinessValidationError(
+            _("%(location)s is not a location of this warehouse.") % {"location": location.code},
+            code="unknown_location",
+        )
+    if location.pk == task.from_location_id:
+        raise BusinessValidationError(
+            _("The goods are already at %(location)s.") % {"location": location.code},
+            code="same_location",
+        )
+
+
+def _check_override_reason(task: PutAwayTask, location: Location, reason_code) -> None:
+    """Another location than the suggested one needs a reason code of use OVERRIDE."""
+    if reason_code is None:
+        suggested = task.to_location.code if task.to_location_id else "-"
+        raise BusinessValidationError(
+            _(
+                "Wrong location: scanned %(scanned)s, expected %(expected)s. "
+                "Nothing was moved. To put away elsewhere, choose a reason and scan again."
+            )
+            % {"scanned": location.code, "expected": suggested},
+            code="override_reason_required",
+        )
+    if reason_code.use != ReasonCodeUse.OVERRIDE:
+        raise BusinessValidationError(
+            _("%(reason)s is not an override reason.") % {"reason": reason_code.code},
+            code="invalid_reason_code",
+        )
