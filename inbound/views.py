@@ -120,68 +120,72 @@ def receive_asn(request, pk: int):
     action = request.POST.get("action") if request.method == "POST" else None
 
     if action == "finish":
-        try:
-            _shipment, cases = inbound_shipment_complete_receiving(
-                shipment=shipment, actor=request.user
-            )
-        except DomainError as exc:
-            messages.error(request, exc.detail)
-            return redirect(here_with_door)
-        messages.success(
-            request, _("Receiving of %(ref)s completed.") % {"ref": shipment.external_ref}
-        )
-        for case in cases:
-            messages.warning(
-                request,
-                _("Exception opened for the supervisor: %(type)s.")
-                % {"type": case.get_type_display()},
-            )
-        return redirect("handheld-receive")
-
+        return _receive_asn_finish(request, shipment, here_with_door)
     if action in ("item", "receive"):
-        code = request.POST.get("code") if action == "item" else request.POST.get("item")
-        try:
-            item = selectors.item_by_scan(warehouse=shipment.warehouse, code=code)
-            line = selectors.asn_line_for_item(shipment=shipment, item=item)
-        except DomainError as exc:
-            context.update(form=ScanForm(request.POST), error=exc.detail)
-            return render(request, "inbound/receive_asn.html", context, status=REFUSED)
-        units = units_for_item(item)
-        if action == "item":
-            qty_form = ReceiveQtyForm(
-                units=units,
-                initial={"item": code, "uom": line.uom.code, "client_key": uuid.uuid4().hex},
-            )
-            context.update(item=item, qty_form=qty_form)
-            return render(request, "inbound/receive_asn.html", context)
-        qty_form = ReceiveQtyForm(request.POST, units=units)
-        context.update(item=item, qty_form=qty_form)
-        if not qty_form.is_valid():
-            return render(request, "inbound/receive_asn.html", context, status=REFUSED)
-        data = qty_form.cleaned_data
-        try:
-            result = receipt_post(
-                shipment=shipment,
-                dock_door=door,
-                client_key=data["client_key"],
-                lines=[
-                    ReceiptLineSpec(
-                        item=item,
-                        uom=next(u for u in units if u.code == data["uom"]),
-                        qty=data["qty"],
-                        status_code=data["condition"],
-                    )
-                ],
-                actor=request.user,
-            )
-        except DomainError as exc:
-            context["error"] = exc.detail
-            return render(request, "inbound/receive_asn.html", context, status=REFUSED)
-        _report_receipt(request, result)
-        return redirect(here_with_door)
-
+        return _receive_asn_item(request, shipment, door, context, action, here_with_door)
     context["form"] = ScanForm()
     return render(request, "inbound/receive_asn.html", context)
+
+
+def _receive_asn_finish(request, shipment, here_with_door):
+    try:
+        _shipment, cases = inbound_shipment_complete_receiving(
+            shipment=shipment, actor=request.user
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect(here_with_door)
+    messages.success(request, _("Receiving of %(ref)s completed.") % {"ref": shipment.external_ref})
+    for case in cases:
+        messages.warning(
+            request,
+            _("Exception opened for the supervisor: %(type)s.") % {"type": case.get_type_display()},
+        )
+    return redirect("handheld-receive")
+
+
+def _receive_asn_item(request, shipment, door, context, action, here_with_door):
+    """``item``: the scanned item's quantity form; ``receive``: post the receipt line."""
+    code = request.POST.get("code") if action == "item" else request.POST.get("item")
+    try:
+        item = selectors.item_by_scan(warehouse=shipment.warehouse, code=code)
+        line = selectors.asn_line_for_item(shipment=shipment, item=item)
+    except DomainError as exc:
+        context.update(form=ScanForm(request.POST), error=exc.detail)
+        return render(request, "inbound/receive_asn.html", context, status=REFUSED)
+    units = units_for_item(item)
+    if action == "item":
+        qty_form = ReceiveQtyForm(
+            units=units,
+            initial={"item": code, "uom": line.uom.code, "client_key": uuid.uuid4().hex},
+        )
+        context.update(item=item, qty_form=qty_form)
+        return render(request, "inbound/receive_asn.html", context)
+    qty_form = ReceiveQtyForm(request.POST, units=units)
+    context.update(item=item, qty_form=qty_form)
+    if not qty_form.is_valid():
+        return render(request, "inbound/receive_asn.html", context, status=REFUSED)
+    data = qty_form.cleaned_data
+    try:
+        result = receipt_post(
+            shipment=shipment,
+            dock_door=door,
+            client_key=data["client_key"],
+            lines=[
+                ReceiptLineSpec(
+                    item=item,
+                    uom=next(u for u in units if u.code == data["uom"]),
+                    qty=data["qty"],
+                    status_code=data["condition"],
+                )
+            ],
+            actor=request.user,
+        )
+    except DomainError as exc:
+        context["error"] = exc.detail
+        return render(request, "inbound/receive_asn.html", context, status=REFUSED)
+    _report_receipt(request, result)
+    return redirect(here_with_door)
 
 
 @_receive_required
