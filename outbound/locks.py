@@ -7,13 +7,12 @@ primary-key order). Planners take orders with SKIP LOCKED, so two planners
 never wait for each other on an order; they only meet on balances.
 """
 
-from functools import partial
-
 from django.db import connection
 
 from wms import sql
 
-from .models import ReplenishmentOrder, Wave
+from . import queries
+from .models import ReplenishmentOrder, ReplenishmentOrderLine, Wave
 
 _WAVES_NAMESPACE = 0x5741_5645  # "WAVE"
 
@@ -28,35 +27,26 @@ def order_lock(*, order_id) -> ReplenishmentOrder | None:
     )
 
 
-_ORDER_LOCK_SQL: dict = {}
-
-
-def order_lock_for_pick(*, order_id) -> ReplenishmentOrder | None:
-    """``order_lock`` in a statement built once per process (``wms.sql``): every pick
-    confirmation starts with it."""
-    from inventory.models import Warehouse
-
-    order, warehouse = sql.select(ReplenishmentOrder, "o"), sql.select(Warehouse, "w")
-    statement = _ORDER_LOCK_SQL.get(connection.vendor)
-    if statement is None:
-        lock = sql.row_lock("o")
-        statement = _ORDER_LOCK_SQL[connection.vendor] = (
-            f"SELECT {order.sql}, {warehouse.sql} FROM {sql.table(ReplenishmentOrder)} o "
-            f"JOIN {sql.table(Warehouse)} w "
-            f"ON w.id = o.{sql.column(ReplenishmentOrder, 'warehouse')} "
-            f"WHERE o.id = %s{lock}"
-        )
+def order_lock_for_pick(
+    *, order_id, line_id=None
+) -> tuple[ReplenishmentOrder, ReplenishmentOrderLine | None] | None:
+    """``order_lock`` for a pick, with the line ``line_id`` read in the same statement
+    (None when it is not one of the order's, or not asked for); None without the
+    order. Every pick confirmation starts with it (``queries.order_lock_for_pick``)."""
+    order, line, statement = queries.order_lock_for_pick()
     with connection.cursor() as cursor:
-        cursor.execute(statement, [sql.db_value(ReplenishmentOrder, "id", order_id)])
+        cursor.execute(
+            statement,
+            [
+                None if line_id is None else sql.db_value(ReplenishmentOrderLine, "id", line_id),
+                sql.db_value(ReplenishmentOrder, "id", order_id),
+            ],
+        )
         row = cursor.fetchone()
     if row is None:
         return None
-    result = order.instance(row)
-    ReplenishmentOrder.warehouse.field.set_cached_value(result, warehouse.instance(row, len(order)))
-    return result
-
-
-_CLAIM_SQL: dict = {}
+    found = row[len(order)] is not None  # the line's id
+    return order.instance(row), line.instance(row, len(order)) if found else None
 
 
 def order_claim_next_for_planning(
@@ -66,20 +56,9 @@ def order_claim_next_for_planning(
 
     ``SKIP LOCKED``: a planner working on an order (or a cancel waiting on it)
     is passed by, so several planners can drain one partition side by side.
-    Built once per process (``wms.sql``): every planned order starts here. The
-    conditions and the order are those of ``order_planning_queue_idx``.
+    Every planned order starts here (``queries.order_claim_next_for_planning``).
     """
-    order = sql.select(ReplenishmentOrder, "o")
-    statement = _CLAIM_SQL.get(connection.vendor)
-    if statement is None:
-        column = partial(sql.column, ReplenishmentOrder)
-        statement = _CLAIM_SQL[connection.vendor] = (
-            f"SELECT {order.sql} FROM {sql.table(ReplenishmentOrder)} o "
-            f"WHERE o.{column('warehouse')} = %s AND o.{column('planning_group')} = %s "
-            f"AND o.{column('needs_planning')} = true "
-            f"ORDER BY o.{column('priority')}, o.{column('requested_ship_by')}, o.id "
-            f"LIMIT 1{sql.row_lock('o', skip_locked=True)}"
-        )
+    order, statement = queries.order_claim_next_for_planning()
     with connection.cursor() as cursor:
         cursor.execute(statement, [warehouse_id, planning_group])
         row = cursor.fetchone()

@@ -6,6 +6,7 @@ here so that only outbound writes orders, lines and allocations:
 - ``order_pick_lock``: the first lock of every pick transaction (order row,
   then the caller's task row, then balances inside the posting service: the
   order of ``outbound.locks``), so a confirmation never deadlocks a cancel;
+  ``order_line_pick_lock`` reads the picked line with it;
 - ``order_picking_started``: RELEASED → PICKING when a task is started;
 - ``order_line_pick_record``: a confirmed pick adds to the line's
   ``qty_picked``; allocations whose reservation is used up become CONSUMED;
@@ -33,6 +34,7 @@ from wms import sql
 from wms.exceptions import NotFoundError
 from wms.history import current_history_user_id, history_snapshot_sql
 
+from .. import queries
 from ..locks import order_lock_for_pick
 from ..models import (
     Allocation,
@@ -60,10 +62,24 @@ def _stamp(obj, actor, reason: str) -> None:
 @transaction.atomic(savepoint=False)
 def order_pick_lock(*, order_id) -> ReplenishmentOrder:
     """Lock the order for a pick (until the caller's transaction ends) and return it."""
-    order = order_lock_for_pick(order_id=order_id)
-    if order is None:
+    locked = order_lock_for_pick(order_id=order_id)
+    if locked is None:
         raise NotFoundError("No such order.", code="order_not_found")
-    return order
+    return locked[0]
+
+
+@transaction.atomic(savepoint=False)
+def order_line_pick_lock(*, order_id, line_id) -> tuple[ReplenishmentOrder, ReplenishmentOrderLine]:
+    """``order_pick_lock`` for a pick of one line: the order locked, and the line read
+    in the same statement (not locked: the order lock serialises picks of its
+    lines). A line of another order is not found."""
+    locked = order_lock_for_pick(order_id=order_id, line_id=line_id)
+    if locked is None:
+        raise NotFoundError("No such order.", code="order_not_found")
+    order, line = locked
+    if line is None:
+        raise NotFoundError("No such order line in this order.", code="order_line_not_found")
+    return order, line
 
 
 def _to_picking(order: ReplenishmentOrder, actor, reason: str) -> None:
@@ -135,11 +151,9 @@ def order_line_pick_record(
     line_key = sql.db_value(ReplenishmentOrderLine, "id", line_id)
     order_key = sql.db_value(ReplenishmentOrder, "id", order.pk)
     when = sql.db_value(ReplenishmentOrder, "updated_at", now)
-    qty_picked = sql.column(ReplenishmentOrderLine, "qty_picked")
     statements = [
         (
-            f"UPDATE {sql.table(ReplenishmentOrderLine)} SET {qty_picked} = {qty_picked} + %s "
-            f"WHERE id = %s AND {sql.column(ReplenishmentOrderLine, 'order')} = %s",
+            queries.LINE_PICKED,
             [sql.db_value(ReplenishmentOrderLine, "qty_picked", qty), line_key, order_key],
         )
     ]
@@ -151,13 +165,14 @@ def order_line_pick_record(
             )
         )
     if consumed_reservation_ids:
-        ids = [int(pk) for pk in consumed_reservation_ids]
         statements.append(
             (
-                f"UPDATE {sql.table(Allocation)} SET {sql.column(Allocation, 'status')} = %s "
-                f"WHERE {sql.column(Allocation, 'status')} = %s "
-                f"AND {sql.column(Allocation, 'reservation')} IN ({', '.join(['%s'] * len(ids))})",
-                [AllocationStatus.CONSUMED, AllocationStatus.ACTIVE, *ids],
+                queries.ALLOCATIONS_CONSUMED,
+                [
+                    AllocationStatus.CONSUMED,
+                    AllocationStatus.ACTIVE,
+                    [int(pk) for pk in consumed_reservation_ids],
+                ],
             )
         )
     if order.status == OrderStatus.RELEASED:

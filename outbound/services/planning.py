@@ -23,11 +23,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -36,8 +36,8 @@ from wms import sql
 from wms.history import history_records
 from wms.outbox import outbox_emit, outbox_insert
 
-from .. import selectors
-from ..locks import order_claim_next_for_planning
+from .. import queries, selectors
+from ..locks import order_claim_next_for_planning, order_lock
 from ..models import (
     Allocation,
     AllocationStatus,
@@ -49,8 +49,10 @@ from ..models import (
     ReplenishmentOrder,
     ReplenishmentOrderLine,
 )
+from ..tasks import order_planning_task
 from .allocation import order_lines_allocate
 from .intake import ORDER_AGGREGATE
+from .waves import waves_build, waves_release_due
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +77,6 @@ def planning_nudge(
     Never raises: the order is already stored, and the sweep plans anything a
     lost nudge missed. Returns whether a task was enqueued.
     """
-    from ..tasks import order_planning_task
-
     key = _nudge_key(warehouse_id, planning_group)
     try:
         if not cache.add(key, 1, timeout=_NUDGE_TTL_SECONDS):
@@ -186,8 +186,6 @@ def planning_job_run(
     records counts and its end status; ``job.more`` tells the caller that the
     partition still has work (the batch limit was reached).
     """
-    from .waves import waves_build, waves_release_due
-
     planning_nudge_consumed(warehouse_id=warehouse_id, planning_group=planning_group)
     job = _job_start(
         warehouse_id=warehouse_id,
@@ -294,8 +292,6 @@ def _order_plan_next_atomic(*, warehouse_id, planning_group, context) -> PlanOut
 @transaction.atomic
 def order_plan(*, order_id) -> PlanOutcome | None:
     """Plan one order now (admin "plan now", tests); None if it is not plannable."""
-    from ..locks import order_lock
-
     order = order_lock(order_id=order_id)
     if order is None or not order.needs_planning:
         return None
@@ -400,16 +396,10 @@ def _order_record(*, order, changed, lines, allocations, event) -> None:
 
 def _lines_update(lines) -> list[tuple[str, list]]:
     """The lines' planning figures: one UPDATE from arrays, whatever the number of
-    lines."""
-    column = partial(sql.column, ReplenishmentOrderLine)
+    lines (``queries.LINES_PLAN_UPDATE``)."""
     return [
         (
-            f"UPDATE {sql.table(ReplenishmentOrderLine)} l SET "
-            f"{column('qty_allocated')} = v.qty_allocated, {column('status')} = v.status, "
-            f"{column('plan_round')} = v.plan_round "
-            "FROM unnest(CAST(%s AS uuid[]), CAST(%s AS numeric[]), CAST(%s AS varchar[]), "
-            "CAST(%s AS integer[])) AS v(id, qty_allocated, status, plan_round) "
-            "WHERE l.id = v.id",
+            queries.LINES_PLAN_UPDATE,
             [
                 [line.pk for line in lines],
                 [line.qty_allocated for line in lines],
@@ -420,42 +410,14 @@ def _lines_update(lines) -> list[tuple[str, list]]:
     ]
 
 
-_ALLOCATION_COLUMNS = (
-    "order",
-    "line",
-    "item",
-    "location",
-    "inventory_status",
-    "reservation",
-    "qty",
-    "status",
-    "posting_key",
-    "plan_round",
-)
-
-
-_ALLOCATION_INSERT: dict = {}
-
-
 def _allocations_insert(allocations: list[Allocation]) -> tuple[str, list]:
-    """One multi-row INSERT (``id`` and ``created_at`` from the database)."""
-    built = _ALLOCATION_INSERT.get(connection.vendor)
-    if built is None:
-        fields = [Allocation._meta.get_field(name) for name in _ALLOCATION_COLUMNS]
-        columns = ", ".join(sql.column(Allocation, f.name) for f in fields)
-        row = f"({', '.join(['%s'] * len(fields))})"
-        built = _ALLOCATION_INSERT[connection.vendor] = (
-            f"INSERT INTO {sql.table(Allocation)} ({columns}) VALUES ",
-            row,
-            fields,
-        )
-    statement, row, fields = built
+    """One multi-row INSERT (``queries.allocations_insert``)."""
     return (
-        statement + ", ".join([row] * len(allocations)),
+        queries.allocations_insert(len(allocations)),
         [
             f.get_db_prep_save(getattr(allocation, f.attname), connection)
             for allocation in allocations
-            for f in fields
+            for f in queries.ALLOCATION_INSERT_FIELDS
         ],
     )
 
@@ -608,8 +570,6 @@ def backorders_reopen_for_items(*, warehouse_id: int, item_ids) -> int:
 def backorders_reopen_with_stock(*, warehouse_id: int | None = None) -> int:
     """Mark backordered orders for planning when stock for any of their open lines is
     available now (the sweep: receipts, moves, releases of other orders)."""
-    from django.db.models import Exists, OuterRef
-
     stock = InventoryBalance.objects.filter(
         warehouse_id=OuterRef("order__warehouse_id"),
         item_id=OuterRef("item_id"),
@@ -648,8 +608,6 @@ def _reopen(qs) -> int:
 
 def planning_sweep() -> dict:
     """What the beat runs: lost jobs, backorders with stock, missed nudges, due waves."""
-    from .waves import waves_build, waves_release_due
-
     now = timezone.now()
     abandoned = selectors.planning_jobs_stale(older_than=now - STALE_JOB_AFTER).update(
         status=PlanningJobStatus.ABANDONED, finished_at=now
