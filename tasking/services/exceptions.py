@@ -27,6 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from inventory import selectors as inventory_selectors
+from inventory import services as inventory_services
+from outbound.services import order_line_reallocate, order_line_short, order_pick_lock
 from wms.exceptions import BusinessValidationError, NotFoundError
 from wms.outbox import outbox_emit
 
@@ -34,6 +37,7 @@ from .. import locks
 from ..exceptions import ExceptionNotOpen, NoStockElsewhere
 from ..models import (
     CountRequest,
+    CountRequestStatus,
     ExceptionCase,
     ExceptionResolution,
     ExceptionStatus,
@@ -129,8 +133,6 @@ def _excluded_locations(task: PickTask) -> set[int]:
 
 
 def _reallocate(task: PickTask, qty: Decimal, *, actor) -> list[PickTask]:
-    from outbound.services import order_line_reallocate
-
     allocations = order_line_reallocate(
         order_id=task.order_id,
         line_id=task.order_line_id,
@@ -170,9 +172,6 @@ def _reallocate(task: PickTask, qty: Decimal, *, actor) -> list[PickTask]:
 
 def _quarantine_location(case: ExceptionCase, *, actor) -> list[str]:
     """Move the location's available stock (allocatable statuses) to quarantine."""
-    from inventory import selectors as inventory_selectors
-    from inventory import services as inventory_services
-
     target = inventory_selectors.status_for_code(code=quarantine_status_code())
     if target is None:
         raise BusinessValidationError(
@@ -212,8 +211,6 @@ def exception_case_resolve(*, case_id, action: str, actor, note: str = "") -> Ex
     Raises ``exception_not_open`` for a resolved case and ``no_stock_elsewhere``
     when a re-allocation finds nothing (in both cases nothing changes).
     """
-    from outbound.services import order_line_short, order_pick_lock
-
     if action not in ACTIONS:
         raise BusinessValidationError(_("Unknown resolution."), code="invalid_resolution")
     cases = ExceptionCase.objects.filter(pk=case_id)
@@ -302,8 +299,6 @@ def exception_case_resolve(*, case_id, action: str, actor, note: str = "") -> Ex
 @transaction.atomic
 def count_request_close(*, request_id, actor=None, cancelled: bool = False) -> CountRequest:
     """Mark a count request done (or cancelled); closing a closed one changes nothing."""
-    from ..models import CountRequestStatus
-
     request = CountRequest.objects.select_for_update(of=("self",)).get(pk=request_id)
     if request.status != CountRequestStatus.OPEN:
         return request
