@@ -1,13 +1,18 @@
-"""Reads of the inventory context, always scoped by warehouse (``wms.scoping``)."""
+"""Reads of the inventory context: for an actor always scoped by warehouse
+(``wms.scoping``); for the outbound planner by the warehouse it plans. Other
+apps read inventory's tables only through these (its SQL is in ``queries``)."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Now
 
+from wms import sql
 from wms.scoping import scope_by_warehouse, warehouses_visible_to
 
+from . import queries
 from .models import (
     OPEN_RESERVATION_STATES,
     InventoryBalance,
@@ -227,11 +232,66 @@ def status_for_code(*, code: str) -> InventoryStatus | None:
     return InventoryStatus.objects.filter(code=code).first()
 
 
-# --- verification (verify_inventory) -----------------------------------------
+# --- stock the outbound planner may allocate ---------------------------------------
 
-# Quantities have three decimals; on SQLite decimals sum as floats, so compare
-# with half a unit of the last decimal instead of exact equality.
-_EPSILON = "0.0005"
+
+def items_with_warehouse(*, item_ids) -> dict[int, Item]:
+    """id → item, with its warehouse cached on it (``queries.items_with_warehouse``)."""
+    if not item_ids:
+        return {}
+    item, warehouse, statement = queries.items_with_warehouse()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [list(item_ids)])
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        loaded = item.instance(row)
+        Item.warehouse.field.set_cached_value(loaded, warehouse.instance(row, len(item)))
+        found[loaded.pk] = loaded
+    return found
+
+
+def locations_by_id(*, location_ids) -> dict[int, Location]:
+    """id → location, without compiling a queryset (``wms.sql.in_bulk``)."""
+    return sql.in_bulk(Location, location_ids)
+
+
+def statuses_by_id(*, status_ids) -> dict[int, InventoryStatus]:
+    """id → inventory status, without compiling a queryset (``wms.sql.in_bulk``)."""
+    return sql.in_bulk(InventoryStatus, status_ids)
+
+
+def balances_available(*, warehouse_id: int, item_ids) -> list[tuple]:
+    """(id, item id, location id, status id, available, on hand) of the warehouse's
+    balances with available stock of these items, by id (the order balances are
+    locked in); ``queries.BALANCES_AVAILABLE``."""
+    item_ids = list(item_ids)
+    if not item_ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(queries.BALANCES_AVAILABLE, [warehouse_id, item_ids])
+        # Sorted here, not by ORDER BY id: that could tempt the planner away from the
+        # item index onto the primary key.
+        return sorted(cursor.fetchall())
+
+
+def stock_fifo_dates(*, balance_ids) -> dict[int, datetime | None]:
+    """balance id → when the oldest unit still in it arrived, from the ledger.
+
+    The inflows of a balance (receipts, moves and status transfers in, positive
+    adjustments) are layered newest first; under first-in-first-out consumption
+    the units on hand are the newest layers that add up to ``on_hand``, so the
+    oldest of those layers dates the oldest stock. Stock moved between
+    locations counts from its move (the ledger has no lot date yet).
+    """
+    if not balance_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(queries.STOCK_FIFO_DATES, [list(balance_ids)])
+        return dict(cursor.fetchall())
+
+
+# --- verification (verify_inventory) -----------------------------------------
 
 
 @dataclass
@@ -247,177 +307,166 @@ class InventoryVerification:
         return not self.problems
 
 
-def _rows(sql: str, params=()) -> list[tuple]:
+def _rows(statement: str) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(statement)
         return cursor.fetchall()
-
-
-def _tables() -> dict[str, str]:
-    quote = connection.ops.quote_name
-    return {
-        "balance": quote(InventoryBalance._meta.db_table),
-        "ledger": quote(InventoryLedgerEntry._meta.db_table),
-        "reservation": quote(InventoryReservation._meta.db_table),
-        "posting": quote(InventoryPosting._meta.db_table),
-        "item": quote(Item._meta.db_table),
-        "location": quote(Location._meta.db_table),
-    }
 
 
 def inventory_verify() -> InventoryVerification:
     """Recompute every balance from the ledger and check every invariant and reservation.
 
     Read-only; runs in one transaction so all checks see one snapshot
-    (REPEATABLE READ on PostgreSQL when it owns the transaction, since postings
-    may run concurrently).
+    (REPEATABLE READ when it owns the transaction, since postings may run
+    concurrently).
     """
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
+        if outermost:
             with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute(queries.VERIFY_SNAPSHOT)
         return _verify()
 
 
 def _verify() -> InventoryVerification:
-    t = _tables()
-    eps = _EPSILON
-    open_states = ", ".join(f"'{state}'" for state in OPEN_RESERVATION_STATES)
-    report = InventoryVerification()
-    report.counts = {
-        "balances": _rows(f"SELECT COUNT(*) FROM {t['balance']}")[0][0],
-        "ledger entries": _rows(f"SELECT COUNT(*) FROM {t['ledger']}")[0][0],
-        "reservations": _rows(f"SELECT COUNT(*) FROM {t['reservation']}")[0][0],
-        "postings": _rows(f"SELECT COUNT(*) FROM {t['posting']}")[0][0],
-    }
-
-    # 1. Every balance is the sum of its ledger entries (and no ledger sum lacks a balance).
-    for item_id, location_id, status_id, on_hand, reserved, l_on_hand, l_reserved in _rows(
-        f"""
-        WITH sums AS (
-            SELECT item_id, location_id, status_id,
-                   SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved
-            FROM {t["ledger"]} GROUP BY item_id, location_id, status_id
-        )
-        SELECT COALESCE(b.item_id, s.item_id), COALESCE(b.location_id, s.location_id),
-               COALESCE(b.status_id, s.status_id), b.on_hand, b.reserved, s.on_hand, s.reserved
-        FROM {t["balance"]} b
-        FULL OUTER JOIN sums s ON s.item_id = b.item_id AND s.location_id = b.location_id
-                              AND s.status_id = b.status_id
-        WHERE ABS(COALESCE(b.on_hand, 0) - COALESCE(s.on_hand, 0)) > {eps}
-           OR ABS(COALESCE(b.reserved, 0) - COALESCE(s.reserved, 0)) > {eps}
-        ORDER BY 1, 2, 3
-        """
+    report = InventoryVerification(counts=_table_counts())
+    for check in (
+        _balances_not_matching_ledger,
+        _balances_breaking_invariants,
+        _balances_in_another_warehouse,
+        _reserved_not_matching_reservations,
+        _reservations_not_matching_ledger,
+        _postings_without_entries,
     ):
-        report.problems.append(
-            f"balance item={item_id} location={location_id} status={status_id}: "
-            f"on hand {on_hand} / reserved {reserved} but the ledger sums to "
-            f"{l_on_hand} / {l_reserved}"
-        )
+        report.problems.extend(check())
+    report.notes.extend(_reservations_overdue())
+    return report
 
-    # 2. Balance invariants (the check constraints should make these impossible).
-    for balance_id, on_hand, reserved, available in _rows(
-        f"""
-        SELECT id, on_hand, reserved, available FROM {t["balance"]}
-        WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand
-           OR ABS(available - (on_hand - reserved)) > {eps}
-        ORDER BY id
-        """
-    ):
-        report.problems.append(
-            f"balance #{balance_id}: invariant broken "
-            f"(on hand {on_hand}, reserved {reserved}, available {available})"
-        )
 
-    # 3. A balance belongs to the warehouse of its item and its location.
-    for balance_id, warehouse_id, item_wh, location_wh in _rows(
-        f"""
-        SELECT b.id, b.warehouse_id, i.warehouse_id, l.warehouse_id
-        FROM {t["balance"]} b
-        JOIN {t["item"]} i ON i.id = b.item_id
-        JOIN {t["location"]} l ON l.id = b.location_id
-        WHERE b.warehouse_id <> i.warehouse_id OR b.warehouse_id <> l.warehouse_id
-        ORDER BY b.id
-        """
-    ):
-        report.problems.append(
-            f"balance #{balance_id}: warehouse {warehouse_id} but item in {item_wh}, "
-            f"location in {location_wh}"
-        )
+def _table_counts() -> dict[str, int]:
+    [counts] = _rows(queries.VERIFY_COUNTS)
+    return dict(
+        zip(("balances", "ledger entries", "reservations", "postings"), counts, strict=True)
+    )
 
-    # 4. Reserved on a balance is exactly what its open reservations hold.
-    for balance_id, reserved, held in _rows(
-        f"""
-        SELECT b.id, b.reserved, COALESCE(h.held, 0)
-        FROM {t["balance"]} b
-        LEFT JOIN (
-            SELECT balance_id, SUM(qty - qty_consumed - qty_released) AS held
-            FROM {t["reservation"]} WHERE state IN ({open_states}) GROUP BY balance_id
-        ) h ON h.balance_id = b.id
-        WHERE ABS(b.reserved - COALESCE(h.held, 0)) > {eps}
-        ORDER BY b.id
-        """
-    ):
-        report.problems.append(
-            f"balance #{balance_id}: reserved {reserved} but open reservations hold {held}"
-        )
 
-    # 5. Each reservation: state matches quantities, identity matches its balance,
-    #    and its ledger entries add up to what it says was reserved, consumed, released.
-    for row in _rows(
-        f"""
-        SELECT r.id, r.state, r.qty, r.qty_consumed, r.qty_released,
-               COALESCE(SUM(CASE WHEN e.entry_type = 'RESERVE' THEN e.reserved_delta END), 0),
-               COALESCE(SUM(CASE WHEN e.entry_type = 'PICK_OUT' THEN -e.on_hand_delta END), 0),
-               COALESCE(SUM(CASE WHEN e.entry_type IN ('RELEASE', 'EXPIRE')
-                                 THEN -e.reserved_delta END), 0),
-               COALESCE(SUM(e.reserved_delta), 0),
-               MAX(CASE WHEN b.item_id <> r.item_id OR b.location_id <> r.location_id
-                         OR b.status_id <> r.status_id THEN 1 ELSE 0 END)
-        FROM {t["reservation"]} r
-        JOIN {t["balance"]} b ON b.id = r.balance_id
-        LEFT JOIN {t["ledger"]} e ON e.reservation_id = r.id
-        GROUP BY r.id, r.state, r.qty, r.qty_consumed, r.qty_released
-        HAVING ABS(COALESCE(SUM(CASE WHEN e.entry_type = 'RESERVE'
-                                     THEN e.reserved_delta END), 0) - r.qty) > {eps}
-            OR ABS(COALESCE(SUM(CASE WHEN e.entry_type = 'PICK_OUT'
-                                     THEN -e.on_hand_delta END), 0) - r.qty_consumed) > {eps}
-            OR ABS(COALESCE(SUM(CASE WHEN e.entry_type IN ('RELEASE', 'EXPIRE')
-                                     THEN -e.reserved_delta END), 0) - r.qty_released) > {eps}
-            OR ABS(COALESCE(SUM(e.reserved_delta), 0)
-                   - (r.qty - r.qty_consumed - r.qty_released)) > {eps}
-            OR r.qty_consumed + r.qty_released > r.qty + {eps}
-            OR (r.state IN ({open_states}) AND r.qty_consumed + r.qty_released >= r.qty)
-            OR (r.state NOT IN ({open_states})
-                AND ABS(r.qty_consumed + r.qty_released - r.qty) > {eps})
-            OR MAX(CASE WHEN b.item_id <> r.item_id OR b.location_id <> r.location_id
-                        OR b.status_id <> r.status_id THEN 1 ELSE 0 END) = 1
-        ORDER BY r.id
-        """
-    ):
+def _balances_not_matching_ledger() -> list[str]:
+    """Every balance is the sum of its ledger entries (and no ledger sum lacks a balance)."""
+    return [
+        f"balance item={item_id} location={location_id} status={status_id}: "
+        f"on hand {on_hand} / reserved {reserved} but the ledger sums to "
+        f"{l_on_hand} / {l_reserved}"
+        for item_id, location_id, status_id, on_hand, reserved, l_on_hand, l_reserved in _rows(
+            queries.VERIFY_BALANCES_AGAINST_LEDGER
+        )
+    ]
+
+
+def _balances_breaking_invariants() -> list[str]:
+    """On hand ≥ 0, 0 ≤ reserved ≤ on hand (the check constraints should make these impossible)."""
+    return [
+        f"balance #{balance_id}: invariant broken "
+        f"(on hand {on_hand}, reserved {reserved}, available {available})"
+        for balance_id, on_hand, reserved, available in _rows(queries.VERIFY_BALANCE_INVARIANTS)
+    ]
+
+
+def _balances_in_another_warehouse() -> list[str]:
+    """A balance belongs to the warehouse of its item and of its location."""
+    return [
+        f"balance #{balance_id}: warehouse {warehouse_id} but item in {item_wh}, "
+        f"location in {location_wh}"
+        for balance_id, warehouse_id, item_wh, location_wh in _rows(
+            queries.VERIFY_BALANCE_WAREHOUSES
+        )
+    ]
+
+
+def _reserved_not_matching_reservations() -> list[str]:
+    """Reserved on a balance is exactly what its open reservations hold."""
+    return [
+        f"balance #{balance_id}: reserved {reserved} but open reservations hold {held}"
+        for balance_id, reserved, held in _rows(queries.VERIFY_RESERVED_AGAINST_RESERVATIONS)
+    ]
+
+
+def _reservations_not_matching_ledger() -> list[str]:
+    """Each reservation: state matches quantities, identity matches its balance, and its
+    ledger entries add up to what it says was reserved, consumed, released."""
+    problems = []
+    for row in _rows(queries.VERIFY_RESERVATIONS_AGAINST_LEDGER):
         (res_id, state, qty, consumed, released, l_res, l_cons, l_rel, l_held, wrong_bal) = row
-        report.problems.append(
+        problems.append(
             f"reservation #{res_id} ({state}): qty {qty}, consumed {consumed}, released "
             f"{released}; ledger says reserved {l_res}, consumed {l_cons}, released {l_rel}, "
             f"still held {l_held}" + ("; not on its own balance" if wrong_bal else "")
         )
+    return problems
 
-    # 6. Every posting left ledger entries (a posting is all or nothing).
-    for posting_id, key in _rows(
-        f"""
-        SELECT p.id, p.posting_key FROM {t["posting"]} p
-        WHERE NOT EXISTS (SELECT 1 FROM {t["ledger"]} e WHERE e.posting_id = p.id)
-        ORDER BY p.id
-        """
-    ):
-        report.problems.append(f"posting #{posting_id} '{key}' has no ledger entries")
 
+def _postings_without_entries() -> list[str]:
+    """Every posting left ledger entries (a posting is all or nothing)."""
+    return [
+        f"posting #{posting_id} '{key}' has no ledger entries"
+        for posting_id, key in _rows(queries.VERIFY_POSTINGS_WITHOUT_ENTRIES)
+    ]
+
+
+def _reservations_overdue() -> list[str]:
+    """Not a problem: open reservations past their expiry wait for the expiry task."""
     overdue = InventoryReservation.objects.filter(
         state__in=OPEN_RESERVATION_STATES, expires_at__lte=Now()
     ).count()
-    if overdue:
-        report.notes.append(
-            f"{overdue} open reservation(s) past their expiry, waiting for the expiry task"
+    if not overdue:
+        return []
+    return [f"{overdue} open reservation(s) past their expiry, waiting for the expiry task"]
+
+
+# --- what a pick confirmation reads ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StockForPick:
+    """``stock_for_pick``: the picked item (its base unit and warehouse cached), the
+    source location, and the pick's reservations by id with their status (and the
+    item and location cached on those that are the pick's)."""
+
+    item: Item
+    location: Location
+    reservations: list[InventoryReservation]
+
+
+def stock_for_pick(*, item_id: int, location_id: int, reservation_ids) -> StockForPick | None:
+    """What the posting service needs to consume a pick's reservations, in one
+    statement (``queries.stock_for_pick``); None without the item or the location.
+    Read without locks: the posting service locks and re-checks each reservation."""
+    parts, statement = queries.stock_for_pick()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [location_id, [int(pk) for pk in reservation_ids], item_id])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    starts, start = [], 0
+    for part in parts:
+        starts.append(start)
+        start += len(part)
+    item_part, uom_part, warehouse_part, location_part, reservation_part, status_part = parts
+    row = rows[0]
+    item = item_part.instance(row, starts[0])
+    Item.base_uom.field.set_cached_value(item, uom_part.instance(row, starts[1]))
+    Item.warehouse.field.set_cached_value(item, warehouse_part.instance(row, starts[2]))
+    location = location_part.instance(row, starts[3])
+    reservations = []
+    for row in rows:
+        if row[starts[4]] is None:  # no reservation (LEFT JOIN)
+            continue
+        reservation = reservation_part.instance(row, starts[4])
+        InventoryReservation.status.field.set_cached_value(
+            reservation, status_part.instance(row, starts[5])
         )
-    return report
+        if reservation.item_id == item.pk:
+            InventoryReservation.item.field.set_cached_value(reservation, item)
+        if reservation.location_id == location.pk:
+            InventoryReservation.location.field.set_cached_value(reservation, location)
+        reservations.append(reservation)
+    return StockForPick(item, location, reservations)

@@ -8,26 +8,19 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from typing import NamedTuple
 
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
-from django.utils.dateparse import parse_datetime
 
-from inventory.models import (
-    InventoryBalance,
-    InventoryStatus,
-    Item,
-    Location,
-    LocationType,
-    Warehouse,
-)
+from inventory import selectors as inventory_selectors
+from inventory.models import Item, Location, LocationType, Warehouse
 from wms import sql
 from wms.scoping import scope_by_warehouse
 
+from . import queries
 from .models import (
     LineStatus,
     PlanningJob,
@@ -256,44 +249,15 @@ def order_wave_figures(*, order_ids) -> dict:
 
 
 def items_by_id(*, item_ids) -> dict[int, Item]:
-    """id → item, with its warehouse (events name both). Hand-written: a planning job
-    loads each item it meets once, thousands per job."""
-    item, warehouse = sql.select(Item, "i"), sql.select(Warehouse, "w")
-    if not item_ids:
-        return {}
-    match, params = sql.any_of(item_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {item.sql}, {warehouse.sql} FROM {sql.table(Item)} i "
-            f"JOIN {sql.table(Warehouse)} w ON w.id = i.{sql.column(Item, 'warehouse')} "
-            f"WHERE i.id {match}",
-            params,
-        )
-        rows = cursor.fetchall()
-    found = {}
-    for row in rows:
-        loaded = item.instance(row)
-        Item.warehouse.field.set_cached_value(loaded, warehouse.instance(row, len(item)))
-        found[loaded.pk] = loaded
-    return found
-
-
-_OPEN_LINES_SQL: dict = {}
+    """id → item, with its warehouse (events name both): a planning job loads each
+    item it meets once, thousands per job (``inventory.selectors``)."""
+    return inventory_selectors.items_with_warehouse(item_ids=item_ids)
 
 
 def order_lines_to_plan(*, order_id) -> list[ReplenishmentOrderLine]:
     """The order's lines that planning still concerns (not cancelled or rejected), by
-    item then line number (the order the planner reserves in). Built once per
-    process (``wms.sql``): the planner runs it for every order."""
-    line = sql.select(ReplenishmentOrderLine, "l")
-    statement = _OPEN_LINES_SQL.get(connection.vendor)
-    if statement is None:
-        column = partial(sql.column, ReplenishmentOrderLine)
-        statement = _OPEN_LINES_SQL[connection.vendor] = (
-            f"SELECT {line.sql} FROM {sql.table(ReplenishmentOrderLine)} l "
-            f"WHERE l.{column('order')} = %s AND l.{column('status')} NOT IN (%s, %s) "
-            f"ORDER BY l.{column('item')}, l.{column('line_number')}"
-        )
+    item then line number (the order the planner reserves in); ``queries``."""
+    line, statement = queries.order_lines_to_plan()
     params = [
         sql.db_value(ReplenishmentOrderLine, "order", order_id),
         LineStatus.CANCELLED.value,
@@ -338,13 +302,13 @@ def allocatable_candidates(
     """
     locations = {} if locations is None else locations
     statuses = {} if statuses is None else statuses
-    rows = _balances_available(warehouse_id=warehouse_id, item_ids=list(item_ids))
+    rows = inventory_selectors.balances_available(warehouse_id=warehouse_id, item_ids=item_ids)
     missing = {row[2] for row in rows} - locations.keys()
     if missing:
-        locations.update(sql.in_bulk(Location, missing))
+        locations.update(inventory_selectors.locations_by_id(location_ids=missing))
     missing = {row[3] for row in rows} - statuses.keys()
     if missing:
-        statuses.update(sql.in_bulk(InventoryStatus, missing))
+        statuses.update(inventory_selectors.statuses_by_id(status_ids=missing))
     result: dict[int, list[Candidate]] = {}
     for pk, item_id, location_id, status_id, available, on_hand in rows:
         location = locations[location_id]
@@ -371,80 +335,10 @@ def allocatable_candidates(
     return result
 
 
-def _decimal_converters():
-    expression = InventoryBalance._meta.get_field("available").get_col("b")
-    functions = connection.ops.get_db_converters(expression)
-
-    def convert(value):
-        for function in functions:
-            value = function(value, expression, connection)
-        return value
-
-    return convert
-
-
-def _balances_available(*, warehouse_id: int, item_ids: list) -> list[tuple]:
-    """(id, item id, location id, status id, available, on hand) of the balances with
-    available stock of these items, by id (the order balances are locked in).
-
-    Hand-written: the planner runs it once per order, and compiling the queryset
-    cost more than running it."""
-    if not item_ids:
-        return []
-    items, item_params = sql.any_of(item_ids)
-    column = partial(sql.column, InventoryBalance)
-    statement = (
-        f"SELECT b.id, b.{column('item')}, b.{column('location')}, b.{column('status')}, "
-        f"b.{column('available')}, b.{column('on_hand')} FROM {sql.table(InventoryBalance)} b "
-        f"WHERE b.{column('warehouse')} = %s AND b.{column('item')} {items} "
-        f"AND b.{column('available')} > 0"
-    )
-    params = [warehouse_id, *item_params]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        # Sorted here, not by ORDER BY id: that could tempt the planner away from the
-        # item index onto the primary key.
-        rows = sorted(cursor.fetchall())
-    if connection.vendor != "postgresql":
-        # SQLite hands decimals back as numbers: the converters the ORM would apply.
-        convert = _decimal_converters()
-        rows = [(*row[:4], convert(row[4]), convert(row[5])) for row in rows]
-    return rows
-
-
 def stock_fifo_dates(*, balance_ids) -> dict[int, datetime | None]:
-    """balance id → when the oldest unit still in it arrived, from the ledger.
-
-    The inflows of a balance (receipts, moves and status transfers in, positive
-    adjustments) are layered newest first; under first-in-first-out consumption
-    the units on hand are the newest layers that add up to ``on_hand``, so the
-    oldest of those layers dates the oldest stock. Stock moved between
-    locations counts from its move (the ledger has no lot date yet).
-    """
-    if not balance_ids:
-        return {}
-    Entry = apps.get_model("inventory", "InventoryLedgerEntry")
-    entries = Entry._meta.db_table
-    balances = InventoryBalance._meta.db_table
-    sql = f"""
-        SELECT b.id, (
-            SELECT min(layer.occurred_at) FROM (
-                SELECT e.occurred_at,
-                       SUM(e.on_hand_delta) OVER (ORDER BY e.id DESC) AS newer_and_this,
-                       e.on_hand_delta
-                FROM {entries} e
-                WHERE e.item_id = b.item_id AND e.location_id = b.location_id
-                  AND e.status_id = b.status_id AND e.on_hand_delta > 0
-            ) layer
-            WHERE layer.newer_and_this - layer.on_hand_delta < b.on_hand
-        )
-        FROM {balances} b WHERE b.id IN ({", ".join(["%s"] * len(balance_ids))})
-    """  # table names from model metadata, values as parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(balance_ids))
-        rows = cursor.fetchall()
-    # SQLite hands back text; PostgreSQL an aware datetime.
-    return {pk: parse_datetime(value) if isinstance(value, str) else value for pk, value in rows}
+    """balance id → when the oldest unit still in it arrived (``inventory.selectors``:
+    first in, first out over the ledger)."""
+    return inventory_selectors.stock_fifo_dates(balance_ids=balance_ids)
 
 
 # --- Staging (where picks of an order go) ------------------------------------------------
@@ -464,8 +358,6 @@ def staging_location_for_order(*, order):
     location changes a few times a year, and the posting service refuses an
     inactive one anyway).
     """
-    from inventory.models import Location
-
     now = time.monotonic()
     hit = _STAGING.get(order.warehouse_id)
     if hit is not None and hit[0] > now:

@@ -3,6 +3,12 @@
 Call ``outbox_emit`` inside the service's transaction: the event exists if and
 only if the change it describes committed. The relay in
 ``integrations.relay`` publishes it afterwards (at least once, same id).
+
+Every writer of the outbox goes through one statement, ``outbox_rows_insert``
+(one event or many): ``outbox_emit`` runs it at once, a service that sends its
+writes in one batch (``wms.sql.execute``) takes it as ``(sql, params)``, and
+the posting engine and order intake embed it in their own one-statement
+writes.
 """
 
 import uuid
@@ -13,21 +19,52 @@ from django.utils import timezone
 
 from .correlation import get_correlation_id
 from .models import OutboxEvent, OutboxStatus
+from .sql import server_bound_cursor
+
+OUTBOX_TABLE = OutboxEvent._meta.db_table
+
+#: The columns a writer gives (``outbox_row``'s keys); the others take their
+#: database defaults: id, ``occurred_at`` and ``next_attempt_at`` now,
+#: ``published_at`` null.
+_COLUMNS = (
+    "event_id",
+    "event_type",
+    "version",
+    "aggregate_type",
+    "aggregate_id",
+    "correlation_id",
+    "data",
+    "status",
+    "attempts",
+    "sink",
+    "last_error",
+)
+#: What Django's ``create()`` reads back (the database defaults), and so ``outbox_emit``.
+_RETURNED = ("id", "occurred_at", "next_attempt_at")
+_STATEMENTS: dict = {}
 
 
 def outbox_emit(
     *, event_type: str, aggregate_type: str, aggregate_id, data: dict, version: int = 1
 ) -> OutboxEvent:
+    """Write one event now, in the current transaction; the saved ``OutboxEvent``."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_emit must run inside the transaction of the change it reports")
-    return OutboxEvent.objects.create(
+    row = outbox_row(
         event_type=event_type,
-        version=version,
         aggregate_type=aggregate_type,
-        aggregate_id=str(aggregate_id),
-        correlation_id=get_correlation_id(),
+        aggregate_id=aggregate_id,
         data=data,
+        version=version,
     )
+    statement, params = outbox_rows_insert([row])
+    with server_bound_cursor() as cursor:
+        cursor.execute(f"{statement} RETURNING {', '.join(_RETURNED)}", params)
+        returned = dict(zip(_RETURNED, cursor.fetchone(), strict=True))
+    event = OutboxEvent(**{**row, "data": data}, **returned)
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
 
 
 def outbox_row(
@@ -39,21 +76,16 @@ def outbox_row(
     correlation_id: str | None = None,
     version: int = 1,
 ) -> dict:
-    """The columns of the row ``outbox_emit`` writes, as database parameters.
-
-    For a service that writes its rows with its own statements (the inventory
-    posting engine), inside the transaction of the change it reports.
-    """
-    fields = OutboxEvent._meta
+    """The columns of one event's row, as ``outbox_rows_insert`` takes them
+    (``correlation_id``: the current one unless given)."""
     return {
-        # Only these two need the backend's adaptation (UUID as text and JSON on SQLite).
-        "event_id": fields.get_field("event_id").get_db_prep_save(uuid.uuid4(), connection),
-        "data": fields.get_field("data").get_db_prep_save(data, connection),
+        "event_id": uuid.uuid4(),
         "event_type": event_type,
         "version": version,
         "aggregate_type": aggregate_type,
         "aggregate_id": str(aggregate_id),
         "correlation_id": get_correlation_id() if correlation_id is None else correlation_id,
+        "data": data,
         "status": OutboxStatus.PENDING.value,
         "attempts": 0,
         "sink": "",
@@ -61,20 +93,56 @@ def outbox_row(
     }
 
 
-OUTBOX_TABLE = OutboxEvent._meta.db_table
+def outbox_rows_insert(
+    rows: list[dict], *, join: str = "", data_merge: str = "", aggregate_id: str = ""
+) -> tuple[str, list]:
+    """The INSERT of ``rows`` (``outbox_row`` dicts) into the outbox, as ``(sql, params)``.
+
+    One ``INSERT … SELECT … FROM unnest(array, …)``: one array per column,
+    bound by the server, so the text is the same for one event or a hundred
+    and is prepared once per connection. Run it in the transaction of the
+    change the events report.
+
+    A writer that learns some values only inside its own statement embeds
+    this one in its data-modifying ``WITH``: the events are the rows ``e``
+    (``e.n`` numbers them from 1 in the order given); ``join`` continues
+    their ``FROM`` (``CROSS JOIN claim``: no event without the claim row);
+    ``data_merge`` is a jsonb expression added to each event's data (ids of
+    the rows the statement inserts); ``aggregate_id`` an expression for the
+    aggregate id. All three are SQL text without parameters.
+    """
+    key = (join, data_merge, aggregate_id)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = _insert_statement(join, data_merge, aggregate_id)
+    data = OutboxEvent._meta.get_field("data")
+    params = [[row[column] for row in rows] for column in _COLUMNS]
+    # JSON needs the field's adaptation (DjangoJSONEncoder); the rest binds as it is.
+    params[_COLUMNS.index("data")] = [
+        data.get_db_prep_save(row["data"], connection) for row in rows
+    ]
+    return statement, params
+
+
+def _insert_statement(join: str, data_merge: str, aggregate_id: str) -> str:
+    fields = [OutboxEvent._meta.get_field(column) for column in _COLUMNS]
+    arrays = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in fields)
+    selected = {column: f"e.{column}" for column in _COLUMNS}
+    if data_merge:
+        selected["data"] = f"e.data || {data_merge}"
+    if aggregate_id:
+        selected["aggregate_id"] = aggregate_id
+    return (
+        f"INSERT INTO {OUTBOX_TABLE} ({', '.join(_COLUMNS)}) "
+        f"SELECT {', '.join(selected.values())} "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS e({', '.join(_COLUMNS)}, n) {join}"
+    ).rstrip()
 
 
 def outbox_insert(**event) -> tuple[str, list]:
-    """The INSERT of the row ``outbox_emit(**event)`` writes, as ``(sql, params)``,
-    for a service that sends its writes in one batch (``wms.sql.execute``) inside
-    the transaction of the change it reports."""
-    row = outbox_row(**event)
-    quote = connection.ops.quote_name
-    return (
-        f"INSERT INTO {quote(OUTBOX_TABLE)} ({', '.join(quote(c) for c in row)}) "
-        f"VALUES ({', '.join(['%s'] * len(row))})",
-        list(row.values()),
-    )
+    """``outbox_rows_insert`` of the one event ``outbox_emit(**event)`` would write,
+    for a service that sends its writes in one batch (``wms.sql.execute``)."""
+    return outbox_rows_insert([outbox_row(**event)])
 
 
 def outbox_events_replay(*, event_ids: Iterable[int]) -> int:

@@ -7,15 +7,15 @@ and the outbox event, and returns the ``PostingResult``. A replayed key
 returns the first posting's result instead; a reused key with other content
 is refused.
 
-Why hand-written SQL here and nowhere else: this is the hottest write path of
-the product (every reservation, pick and receipt), and the ORM spent three
-times the CPU of the statements themselves. The rows are the ones the models
-describe. On PostgreSQL everything a posting writes after its locks goes in
-one data-modifying ``WITH`` statement, each part gated on the one before it,
-run prepared; a single-balance posting (reserve, receive, issue, adjust)
-claims its key in that same statement, so it costs one round trip between
-BEGIN and COMMIT. SQLite, the embedded default, runs the same rows one
-statement at a time.
+Why hand-written SQL: this is the hottest write path of the product (every
+reservation, pick and receipt), and the ORM spent three times the CPU of the
+statements themselves (the figures are in ``inventory.queries``, where the
+statements are). The rows are the ones the models describe. Everything a
+posting writes after its locks goes in one data-modifying ``WITH`` statement
+(``queries.posting_write``), each part gated on the one before it, run
+prepared; a single-balance posting (reserve, receive, issue, adjust) claims
+its key in that same statement, so it costs one round trip between BEGIN and
+COMMIT.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import OperationalError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
@@ -42,9 +42,9 @@ from django.utils import timezone
 from wms import sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import DomainError
-from wms.outbox import OUTBOX_TABLE, outbox_row
+from wms.outbox import outbox_row
 
-from .. import locks
+from .. import locks, queries
 from ..exceptions import InsufficientAvailable, InvalidPosting, PostingKeyReused
 from ..models import (
     QTY_DECIMALS,
@@ -55,6 +55,7 @@ from ..models import (
     InventoryStatus,
     Item,
     Location,
+    PostingKind,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,11 +66,6 @@ _MAX_QTY = Decimal("1e12")
 # SQLSTATEs worth retrying when the service owns the transaction.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 MAX_ATTEMPTS = 5
-
-_POSTING = InventoryPosting._meta.db_table
-_LEDGER = InventoryLedgerEntry._meta.db_table
-_RESERVATION = InventoryReservation._meta.db_table
-_BALANCE = InventoryBalance._meta.db_table
 
 
 class PostingResult:
@@ -316,12 +312,6 @@ class _Claim:
         )
 
 
-_CLAIM_INSERT = (
-    f"INSERT INTO {_POSTING} (posting_key, kind, fingerprint, source_ref) "
-    "VALUES (%s, %s, %s, %s) ON CONFLICT (posting_key) DO NOTHING RETURNING id"
-)
-
-
 def _claim_insert(claim: _Claim) -> int | None:
     """Insert the posting row: its id, or ``None`` when the key was posted before.
 
@@ -330,7 +320,7 @@ def _claim_insert(claim: _Claim) -> int | None:
     No savepoint needed, so a refused replay leaves the caller's transaction usable.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_INSERT, claim.params())
+        cursor.execute(queries.POSTING_CLAIM, claim.params())
         row = cursor.fetchone()
     return row[0] if row else None
 
@@ -432,44 +422,25 @@ class _Guarded:
     def arrives_only(self) -> bool:
         return self.d_on_hand > 0 and self.d_reserved == 0
 
-    def statement(self, source: str = "") -> tuple[str, list]:
-        """The SQL; ``source`` is a row source (``FROM claim``) that gates it, if any."""
-        item_id, location_id, status_id = self.line.key
+    def statement(self) -> tuple[str, list]:
+        """Its part of ``queries.posting_write``, gated on the posting's claim."""
         if self.arrives_only:
-            return (
-                f"INSERT INTO {_BALANCE} (warehouse_id, item_id, location_id, status_id, "
-                "on_hand, reserved, updated_at) "
-                f"SELECT %s, %s, %s, %s, %s, 0, CURRENT_TIMESTAMP {source or 'WHERE TRUE'} "
-                "ON CONFLICT (item_id, location_id, status_id) DO UPDATE SET "
-                f"on_hand = {_BALANCE}.on_hand + EXCLUDED.on_hand, "
-                "updated_at = EXCLUDED.updated_at RETURNING id",
-                [self.line.location.warehouse_id, item_id, location_id, status_id, self.d_on_hand],
+            return queries.balance_arrive(
+                key=self.line.key,
+                warehouse_id=self.line.location.warehouse_id,
+                d_on_hand=self.d_on_hand,
             )
-        return locks.balance_update_guarded_statement(
-            key=self.line.key,
-            d_on_hand=self.d_on_hand,
-            d_reserved=self.d_reserved,
-            gate="AND EXISTS (SELECT 1 FROM claim) " if source else "",
+        return queries.balance_update_guarded(
+            key=self.line.key, d_on_hand=self.d_on_hand, d_reserved=self.d_reserved
         )
 
 
 # --- rows ---------------------------------------------------------------------
 
 
-_LEDGER_COLUMNS = (
-    "posting_id, line_no, entry_type, warehouse_id, item_id, location_id, status_id, "
-    "on_hand_delta, reserved_delta, reservation_id, source_ref, reason_code, actor_id, "
-    "actor_label, correlation_id"
-)
-_RESERVATION_COLUMNS = (
-    "warehouse_id, balance_id, item_id, location_id, status_id, state, qty, "
-    "qty_consumed, qty_released, demand_ref, expires_at"
-)
-
-
 @dataclass
 class _Rows:
-    """Everything a posting writes after its balances, as values (the SQL is per backend)."""
+    """Everything a posting writes after its balances, as values (``queries`` has the SQL)."""
 
     plan: Plan
     source_ref: str
@@ -511,20 +482,15 @@ class _Rows:
 
     def reservation_update(self, reservation_id) -> tuple[str, list]:
         change = self.plan.reservation_change
-        closing = ", state = %s, resolved_at = CURRENT_TIMESTAMP" if change.closes_as else ""
-        return (
-            f"UPDATE {_RESERVATION} SET qty_consumed = qty_consumed + CAST(%s AS NUMERIC), "
-            f"qty_released = qty_released + CAST(%s AS NUMERIC){closing} WHERE id = %s",
-            [
-                change.consumed,
-                change.released,
-                *([change.closes_as] if change.closes_as else []),
-                reservation_id,
-            ],
+        return queries.reservation_change(
+            reservation_id=reservation_id,
+            consumed=change.consumed,
+            released=change.released,
+            closes_as=change.closes_as,
         )
 
     def event(self, posting_key: str, reservation_id, ids: dict | None = None) -> dict:
-        """The outbox row; ``ids`` (ledger entry ids, reservation id) when already known."""
+        """The outbox row; ``ids``: ids already known to add to its data."""
         return outbox_row(**self.event_fields(posting_key, reservation_id, ids))
 
     def event_fields(self, posting_key: str, reservation_id, ids: dict | None = None) -> dict:
@@ -565,34 +531,7 @@ class _Written:
     balance_id: int | None = None
 
 
-def _values_sql(rows: list[list], casts: list[str]) -> str:
-    row_sql = "(" + ", ".join(f"CAST(%s AS {cast})" for cast in casts) + ")"
-    return ", ".join([row_sql] * len(rows))
-
-
-# Types of ``_Rows.ledger_values`` (PostgreSQL would read untyped VALUES parameters as text).
-_LEDGER_VALUE_COLUMNS = (
-    "line_no, entry_type, warehouse_id, item_id, location_id, status_id, on_hand_delta, "
-    "reserved_delta, source_ref, reason_code, actor_id, actor_label, correlation_id"
-)
-_LEDGER_VALUE_CASTS = [
-    "integer",
-    "varchar",
-    "bigint",
-    "bigint",
-    "bigint",
-    "bigint",
-    "numeric",
-    "numeric",
-    "varchar",
-    "varchar",
-    "integer",
-    "varchar",
-    "varchar",
-]
-
-
-def _write_postgresql(
+def _write(
     *,
     rows: _Rows,
     claim: _Claim,
@@ -600,7 +539,8 @@ def _write_postgresql(
     guarded: _Guarded | None,
     updates: list[tuple[str, list]],
 ) -> _Written | None:
-    """One statement: (claim,) balances, reservation, ledger and event, chained in a WITH.
+    """One statement (``queries.posting_write``): (claim,) balances, reservation,
+    ledger and event.
 
     ``posting_id`` None: the posting row is inserted here, and everything else
     is gated on it (a replayed key writes nothing and returns ``None``). A
@@ -610,83 +550,28 @@ def _write_postgresql(
     """
     plan = rows.plan
     reservation = plan.reservation
-    parts: list[str] = []
-    params: list = []
-
-    def cte(name: str, sql: str, values: list) -> None:
-        parts.append(f"{name} AS ({sql})")
-        params.extend(values)
-
-    if posting_id is None:
-        cte("claim", _CLAIM_INSERT, claim.params())
-    else:
-        cte("claim", "SELECT CAST(%s AS bigint) AS id", [posting_id])
-    gate = "FROM claim"
-    if guarded is not None:
-        cte("bal", *guarded.statement(source="FROM claim"))
-        gate += " CROSS JOIN bal"
-    else:
-        for number, (sql, values) in enumerate(updates):
-            cte(f"upd{number}", f"{sql} RETURNING id", values)
-        cte("bal", "SELECT CAST(NULL AS bigint) AS id", [])
-    if plan.new_reservation is not None:
-        cte(
-            "res",
-            f"INSERT INTO {_RESERVATION} ({_RESERVATION_COLUMNS}) "
-            "SELECT %s, bal.id, %s, %s, %s, %s, %s, 0, 0, %s, %s FROM bal RETURNING id",
-            rows.reservation_values(),
-        )
-        gate += " CROSS JOIN res"
-        reservation_sql, reservation_params = "res.id", []
-    else:
-        if plan.reservation_change is not None:
-            sql, values = rows.reservation_update(reservation.pk)
-            cte("resupd", f"{sql} RETURNING id", values)
-        reservation_sql = "CAST(%s AS bigint)"
-        reservation_params = [reservation.pk if reservation is not None else None]
-    ledger_rows = [rows.ledger_values(line, n) for n, line in enumerate(plan.lines, start=1)]
-    cte(
-        "led",
-        f"INSERT INTO {_LEDGER} ({_LEDGER_COLUMNS}) "
-        "SELECT claim.id, v.line_no, v.entry_type, v.warehouse_id, v.item_id, v.location_id, "
-        f"v.status_id, v.on_hand_delta, v.reserved_delta, {reservation_sql}, v.source_ref, "
-        f"v.reason_code, v.actor_id, v.actor_label, v.correlation_id {gate} "
-        f"CROSS JOIN (VALUES {_values_sql(ledger_rows, _LEDGER_VALUE_CASTS)}) "
-        f"AS v({_LEDGER_VALUE_COLUMNS}) RETURNING id, line_no",
-        [*reservation_params, *[value for row in ledger_rows for value in row]],
+    reservation_id = reservation.pk if reservation is not None else None
+    # A new reservation's id is known only inside the statement, which adds it to
+    # the event; an existing one's goes in from here.
+    known = {"reservationId": reservation_id} if reservation is not None else None
+    statement, params = queries.posting_write(
+        claim=claim.params() if posting_id is None else None,
+        posting_id=posting_id,
+        balance=guarded.statement() if guarded is not None else None,
+        balance_updates=updates,
+        new_reservation=rows.reservation_values() if plan.new_reservation is not None else None,
+        reservation_update=(
+            rows.reservation_update(reservation_id) if plan.reservation_change is not None else None
+        ),
+        reservation_id=reservation_id,
+        ledger_rows=[rows.ledger_values(line, n) for n, line in enumerate(plan.lines, start=1)],
+        event=rows.event(claim.posting_key, reservation_id, known),
     )
-    # The event carries ids only known here: added to its payload in SQL.
-    event = rows.event(claim.posting_key, reservation.pk if reservation is not None else None)
-    select, values = [], []
-    for column, value in event.items():
-        if column == "data":
-            select.append(
-                "CAST(%s AS jsonb) || jsonb_build_object('ledgerEntryIds', "
-                "(SELECT jsonb_agg(id ORDER BY line_no) FROM led)"
-                + (f", 'reservationId', {reservation_sql})" if plan.reservation_bound else ")")
-            )
-            values += [value, *(reservation_params if plan.reservation_bound else [])]
-        elif column == "aggregate_id" and plan.new_reservation is not None:
-            select.append("CAST(res.id AS varchar)")
-        else:
-            select.append("%s")
-            values.append(value)
-    cte(
-        "evt",
-        f"INSERT INTO {OUTBOX_TABLE} ({', '.join(event)}) SELECT {', '.join(select)} {gate} "
-        "RETURNING id",
-        values,
-    )
-    new_reservation_id = "(SELECT id FROM res)" if plan.new_reservation is not None else "NULL"
-    row = _pg_fetchone(
-        f"WITH {', '.join(parts)} SELECT claim.id, (SELECT id FROM bal), {new_reservation_id}, "
-        "(SELECT array_agg(id ORDER BY line_no) FROM led), (SELECT count(*) FROM evt) FROM claim",
-        params,
-    )
+    row = _pg_fetchone(statement, params)
     if row is None:
         return None
-    written_posting_id, balance_id, reservation_id, ledger_ids, _events = row
-    return _Written(written_posting_id, ledger_ids or [], reservation_id, balance_id)
+    written_posting_id, balance_id, new_reservation_id, ledger_ids = row
+    return _Written(written_posting_id, ledger_ids or [], new_reservation_id, balance_id)
 
 
 def _pg_fetchone(statement: str, params: list):
@@ -699,73 +584,6 @@ def _pg_fetchone(statement: str, params: list):
     with sql.server_bound_cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchone()
-
-
-def _write_sequential(
-    *,
-    rows: _Rows,
-    claim: _Claim,
-    posting_id: int | None,
-    guarded: _Guarded | None,
-    updates: list[tuple[str, list]],
-) -> _Written | None:
-    """The same rows, one statement at a time (SQLite, the embedded default)."""
-    plan = rows.plan
-    reservation = plan.reservation
-    with connection.cursor() as cursor:
-
-        def run(sql, values):
-            cursor.execute(sql, values)
-            return cursor.fetchone() if "RETURNING" in sql else None
-
-        if posting_id is None:
-            row = run(_CLAIM_INSERT, claim.params())
-            if row is None:
-                return None
-            posting_id = row[0]
-        balance_id = None
-        if guarded is not None:
-            row = run(*guarded.statement())
-            if row is None:
-                return _Written(posting_id, [])
-            balance_id = row[0]
-        for sql, values in updates:
-            run(sql, values)
-        reservation_id = None
-        if plan.new_reservation is not None:
-            values = rows.reservation_values()
-            reservation_id = run(
-                f"INSERT INTO {_RESERVATION} ({_RESERVATION_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s) RETURNING id",
-                [values[0], balance_id, *values[1:]],
-            )[0]
-        elif plan.reservation_change is not None:
-            run(*rows.reservation_update(reservation.pk))
-        bound_id = (
-            reservation_id
-            if reservation_id is not None
-            else (reservation.pk if reservation is not None else None)
-        )
-        ledger_ids = [
-            run(
-                f"INSERT INTO {_LEDGER} ({_LEDGER_COLUMNS}) VALUES "
-                f"({', '.join(['%s'] * 15)}) RETURNING id",
-                [posting_id, *values[:8], bound_id, *values[8:]],
-            )[0]
-            for values in (
-                rows.ledger_values(line, n) for n, line in enumerate(plan.lines, start=1)
-            )
-        ]
-        ids = {"ledgerEntryIds": ledger_ids}
-        if plan.reservation_bound:
-            ids["reservationId"] = bound_id
-        event = rows.event(claim.posting_key, bound_id, ids)
-        run(
-            f"INSERT INTO {OUTBOX_TABLE} ({', '.join(event)}) "
-            f"VALUES ({', '.join(['%s'] * len(event))})",
-            list(event.values()),
-        )
-    return _Written(posting_id, ledger_ids, reservation_id, balance_id)
 
 
 # --- a batch of new reservations ------------------------------------------------
@@ -783,62 +601,8 @@ class BatchReservation:
     balance_id: int
 
 
-# Every posting of the batch is a row of this record set (one JSON parameter), so the
-# statement is the same whatever the batch size and is prepared once per connection.
-_BATCH_RECORD = (
-    "n integer, posting_key varchar, fingerprint varchar, source_ref varchar, "
-    "balance_id bigint, line_no integer, entry_type varchar, warehouse_id bigint, "
-    "item_id bigint, location_id bigint, status_id bigint, on_hand_delta numeric, "
-    "reserved_delta numeric, reason_code varchar, actor_id integer, actor_label varchar, "
-    "correlation_id varchar, r_warehouse_id bigint, r_item_id bigint, r_location_id bigint, "
-    "r_status_id bigint, state varchar, qty numeric, demand_ref varchar, "
-    "expires_at timestamptz, event_id uuid, event_type varchar, aggregate_type varchar, "
-    "data jsonb"
-)
-_BATCH_SQL = (
-    f"WITH v AS MATERIALIZED (SELECT * FROM jsonb_to_recordset(CAST(%s AS jsonb)) "
-    f"AS v({_BATCH_RECORD})), "
-    f"claim AS (INSERT INTO {_POSTING} (posting_key, kind, fingerprint, source_ref) "
-    "SELECT posting_key, %s, fingerprint, source_ref FROM v ORDER BY n "
-    "ON CONFLICT (posting_key) DO NOTHING RETURNING id, posting_key), "
-    "claimed AS (SELECT (SELECT count(*) FROM claim) = (SELECT count(*) FROM v) AS ok), "
-    # The balances: one UPDATE per row however many postings share it (a row may
-    # change only once per statement), still guarded although the caller checked.
-    f"bal AS (UPDATE {_BALANCE} b SET reserved = b.reserved + d.qty, "
-    "updated_at = CURRENT_TIMESTAMP FROM (SELECT balance_id, sum(reserved_delta) AS qty "
-    "FROM v GROUP BY balance_id) d WHERE b.id = d.balance_id "
-    "AND b.on_hand - b.reserved >= d.qty AND (SELECT ok FROM claimed) RETURNING b.id), "
-    "gate AS (SELECT (SELECT ok FROM claimed) AND (SELECT count(*) FROM bal) = "
-    "(SELECT count(DISTINCT balance_id) FROM v) AS ok), "
-    "ids AS MATERIALIZED (SELECT v.n, claim.id AS posting_id, "
-    f"nextval(pg_get_serial_sequence('{_RESERVATION}', 'id')) AS reservation_id "
-    "FROM v JOIN claim USING (posting_key) WHERE (SELECT ok FROM gate)), "
-    f"res AS (INSERT INTO {_RESERVATION} (id, {_RESERVATION_COLUMNS}) "
-    "SELECT ids.reservation_id, v.r_warehouse_id, v.balance_id, v.r_item_id, "
-    "v.r_location_id, v.r_status_id, v.state, v.qty, 0, 0, v.demand_ref, v.expires_at "
-    "FROM v JOIN ids USING (n) RETURNING id), "
-    f"led AS (INSERT INTO {_LEDGER} ({_LEDGER_COLUMNS}) "
-    "SELECT ids.posting_id, v.line_no, v.entry_type, v.warehouse_id, v.item_id, "
-    "v.location_id, v.status_id, v.on_hand_delta, v.reserved_delta, ids.reservation_id, "
-    "v.source_ref, v.reason_code, v.actor_id, v.actor_label, v.correlation_id "
-    "FROM v JOIN ids USING (n) RETURNING id, posting_id), "
-    f"evt AS (INSERT INTO {OUTBOX_TABLE} (event_id, event_type, version, aggregate_type, "
-    "aggregate_id, correlation_id, data, status, attempts, sink, last_error) "
-    "SELECT v.event_id, v.event_type, 1, v.aggregate_type, CAST(ids.reservation_id AS varchar), "
-    "v.correlation_id, v.data || jsonb_build_object('ledgerEntryIds', jsonb_build_array(led.id), "
-    "'reservationId', ids.reservation_id), %s, 0, '', '' "
-    "FROM v JOIN ids USING (n) JOIN led ON led.posting_id = ids.posting_id RETURNING id) "
-    "SELECT (SELECT ok FROM claimed), (SELECT ok FROM gate), "
-    "(SELECT array_agg(id) FROM claim), "
-    "(SELECT array_agg(ARRAY[ids.n, ids.posting_id, ids.reservation_id, led.id] ORDER BY ids.n) "
-    "FROM ids JOIN led ON led.posting_id = ids.posting_id), (SELECT count(*) FROM res), "
-    "(SELECT count(*) FROM evt)"
-)
-
-
 def post_reservations(batch: list[BatchReservation], *, actor=None) -> list[PostingResult] | None:
-    """Post several new reservations in one statement (PostgreSQL; the caller falls back
-    to one ``reservation_create`` each elsewhere).
+    """Post several new reservations in one statement (``queries.reservations_batch``).
 
     The same rows as that many ``reservation_create`` calls (claim, balance,
     reservation, ledger entry, event); the caller holds every balance locked
@@ -846,74 +610,68 @@ def post_reservations(batch: list[BatchReservation], *, actor=None) -> list[Post
     nothing when a key was posted before (the caller posts them one by one,
     which replays or refuses each as usual).
     """
-    from django.core.serializers.json import DjangoJSONEncoder
-
-    from ..models import PostingKind
-
     actor_id, actor_label = _actor_fields(actor)
     correlation_id = get_correlation_id()
-    records, claims, all_rows = [], [], []
-    for n, posting in enumerate(batch):
-        plan = posting.plan
-        [line] = plan.lines
+    records, claims, all_rows, events = [], [], [], []
+    for n, posting in enumerate(batch, start=1):
         claim = _Claim(
             posting_key=posting_key_checked(posting.posting_key),
             kind=PostingKind.RESERVE,
             fingerprint=_fingerprint(PostingKind.RESERVE, posting.content),
             source_ref=posting.source_ref,
         )
-        rows = _Rows(plan, posting.source_ref, actor_id, actor_label, correlation_id)
-        ledger = rows.ledger_values(line, 1)
-        reservation = rows.reservation_values()
-        event = rows.event_fields(claim.posting_key, None)
-        records.append(
-            {
-                "n": n,
-                "posting_key": claim.posting_key,
-                "fingerprint": claim.fingerprint,
-                "source_ref": claim.source_ref,
-                "balance_id": posting.balance_id,
-                **dict(zip(_LEDGER_VALUE_COLUMNS.split(", "), ledger, strict=True)),
-                **dict(
-                    zip(
-                        ("r_warehouse_id", "r_item_id", "r_location_id", "r_status_id"),
-                        reservation[:4],
-                        strict=True,
-                    )
-                ),
-                "state": reservation[4],
-                "qty": reservation[5],
-                "demand_ref": reservation[6],
-                "expires_at": reservation[7],
-                "event_id": str(uuid.uuid4()),
-                "event_type": event["event_type"],
-                "aggregate_type": event["aggregate_type"],
-                "data": event["data"],
-            }
-        )
+        rows = _Rows(posting.plan, posting.source_ref, actor_id, actor_label, correlation_id)
+        records.append(_batch_record(n, posting, claim, rows))
+        events.append(rows.event(claim.posting_key, None))
         claims.append(claim)
         all_rows.append(rows)
-    row = _pg_fetchone(
-        _BATCH_SQL,
-        [json.dumps(records, cls=DjangoJSONEncoder), PostingKind.RESERVE, "PENDING"],
+    statement, params = queries.reservations_batch(
+        json.dumps(records, cls=DjangoJSONEncoder), PostingKind.RESERVE, events
     )
-    claimed, balanced, claim_ids, written, reservations, events = row
+    claimed, balanced, claim_ids, written, reservations, written_events = _pg_fetchone(
+        statement, params
+    )
     if not claimed:
         for posting_id in claim_ids or []:
             _claim_withdraw(posting_id)  # the ones this batch claimed before it stopped
         return None
-    if not balanced or reservations != len(batch) or events != len(batch):
+    if not balanced or reservations != len(batch) or written_events != len(batch):
         # The caller checked the locked balances: reaching this is a bug. Raising
         # dooms the caller's transaction, so nothing of the batch stays.
         raise AssertionError("a batch of reservations found a balance short under its lock")
     results = [None] * len(batch)
     for n, posting_id, reservation_id, ledger_id in written:
-        results[n] = _result(
-            claims[n],
-            all_rows[n],
-            _Written(posting_id, [ledger_id], reservation_id, batch[n].balance_id),
+        results[n - 1] = _result(
+            claims[n - 1],
+            all_rows[n - 1],
+            _Written(posting_id, [ledger_id], reservation_id, batch[n - 1].balance_id),
         )
     return results
+
+
+def _batch_record(n: int, posting: BatchReservation, claim: _Claim, rows: _Rows) -> dict:
+    """One posting of ``post_reservations`` as a record of ``queries.reservations_batch``."""
+    [line] = posting.plan.lines
+    ledger = rows.ledger_values(line, 1)
+    warehouse_id, item_id, location_id, status_id, state, qty, demand_ref, expires_at = (
+        rows.reservation_values()
+    )
+    return {
+        "n": n,
+        "posting_key": claim.posting_key,
+        "fingerprint": claim.fingerprint,
+        "source_ref": claim.source_ref,
+        "balance_id": posting.balance_id,
+        **dict(zip(queries.LEDGER_VALUE_COLUMNS.split(", "), ledger, strict=True)),
+        "r_warehouse_id": warehouse_id,
+        "r_item_id": item_id,
+        "r_location_id": location_id,
+        "r_status_id": status_id,
+        "state": state,
+        "qty": qty,
+        "demand_ref": demand_ref,
+        "expires_at": expires_at,
+    }
 
 
 # --- the posting --------------------------------------------------------------
@@ -940,46 +698,19 @@ def post(
         fingerprint=_fingerprint(kind, content),
         source_ref=source_ref,
     )
-    guarded = None
-    posting_id = None
-    if not callable(plan) and plan.balances is None:
-        net, first_line = _net(plan.lines)
-        if len(net) == 1:
-            [(key, (d_on_hand, d_reserved))] = net.items()
-            guarded = _Guarded(first_line[key], d_on_hand, d_reserved)
-    updates = []
+    guarded = _single_balance(plan)
+    posting_id, updates = None, []
     if guarded is None:
         # Lock order: the posting key, then the balances (the plan may lock them).
         posting_id = _claim_insert(claim)
         if posting_id is None:
             return _replay(claim)
-        created = []
-        token = _created_balances.set(created)
-        try:
-            if callable(plan):
-                plan = plan()
-            balances = plan.balances if plan.balances is not None else lock_balances(plan.lines)
-            net, first_line = _net(plan.lines)
-            _check_locked(net, first_line, balances)
-        except DomainError:
-            _claim_withdraw(posting_id, created_balance_ids=created)
-            raise
-        finally:
-            _created_balances.reset(token)
-        updates = [
-            (
-                f"UPDATE {_BALANCE} SET on_hand = on_hand + CAST(%s AS NUMERIC), "
-                "reserved = reserved + CAST(%s AS NUMERIC), updated_at = CURRENT_TIMESTAMP "
-                "WHERE id = %s",
-                [d_on_hand, d_reserved, balances[key].pk],
-            )
-            for key, (d_on_hand, d_reserved) in net.items()
-            if d_on_hand or d_reserved
-        ]
+        plan, updates = _plan_under_locks(plan, posting_id)
     actor_id, actor_label = _actor_fields(actor)
     rows = _Rows(plan, source_ref, actor_id, actor_label, get_correlation_id())
-    write = _write_postgresql if connection.vendor == "postgresql" else _write_sequential
-    written = write(rows=rows, claim=claim, posting_id=posting_id, guarded=guarded, updates=updates)
+    written = _write(
+        rows=rows, claim=claim, posting_id=posting_id, guarded=guarded, updates=updates
+    )
     if written is None:
         return _replay(claim)
     if guarded is not None and written.balance_id is None:
@@ -987,6 +718,47 @@ def post(
         _claim_withdraw(written.posting_id)
         raise _refused(guarded.line, guarded.d_on_hand, guarded.d_reserved)
     return _result(claim, rows, written)
+
+
+def _single_balance(plan: Plan | Callable[[], Plan]) -> _Guarded | None:
+    """The guarded change of a ready plan that touches one balance and leaves its lock
+    to the engine: claimed, locked, checked and written in one statement. None for
+    any other plan (claimed first, then planned and checked under the locks)."""
+    if callable(plan) or plan.balances is not None:
+        return None
+    net, first_line = _net(plan.lines)
+    if len(net) != 1:
+        return None
+    [(key, (d_on_hand, d_reserved))] = net.items()
+    return _Guarded(first_line[key], d_on_hand, d_reserved)
+
+
+def _plan_under_locks(
+    plan: Plan | Callable[[], Plan], posting_id: int
+) -> tuple[Plan, list[tuple[str, list]]]:
+    """After the claim: build the plan (it may take locks and check its rules), lock
+    the balances it leaves to the engine, check the invariants on the locked rows;
+    the plan and the UPDATEs of its balances. A refusal takes back the claim and
+    the zero balance rows created to lock them."""
+    created: list[int] = []
+    token = _created_balances.set(created)
+    try:
+        if callable(plan):
+            plan = plan()
+        balances = plan.balances if plan.balances is not None else lock_balances(plan.lines)
+        net, first_line = _net(plan.lines)
+        _check_locked(net, first_line, balances)
+    except DomainError:
+        _claim_withdraw(posting_id, created_balance_ids=created)
+        raise
+    finally:
+        _created_balances.reset(token)
+    updates = [
+        (queries.BALANCE_ADD, [d_on_hand, d_reserved, balances[key].pk])
+        for key, (d_on_hand, d_reserved) in net.items()
+        if d_on_hand or d_reserved
+    ]
+    return plan, updates
 
 
 def _claim_withdraw(posting_id: int, created_balance_ids: list[int] = ()) -> None:
@@ -1001,9 +773,9 @@ def _claim_withdraw(posting_id: int, created_balance_ids: list[int] = ()) -> Non
     Database errors need no such care: they abort the whole transaction.
     """
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {_POSTING} WHERE id = %s", [posting_id])
+        cursor.execute(queries.POSTING_WITHDRAW, [posting_id])
         for balance_id in created_balance_ids:
-            cursor.execute(f"DELETE FROM {_BALANCE} WHERE id = %s", [balance_id])
+            cursor.execute(queries.BALANCE_WITHDRAW, [balance_id])
 
 
 def _result(claim: _Claim, rows: _Rows, written: _Written) -> PostingResult:

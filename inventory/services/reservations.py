@@ -7,10 +7,9 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
-from wms import sql
 from wms.outbox import outbox_emit
 
-from .. import locks
+from .. import locks, queries
 from ..exceptions import (
     InvalidPosting,
     PostingKeyReused,
@@ -22,8 +21,6 @@ from ..exceptions import (
     StatusNotAllocatable,
 )
 from ..models import (
-    InventoryLedgerEntry,
-    InventoryPosting,
     InventoryReservation,
     InventoryStatus,
     Item,
@@ -216,10 +213,10 @@ def reservations_take(
     For a caller that plans from an unlocked read (the planner): the balances
     are locked at once in primary-key order, each request takes what is left
     of its balance after the requests before it, and the reservations are
-    written as one batch on PostgreSQL (the same rows as ``reservation_create``,
-    which is what runs elsewhere). Returns, per request, the committed
-    reservation (its ``qty`` is what it took) or ``None`` where nothing was
-    left. A request whose key was posted before takes nothing and returns that
+    written as one batch (the same rows as ``reservation_create``, which posts
+    them one by one if a key was posted meanwhile). Returns, per request, the
+    committed reservation (its ``qty`` is what it took) or ``None`` where
+    nothing was left. A request whose key was posted before takes nothing and returns that
     posting's reservation (``replayed``), whatever quantity it took then.
     """
     wanted_qty = []
@@ -244,25 +241,10 @@ def reservations_take(
     wanted = [entry for entry in outcomes if isinstance(entry, tuple)]
     if not wanted:
         return outcomes
-    batch = None
-    if connection.vendor == "postgresql":
-        batch = []
-        for request, qty in wanted:
-            qty, content, plan = _reserve_plan(
-                item=request.item,
-                location=request.location,
-                status=request.status,
-                qty=qty,
-                demand_ref=request.demand_ref,
-                expires_at=request.expires_at,
-                pending=False,
-            )
-            balance = balances[(request.item.pk, request.location.pk, request.status.pk)]
-            batch.append(
-                BatchReservation(request.posting_key, content, request.demand_ref, plan, balance.pk)
-            )
-        batch = post_reservations(batch, actor=actor)
-    if batch is None:  # SQLite, or a key posted meanwhile: one posting each
+    batch = post_reservations(
+        [_batch_reservation(request, qty, balances) for request, qty in wanted], actor=actor
+    )
+    if batch is None:  # a key posted meanwhile: one posting each (replayed or refused)
         batch = [
             reservation_create(
                 item=request.item,
@@ -289,17 +271,25 @@ def reservations_take(
     return reservations
 
 
+def _batch_reservation(request: ReservationRequest, qty, balances) -> BatchReservation:
+    """``request`` as one posting of ``post_reservations``, for ``qty`` of its locked balance."""
+    qty, content, plan = _reserve_plan(
+        item=request.item,
+        location=request.location,
+        status=request.status,
+        qty=qty,
+        demand_ref=request.demand_ref,
+        expires_at=request.expires_at,
+        pending=False,
+    )
+    balance = balances[(request.item.pk, request.location.pk, request.status.pk)]
+    return BatchReservation(request.posting_key, content, request.demand_ref, plan, balance.pk)
+
+
 def _reservations_posted(posting_keys: list[str]) -> dict[str, tuple[str, int | None]]:
     """posting key → (kind, reservation id) of the keys among these already posted."""
-    match, params = sql.any_of(posting_keys)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT p.posting_key, p.kind, e.reservation_id FROM {sql.table(InventoryPosting)} p "
-            f"LEFT JOIN {sql.table(InventoryLedgerEntry)} e ON e.posting_id = p.id "
-            "AND e.line_no = 1 "
-            f"WHERE p.posting_key {match}",
-            params,
-        )
+        cursor.execute(queries.POSTED_KEYS, [posting_keys])
         return {key: (kind, reservation_id) for key, kind, reservation_id in cursor.fetchall()}
 
 

@@ -21,11 +21,11 @@ from simple_history.utils import bulk_update_with_history
 from inventory.models import ItemUnitConversion, UnitOfMeasure
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
-from wms.history import current_history_user_id, history_snapshot_sql
-from wms.outbox import OUTBOX_TABLE, outbox_emit, outbox_row
+from wms.history import current_history_user_id
+from wms.outbox import outbox_emit, outbox_row, outbox_rows_insert
 from wms.sql import server_bound_cursor
 
-from .. import selectors
+from .. import queries, selectors
 from ..models import (
     CANCELLABLE_STATUSES,
     AllocationStatus,
@@ -237,6 +237,7 @@ def _order_create(
             store_code=store_code, external_order_id=external_order_id
         )
         raise _duplicate(existing)
+    # Imported here: planning imports this module (ORDER_AGGREGATE) at its top.
     from .planning import planning_nudge
 
     warehouse_id = warehouse.pk
@@ -245,144 +246,53 @@ def _order_create(
 
 
 def _order_write(order: ReplenishmentOrder, lines: list[_Line], event: dict) -> bool:
-    """Insert the order, its lines, the history records of both and the outbox event,
-    unless the store already sent this externalOrderId: then nothing is written
-    and the answer is False.
+    """Insert the order, its lines, the history records of both and the outbox event
+    (an ``outbox_row``), unless the store already sent this externalOrderId: then
+    nothing is written and the answer is False.
 
-    The order goes in with ``INSERT … ON CONFLICT DO NOTHING``: a duplicate (even
-    one racing this request) is detected without an error, so no savepoint is
-    needed and the caller's transaction stays usable. On PostgreSQL everything
-    is one statement: the other rows are inserted from the order row that
-    INSERT returned (data-modifying ``WITH``), so a duplicate writes none of
-    them. Elsewhere (SQLite) the order first, then the rest one at a time.
+    One statement (``queries.order_accept``): the order goes in with ``INSERT …
+    ON CONFLICT DO NOTHING`` and the other rows are inserted from the order row
+    that INSERT returned (data-modifying ``WITH``), so a duplicate (even one
+    racing this request) writes none of them, without an error: no savepoint is
+    needed and the caller's transaction stays usable.
     """
-    order_params = [f.get_db_prep_save(f.pre_save(order, True), connection) for f in _ORDER_FIELDS]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     history = [now, "+", None, current_history_user_id()]
-    if connection.vendor == "postgresql":
-        constants = [f.get_default() for f in _LINE_CONSTANTS]
-        params = [
-            *order_params,
-            *constants,
-            *_pg_line_arrays(lines),
-            *history,
-            *history,
-            *event.values(),
-        ]
-        # Prepared from its second use: parsed and planned once per connection.
-        with server_bound_cursor() as cursor:
-            cursor.execute(_pg_accept_sql(list(event)), params)
-            inserted = cursor.fetchone() is not None
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(_order_insert_sql(), order_params)
-            inserted = cursor.fetchone() is not None
-            if inserted:
-                order_key = ReplenishmentOrder._meta.pk.get_db_prep_value(order.pk, connection)
-                statements = [
-                    _lines_values_insert(order, lines),
-                    (
-                        history_snapshot_sql(ReplenishmentOrder).format(where="id = %s"),
-                        [*history, order_key],
-                    ),
-                    (
-                        history_snapshot_sql(ReplenishmentOrderLine).format(where="order_id = %s"),
-                        [*history, order_key],
-                    ),
-                    (_outbox_insert_sql(list(event), source=None), list(event.values())),
-                ]
-                for sql, params in statements:
-                    cursor.execute(sql, params)
+    events, event_params = outbox_rows_insert([event], join="CROSS JOIN o")
+    params = [
+        *[f.get_db_prep_save(f.pre_save(order, True), connection) for f in queries.ORDER_FIELDS],
+        *[f.get_default() for f in _LINE_CONSTANTS],
+        *_line_arrays(lines),
+        *history,
+        *history,
+        *event_params,
+    ]
+    # Prepared from its second use: parsed and planned once per connection.
+    with server_bound_cursor() as cursor:
+        cursor.execute(queries.order_accept(_PER_LINE, _LINE_CONSTANTS, events), params)
+        inserted = cursor.fetchone() is not None
     if inserted:
         order._state.adding = False
         order._state.db = connection.alias
     return inserted
 
 
-_ORDER_FIELDS = ReplenishmentOrder._meta.concrete_fields
-_LINE_FIELDS = ReplenishmentOrderLine._meta.concrete_fields
 _LINE_GIVEN = frozenset(_Line.__dataclass_fields__)
-_SQL: dict = {}
-
 
 # The line columns that differ per line (what intake gives, and defaults computed per
 # row such as the uuid7 id), and those that take one fixed default (order_id: the order's).
-_PER_LINE = [
+_PER_LINE = tuple(
     f
-    for f in _LINE_FIELDS
+    for f in queries.LINE_FIELDS
     if f.attname != "order_id" and (f.attname in _LINE_GIVEN or callable(f.default))
-]
-_LINE_CONSTANTS = [f for f in _LINE_FIELDS if f.attname != "order_id" and f not in _PER_LINE]
-
-
-def _order_insert_sql(returning: str = "id") -> str:
-    key = ("order", connection.vendor, returning)
-    sql = _SQL.get(key)
-    if sql is None:
-        quote = connection.ops.quote_name
-        sql = _SQL[key] = (
-            f"INSERT INTO {quote(ReplenishmentOrder._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in _ORDER_FIELDS)}) "
-            f"VALUES ({', '.join(['%s'] * len(_ORDER_FIELDS))}) "
-            f"ON CONFLICT ({quote('store_code')}, {quote('external_order_id')}) DO NOTHING "
-            f"RETURNING {returning}"
-        )
-    return sql
-
-
-def _outbox_insert_sql(columns, *, source: str | None) -> str:
-    """The outbox INSERT of ``columns``: one row of values, or with ``source`` one per
-    row of that (``WITH``) name."""
-    key = ("outbox", tuple(columns), source)
-    sql = _SQL.get(key)
-    if sql is None:
-        quote = connection.ops.quote_name
-        values = ", ".join(["%s"] * len(columns))
-        rows = f"SELECT {values} FROM {source}" if source else f"VALUES ({values})"
-        sql = _SQL[key] = (
-            f"INSERT INTO {quote(OUTBOX_TABLE)} ({', '.join(quote(c) for c in columns)}) {rows}"
-        )
-    return sql
-
-
-def _pg_accept_sql(event_columns) -> str:
-    """PostgreSQL: the whole accepted order in one statement. Parameters: the order's
-    columns, the lines' fixed defaults, one array per per-line column, the two
-    history quadruples, the event's columns."""
-    key = ("accept", tuple(event_columns))
-    sql = _SQL.get(key)
-    if sql is None:
-        quote = connection.ops.quote_name
-        selected = []
-        for field in _LINE_FIELDS:
-            if field.attname == "order_id":
-                selected.append("o.id")
-            elif field in _LINE_CONSTANTS:
-                selected.append(f"%s::{field.db_type(connection)}")
-            else:
-                selected.append(f"u.{quote(field.column)}")
-        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in _PER_LINE)
-        names = ", ".join(quote(f.column) for f in _PER_LINE)
-        order_history = history_snapshot_sql(ReplenishmentOrder, source="o")
-        line_history = history_snapshot_sql(ReplenishmentOrderLine, source="l")
-        sql = _SQL[key] = (
-            f"WITH o AS ({_order_insert_sql(returning='*')}), "
-            f"l AS (INSERT INTO {quote(ReplenishmentOrderLine._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in _LINE_FIELDS)}) "
-            f"SELECT {', '.join(selected)} FROM o, UNNEST({arrays}) AS u({names}) "
-            "RETURNING *), "
-            f"ho AS ({order_history.format(where='TRUE')}), "
-            f"hl AS ({line_history.format(where='TRUE')}), "
-            f"e AS ({_outbox_insert_sql(event_columns, source='o')}) "
-            "SELECT 1 FROM o"
-        )
-    return sql
-
-
+)
+_LINE_CONSTANTS = tuple(
+    f for f in queries.LINE_FIELDS if f.attname != "order_id" and f not in _PER_LINE
+)
 _ARRAY_SAFE = frozenset({int, Decimal, uuid.UUID})
 
 
-def _pg_line_arrays(lines: list[_Line]) -> list:
+def _line_arrays(lines: list[_Line]) -> list:
     """One array per per-line column. Numbers and UUIDs go as the text of an array
     literal (none of their characters needs quoting there, and one string is far
     cheaper to send than a list psycopg adapts element by element)."""
@@ -397,28 +307,6 @@ def _pg_line_arrays(lines: list[_Line]) -> list:
         else:
             columns.append([field.get_db_prep_save(v, connection) for v in values])
     return columns
-
-
-def _lines_values_insert(order, lines: list[_Line]) -> tuple[str, list]:
-    """Elsewhere than PostgreSQL: the lines as one multi-row ``INSERT … VALUES``."""
-    quote = connection.ops.quote_name
-    row = f"({', '.join(['%s'] * len(_LINE_FIELDS))})"
-    sql = (
-        f"INSERT INTO {quote(ReplenishmentOrderLine._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in _LINE_FIELDS)}) VALUES "
-        + ", ".join([row] * len(lines))
-    )
-    params = []
-    for line in lines:
-        for field in _LINE_FIELDS:
-            if field.attname == "order_id":
-                value = order.pk
-            elif field.attname in _LINE_GIVEN:
-                value = getattr(line, field.attname)
-            else:
-                value = field.get_default()
-            params.append(field.get_db_prep_save(value, connection))
-    return sql, params
 
 
 def order_accept(
