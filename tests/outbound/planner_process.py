@@ -61,9 +61,10 @@ def die_after(warehouse_id: int, group: int, task_id: str, point: str, n: int) -
         # Dies after the order's reservations are written, before its commit.
         name, after = "reservations_take", True
     else:
-        from tasking import services as module
+        from outbound.ports import pick_work
 
-        name, after = "pick_tasks_create_for_wave", False
+        # Dies as the wave's pick tasks are created: the port tasking registered.
+        module, name, after = pick_work(), "tasks_create_for_wave", False
     original = getattr(module, name)
     calls = {"n": 0}
 
