@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 from wms import sql
 
+from . import queries
 from .models import ExceptionCase, PickTask, PickTaskStatus, WorkMode
 
 
@@ -33,54 +34,16 @@ def pick_task_lock(*, task_id, related=()) -> PickTask | None:
     return _locking().select_related(*related).filter(pk=task_id).first()
 
 
-def pick_task_lock_for_confirm(*, task_id) -> PickTask | None:
-    """One task locked as ``pick_task_lock`` does, read with what a confirmation
-    shows and checks: its item (with base unit and warehouse), source location
-    and order line. One statement built once per process (``tasking.sql``)."""
-    from inventory.models import Item, Location, UnitOfMeasure, Warehouse
-    from outbound.models import ReplenishmentOrderLine
-
-    parts = (
-        sql.select(PickTask, "t"),
-        sql.select(Item, "i"),
-        sql.select(UnitOfMeasure, "u"),
-        sql.select(Warehouse, "w"),
-        sql.select(Location, "l"),
-        sql.select(ReplenishmentOrderLine, "ol"),
-    )
-    statement = _CONFIRM_LOCK_SQL.get(connection.vendor)
-    if statement is None:
-        lock = sql.row_lock("t")
-        statement = _CONFIRM_LOCK_SQL[connection.vendor] = (
-            f"SELECT {', '.join(part.sql for part in parts)} "
-            f"FROM {sql.table(PickTask)} t "
-            f"JOIN {sql.table(Item)} i ON i.id = t.{sql.column(PickTask, 'item')} "
-            f"JOIN {sql.table(UnitOfMeasure)} u ON u.id = i.{sql.column(Item, 'base_uom')} "
-            f"JOIN {sql.table(Warehouse)} w ON w.id = i.{sql.column(Item, 'warehouse')} "
-            f"JOIN {sql.table(Location)} l ON l.id = t.{sql.column(PickTask, 'from_location')} "
-            f"JOIN {sql.table(ReplenishmentOrderLine)} ol "
-            f"ON ol.id = t.{sql.column(PickTask, 'order_line')} "
-            f"WHERE t.id = %s{lock}"
-        )
+def pick_task_lock_for_confirm(*, task_id) -> tuple[PickTask, list[int]] | None:
+    """One task locked as ``pick_task_lock`` does, with the ids of its reservations
+    (oldest first): one statement (``queries.pick_task_lock_for_confirm``)."""
+    task, statement = queries.pick_task_lock_for_confirm()
     with connection.cursor() as cursor:
         cursor.execute(statement, [sql.db_value(PickTask, "id", task_id)])
         row = cursor.fetchone()
     if row is None:
         return None
-    objects, start = [], 0
-    for part in parts:
-        objects.append(part.instance(row, start))
-        start += len(part)
-    task, item, uom, warehouse, location, line = objects
-    Item.base_uom.field.set_cached_value(item, uom)
-    Item.warehouse.field.set_cached_value(item, warehouse)
-    PickTask.item.field.set_cached_value(task, item)
-    PickTask.from_location.field.set_cached_value(task, location)
-    PickTask.order_line.field.set_cached_value(task, line)
-    return task
-
-
-_CONFIRM_LOCK_SQL: dict = {}
+    return task.instance(row), list(row[len(task)])
 
 
 def pick_tasks_lock(*, task_ids) -> list[PickTask]:

@@ -1,15 +1,26 @@
 """Pick confirmations, manual (handheld) and automation (API): exactly one effect each.
 
-``pick_confirm`` in one transaction: lock the order (outbound), lock the task,
-check that the caller holds it and that the quantity fits, close the task
-(DONE, or SHORT / EXCEPTION with an exception case opened), record the
-confirmation and the pick on the order line (outbound), write ``pick.confirmed``
-(and ``exception.opened``), and last consume the task's reservations into the
-order's staging location through the posting service (keys
-``pick:<confirmation id>:<reservation id>``). Stock goes last because its
-balance rows are the most shared: every pick of an item at a location, and
-of that item into staging, meets there; taking them last keeps them locked
-for the shortest time. Any refusal rolls everything back.
+``pick_confirm`` runs one transaction (``_confirm``), in the lock order:
+
+1. lock the task's order (outbound, which reads the task's order line with
+   it), then the task (with its reservation ids); a closed task whose key
+   already confirmed is a replay;
+2. read what the task picks (inventory: its item, source location and
+   reservations);
+3. check that the caller holds the task, that the scans match and that the
+   quantity fits;
+4. close the task (DONE, or SHORT / EXCEPTION) and record the confirmation
+   (with ``pick.confirmed`` when DONE);
+5. record the pick on the order line (outbound);
+6. open the exception case of a SHORT / EXCEPTION task (``exception.opened``,
+   then ``pick.confirmed`` naming it);
+7. last, consume the task's reservations into the order's staging location
+   through the posting service (keys ``pick:<confirmation id>:<reservation
+   id>``). Stock goes last because its balance rows are the most shared:
+   every pick of an item at a location, and of that item into staging, meets
+   there; taking them last keeps them locked for the shortest time.
+
+Any refusal rolls everything back.
 
 Exactly once: the caller's key (``request_key``) is unique on
 ``PickConfirmation``. Every confirmation closes its task, so a retry or a
@@ -31,13 +42,17 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from inventory import selectors as inventory_selectors
+from inventory import services as inventory_services
+from outbound import selectors as outbound_selectors
+from outbound.services.picking import order_line_pick_lock, order_line_pick_record
 from wms import sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError
 from wms.history import current_history_user_id, history_snapshot_sql
 from wms.outbox import outbox_emit, outbox_insert
 
-from .. import locks
+from .. import locks, queries
 from ..exceptions import (
     ConfirmationKeyReused,
     NoStagingLocation,
@@ -168,138 +183,6 @@ def _check_holder(task: PickTask, *, source: str, actor, system) -> None:
         )
 
 
-def _consumption_plan(task: PickTask, qty: Decimal) -> list[tuple]:
-    """Which open reservations of the task give ``qty``, oldest first: (reservation, take).
-
-    Read without a lock: the posting service locks and re-checks each one, so a
-    reservation changed meanwhile makes the posting (and the confirmation) fail.
-    """
-    plan = []
-    left = qty
-    for reservation in _reservations(task):
-        if left <= 0:
-            break
-        if not reservation.is_open or reservation.qty_open <= 0:
-            continue
-        take = min(left, reservation.qty_open)
-        plan.append((reservation, take))
-        left -= take
-    if left > 0:
-        raise TaskStateConflict(
-            f"The reservations of task {task.pk} hold less than {qty}; nothing was posted."
-        )
-    return plan
-
-
-_RESERVATIONS_SQL: dict = {}
-
-
-def _reservations(task: PickTask) -> list:
-    """The task's reservations (primary-key order) with their status, and the task's
-    item and location when they are the reservation's (the posting service reads
-    them); one statement built once per process."""
-    from inventory.models import InventoryReservation, InventoryStatus
-
-    reservation, status = sql.select(InventoryReservation, "r"), sql.select(InventoryStatus, "s")
-    statement = _RESERVATIONS_SQL.get(connection.vendor)
-    if statement is None:
-        through = PickTask.reservations.through
-        statement = _RESERVATIONS_SQL[connection.vendor] = (
-            f"SELECT {reservation.sql}, {status.sql} FROM {sql.table(through)} tr "
-            f"JOIN {sql.table(InventoryReservation)} r "
-            f"ON r.id = tr.{sql.column(through, 'inventoryreservation')} "
-            f"JOIN {sql.table(InventoryStatus)} s "
-            f"ON s.id = r.{sql.column(InventoryReservation, 'status')} "
-            f"WHERE tr.{sql.column(through, 'picktask')} = %s ORDER BY r.id"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [sql.db_value(PickTask, "id", task.pk)])
-        rows = cursor.fetchall()
-    result = []
-    for row in rows:
-        obj = reservation.instance(row)
-        InventoryReservation.status.field.set_cached_value(
-            obj, status.instance(row, len(reservation))
-        )
-        if obj.item_id == task.item_id:
-            InventoryReservation.item.field.set_cached_value(obj, task.item)
-        if obj.location_id == task.from_location_id:
-            InventoryReservation.location.field.set_cached_value(obj, task.from_location)
-        result.append(obj)
-    return result
-
-
-def _consume(plan, *, to_location, confirmation_id, actor) -> None:
-    from inventory import services as inventory_services
-
-    for reservation, take in plan:
-        inventory_services.reservation_consume(
-            reservation=reservation,
-            qty=take,
-            to_location=to_location,
-            posting_key=f"pick:{confirmation_id}:{reservation.pk}",
-            actor=actor,
-        )
-
-
-def _task_order_id(task_id, warehouse_ids):
-    """The task's order if the task is in ``warehouse_ids`` (any warehouse when None)."""
-    params = [sql.db_value(PickTask, "id", task_id)]
-    statement = f"SELECT {sql.column(PickTask, 'order')} FROM {sql.table(PickTask)} WHERE id = %s"
-    if warehouse_ids is not None:
-        granted = [int(pk) for pk in warehouse_ids]
-        if not granted:
-            return None
-        statement += (
-            f" AND {sql.column(PickTask, 'warehouse')} IN ({', '.join(['%s'] * len(granted))})"
-        )
-        params += granted
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        row = cursor.fetchone()
-    return None if row is None else PickTask._meta.get_field("order").to_python(row[0])
-
-
-_TASK_UPDATE_FIELDS = (
-    "status",
-    "qty_picked",
-    "to_location",
-    "started_at",
-    "finished_at",
-    "updated_at",
-)
-
-
-def _pick_confirmed(task, confirmation, order, actor_label, case) -> dict:
-    """The ``pick.confirmed`` event of a confirmation (``outbox_emit``'s arguments)."""
-    return {
-        "event_type": "pick.confirmed",
-        "aggregate_type": PICK_TASK_AGGREGATE,
-        "aggregate_id": task.pk,
-        "data": {
-            "confirmationId": str(confirmation.pk),
-            "pickTaskId": str(task.pk),
-            "warehouse": order.warehouse.code,
-            "orderId": str(task.order_id),
-            "externalOrderId": order.external_order_id,
-            "storeCode": order.store_code,
-            "orderLineId": str(task.order_line_id),
-            "lineNumber": task.order_line.line_number,
-            "sku": task.item.sku,
-            "qtyPicked": format(confirmation.qty_picked, "f"),
-            "qtyToPick": format(task.qty_to_pick, "f"),
-            "fromLocation": task.from_location.code,
-            "toLocation": confirmation.to_location.code,
-            "taskStatus": task.status,
-            "source": confirmation.source,
-            "by": actor_label,
-            "correlationId": confirmation.external_correlation_id or confirmation.correlation_id,
-            "confirmedAt": confirmation.confirmed_at.isoformat(),
-            "exceptionCaseId": case.pk if case is not None else None,
-        },
-    }
-
-
 def pick_confirm(
     *,
     task_id,
@@ -329,80 +212,180 @@ def pick_confirm(
     qty = pick_qty(qty)
     if not request_key or len(request_key) > 320:
         raise BusinessValidationError("A confirmation needs a key.", code="key_required")
-    fingerprint = _fingerprint(
-        task=task_id,
+    request = _PickRequest(
+        task_id=task_id,
         qty=qty,
+        request_key=request_key,
+        fingerprint=_fingerprint(
+            task=task_id,
+            qty=qty,
+            source=source,
+            exception=exception_type or "",
+            location=(location_code or "").strip(),
+            item=(item_code or "").strip(),
+        ),
+        actor=actor,
+        system=system,
         source=source,
-        exception=exception_type or "",
-        location=(location_code or "").strip(),
-        item=(item_code or "").strip(),
+        location_code=location_code,
+        item_code=item_code,
+        confirmed_at=confirmed_at,
+        external_correlation_id=external_correlation_id,
+        exception_type=exception_type,
+        note=note,
+        warehouse_ids=warehouse_ids,
     )
     try:
-        return _confirm(
-            task_id=task_id,
-            qty=qty,
-            request_key=request_key,
-            fingerprint=fingerprint,
-            actor=actor,
-            system=system,
-            source=source,
-            location_code=location_code,
-            item_code=item_code,
-            confirmed_at=confirmed_at,
-            external_correlation_id=external_correlation_id,
-            exception_type=exception_type,
-            note=note,
-            warehouse_ids=warehouse_ids,
-        )
+        return _confirm(request)
     except IntegrityError:
         # The same key raced in on another task (the unique key caught it).
-        replay = _replay(request_key, fingerprint)
+        replay = _replay(request.request_key, request.fingerprint)
         if replay is None:
             raise
         return replay
 
 
-@transaction.atomic
-def _confirm(
-    *,
-    task_id,
-    qty,
-    request_key,
-    fingerprint,
-    actor,
-    system,
-    source,
-    location_code,
-    item_code,
-    confirmed_at,
-    external_correlation_id,
-    exception_type,
-    note,
-    warehouse_ids,
-) -> ConfirmResult:
-    from outbound import selectors as outbound_selectors
-    from outbound.services import order_line_pick_record, order_pick_lock
+@dataclass(frozen=True)
+class _PickRequest:
+    """What a confirmation asks for (``pick_confirm``'s arguments, the quantity checked)."""
 
-    order_id = _task_order_id(task_id, warehouse_ids)
-    if order_id is None:
-        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
-    order = order_pick_lock(order_id=order_id)
-    task = locks.pick_task_lock_for_confirm(task_id=task_id)
-    if task is None:
-        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task_id)})
+    task_id: object
+    qty: Decimal
+    request_key: str
+    fingerprint: str
+    actor: object
+    system: object
+    source: str
+    location_code: str | None
+    item_code: str | None
+    confirmed_at: object
+    external_correlation_id: str
+    exception_type: str | None
+    note: str
+    warehouse_ids: object
+
+    @property
+    def person(self):
+        """The user who confirms, if a person does (automation: None)."""
+        return user_or_none(self.actor)
+
+    @property
+    def actor_label(self) -> str:
+        if self.system is not None:
+            return self.system.code
+        return getattr(self.actor, "username", "") or ""
+
+    @property
+    def posting_actor(self):
+        """Who the stock postings name: the person, else the system."""
+        if self.person is not None:
+            return self.person
+        return f"system:{self.system.code}" if self.system is not None else None
+
+
+@transaction.atomic
+def _confirm(request: _PickRequest) -> ConfirmResult:
+    """The confirmation's one transaction, in the lock order: the order, the task,
+    last the stock (module docstring)."""
+    order, task, reservation_ids = _lock(request)
     if not task.is_open:
         # Every confirmation closes its task, so a retry of one (or a concurrent
         # duplicate that waited for the locks) finds its task closed, and the
         # first confirmation under its key.
-        replay = _replay(request_key, fingerprint)
+        replay = _replay(request.request_key, request.fingerprint)
         if replay is not None:
             return replay
-    _check_holder(task, source=source, actor=actor, system=system)
-    if location_code is not None:
-        check_location_scan(task=task, code=location_code)
-    if item_code is not None:
-        check_item_scan(task=task, code=item_code)
+    reservations = _with_stock(task, reservation_ids)
     open_qty = task.qty_open
+    _check(task, request, open_qty)
+    staging = outbound_selectors.staging_location_for_order(order=order)
+    if staging is None:
+        raise NoStagingLocation(_("Warehouse has no active staging location; nothing was posted."))
+    plan = _consumption_plan(task, reservations, request.qty) if request.qty > 0 else []
+    confirmation = _task_close(task, request, order=order, staging=staging)
+    order_line_pick_record(
+        order=order,
+        line_id=task.order_line_id,
+        qty=request.qty,
+        consumed_reservation_ids=[r.pk for r, take in plan if take == r.qty_open],
+        actor=request.person,
+    )
+    case = None
+    if task.status in (PickTaskStatus.SHORT, PickTaskStatus.EXCEPTION):
+        case = _exception_open(task, confirmation, request, order=order, qty_expected=open_qty)
+    # Stock last: the balance rows (shared by every pick of the same item and
+    # location, and of the item into staging) stay locked from here to commit,
+    # so the rest of the confirmation is written before they are taken.
+    _consume(
+        plan,
+        to_location=staging,
+        confirmation_id=confirmation.pk,
+        actor=request.posting_actor,
+    )
+    return ConfirmResult(confirmation, task, case, False)
+
+
+def _lock(request: _PickRequest) -> tuple:
+    """Lock the task's order (outbound, with the task's order line), then the task:
+    the order, the task (its line cached) and its reservation ids."""
+    found = _task_order_and_line(request.task_id, request.warehouse_ids)
+    if found is None:
+        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(request.task_id)})
+    order_id, line_id = found
+    order, line = order_line_pick_lock(order_id=order_id, line_id=line_id)
+    locked = locks.pick_task_lock_for_confirm(task_id=request.task_id)
+    if locked is None:
+        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(request.task_id)})
+    task, reservation_ids = locked
+    PickTask.order_line.field.set_cached_value(task, line)
+    return order, task, reservation_ids
+
+
+def _task_order_and_line(task_id, warehouse_ids):
+    """(order id, order line id) of the task if it is in ``warehouse_ids`` (any
+    warehouse when None), else None."""
+    params = [sql.db_value(PickTask, "id", task_id)]
+    statement = queries.TASK_ORDER_AND_LINE
+    if warehouse_ids is not None:
+        granted = [int(pk) for pk in warehouse_ids]
+        if not granted:
+            return None
+        statement = queries.TASK_ORDER_AND_LINE_IN_WAREHOUSES
+        params.append(granted)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    order_key = PickTask._meta.get_field("order").to_python(row[0])
+    return order_key, PickTask._meta.get_field("order_line").to_python(row[1])
+
+
+def _with_stock(task: PickTask, reservation_ids) -> list:
+    """Read what the task picks (inventory): its item (base unit, warehouse) and
+    source location go on the task, its reservations (oldest first, with their
+    status) come back for the posting service."""
+    stock = inventory_selectors.stock_for_pick(
+        item_id=task.item_id, location_id=task.from_location_id, reservation_ids=reservation_ids
+    )
+    if stock is None:
+        raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task.pk)})
+    PickTask.item.field.set_cached_value(task, stock.item)
+    PickTask.from_location.field.set_cached_value(task, stock.location)
+    if task.warehouse_id == stock.item.warehouse_id:
+        PickTask.warehouse.field.set_cached_value(task, stock.item.warehouse)
+    return stock.reservations
+
+
+def _check(task: PickTask, request: _PickRequest, open_qty: Decimal) -> None:
+    """Refuse (nothing changes) a confirmation the caller may not make or that does
+    not fit the task: who holds it, the scans, the quantity."""
+    _check_holder(task, source=request.source, actor=request.actor, system=request.system)
+    if request.location_code is not None:
+        check_location_scan(task=task, code=request.location_code)
+    if request.item_code is not None:
+        check_item_scan(task=task, code=request.item_code)
+    qty = request.qty
     if qty > open_qty:
         raise OverPick(
             _("%(qty)s is more than the %(open)s still open on the task; nothing was posted.")
@@ -416,21 +399,61 @@ def _confirm(
             ],
             extra={"qtyOpen": format(open_qty, "f")},
         )
-    if exception_type is not None and qty >= open_qty:
+    if request.exception_type is not None and qty >= open_qty:
         raise BusinessValidationError(
             _("Nothing is missing: confirm the pick instead of reporting a problem."),
             code="nothing_missing",
         )
-    staging = outbound_selectors.staging_location_for_order(order=order)
-    if staging is None:
-        raise NoStagingLocation(_("Warehouse has no active staging location; nothing was posted."))
-    plan = _consumption_plan(task, qty) if qty > 0 else []
-    person = user_or_none(actor)
-    actor_label = system.code if system is not None else getattr(actor, "username", "") or ""
-    now = timezone.now()
-    if exception_type is not None:
+
+
+def _consumption_plan(task: PickTask, reservations: list, qty: Decimal) -> list[tuple]:
+    """Which open ``reservations`` of the task give ``qty``, oldest first:
+    (reservation, take).
+
+    Read without a lock: the posting service locks and re-checks each one, so a
+    reservation changed meanwhile makes the posting (and the confirmation) fail.
+    """
+    plan = []
+    left = qty
+    for reservation in reservations:
+        if left <= 0:
+            break
+        if not reservation.is_open or reservation.qty_open <= 0:
+            continue
+        take = min(left, reservation.qty_open)
+        plan.append((reservation, take))
+        left -= take
+    if left > 0:
+        raise TaskStateConflict(
+            f"The reservations of task {task.pk} hold less than {qty}; nothing was posted."
+        )
+    return plan
+
+
+_TASK_UPDATE_FIELDS = (
+    "status",
+    "qty_picked",
+    "to_location",
+    "started_at",
+    "finished_at",
+    "updated_at",
+)
+
+
+def _task_close(task: PickTask, request: _PickRequest, *, order, staging) -> PickConfirmation:
+    """Close the task (DONE, SHORT or EXCEPTION) and record the confirmation.
+
+    The task row (locked), its history record and the confirmation go in one
+    round trip: the rows simple-history and ``save()`` would write, without
+    compiling three ORM statements; with them ``pick.confirmed`` when no
+    exception case comes (DONE), still before the posting's
+    ``reservation.consumed``. A key already used on another task fails here
+    (unique ``request_key``) and is answered by ``pick_confirm``.
+    """
+    qty, now = request.qty, timezone.now()
+    if request.exception_type is not None:
         task.status = PickTaskStatus.EXCEPTION
-    elif qty == open_qty:
+    elif qty == task.qty_open:
         task.status = PickTaskStatus.DONE
     else:
         task.status = PickTaskStatus.SHORT
@@ -439,81 +462,111 @@ def _confirm(
     task.started_at = task.started_at or now
     task.finished_at = now
     task.updated_at = now
-    confirmation = PickConfirmation(
+    confirmation = _confirmation_new(task, request, staging=staging, now=now)
+    person = request.person
+    statements = [
+        sql.update(task, _TASK_UPDATE_FIELDS),
+        (
+            history_snapshot_sql(PickTask).format(where="id = %s"),
+            [
+                sql.db_value(PickTask, "updated_at", now),
+                "~",
+                f"confirmed {qty} ({request.source})",
+                person.pk if person is not None else current_history_user_id(),
+                sql.db_value(PickTask, "id", task.pk),
+            ],
+        ),
+        sql.insert(confirmation),
+    ]
+    if task.status == PickTaskStatus.DONE:
+        statements.append(
+            outbox_insert(**_pick_confirmed(task, confirmation, order, request, None))
+        )
+    sql.execute(statements)
+    return confirmation
+
+
+def _confirmation_new(task: PickTask, request: _PickRequest, *, staging, now) -> PickConfirmation:
+    """The confirmation row of a task just closed (unsaved)."""
+    return PickConfirmation(
         pick_task=task,
         warehouse_id=task.warehouse_id,
-        request_key=request_key,
-        request_fingerprint=fingerprint,
-        source=source,
-        qty_picked=qty,
+        request_key=request.request_key,
+        request_fingerprint=request.fingerprint,
+        source=request.source,
+        qty_picked=request.qty,
         from_location_id=task.from_location_id,
         to_location=staging,
         task_status=task.status,
-        actor=person,
-        actor_label=actor_label[:150],
-        external_correlation_id=(external_correlation_id or "")[:128],
+        actor=request.person,
+        actor_label=request.actor_label[:150],
+        external_correlation_id=(request.external_correlation_id or "")[:128],
         correlation_id=get_correlation_id(),
-        confirmed_at=confirmed_at or now,
+        confirmed_at=request.confirmed_at or now,
         recorded_at=now,
     )
-    # The task row (locked above), its history record and the confirmation, in one
-    # round trip: the rows simple-history and ``save()`` would write, without
-    # compiling three ORM statements. A key already used on another task fails
-    # here (unique ``request_key``) and is answered by ``pick_confirm``.
-    sql.execute(
-        [
-            sql.update(task, _TASK_UPDATE_FIELDS),
-            (
-                history_snapshot_sql(PickTask).format(where="id = %s"),
-                [
-                    sql.db_value(PickTask, "updated_at", now),
-                    "~",
-                    f"confirmed {qty} ({source})",
-                    person.pk if person is not None else current_history_user_id(),
-                    sql.db_value(PickTask, "id", task.pk),
-                ],
-            ),
-            sql.insert(confirmation),
-            # pick.confirmed with them when no exception case comes (DONE):
-            # still before the posting's reservation.consumed.
-            *(
-                [outbox_insert(**_pick_confirmed(task, confirmation, order, actor_label, None))]
-                if task.status == PickTaskStatus.DONE
-                else []
-            ),
-        ]
+
+
+def _exception_open(
+    task: PickTask, confirmation, request: _PickRequest, *, order, qty_expected: Decimal
+) -> ExceptionCase:
+    """A SHORT or EXCEPTION task opens its case (``exception.opened``), then
+    ``pick.confirmed`` names the case."""
+    case = exception_case_open(
+        task=task,
+        confirmation=confirmation,
+        type=request.exception_type or ExceptionType.SHORT_PICK,
+        qty_expected=qty_expected,
+        qty_picked=request.qty,
+        note=request.note,
+        actor=request.person,
+        actor_label=request.actor_label,
     )
-    order_line_pick_record(
-        order=order,
-        line_id=task.order_line_id,
-        qty=qty,
-        consumed_reservation_ids=[r.pk for r, take in plan if take == r.qty_open],
-        actor=person,
-    )
-    case = None
-    if task.status in (PickTaskStatus.SHORT, PickTaskStatus.EXCEPTION):
-        case = exception_case_open(
-            task=task,
-            confirmation=confirmation,
-            type=exception_type or ExceptionType.SHORT_PICK,
-            qty_expected=open_qty,
-            qty_picked=qty,
-            note=note,
-            actor=person,
-            actor_label=actor_label,
+    outbox_emit(**_pick_confirmed(task, confirmation, order, request, case))
+    return case
+
+
+def _consume(plan, *, to_location, confirmation_id, actor) -> None:
+    """Consume the planned reservations into ``to_location`` (the posting service),
+    one posting per reservation under ``pick:<confirmation id>:<reservation id>``."""
+    for reservation, take in plan:
+        inventory_services.reservation_consume(
+            reservation=reservation,
+            qty=take,
+            to_location=to_location,
+            posting_key=f"pick:{confirmation_id}:{reservation.pk}",
+            actor=actor,
         )
-        # After exception.opened, naming the case.
-        outbox_emit(**_pick_confirmed(task, confirmation, order, actor_label, case))
-    # Stock last: the balance rows (shared by every pick of the same item and
-    # location, and of the item into staging) stay locked from here to commit,
-    # so the rest of the confirmation is written before they are taken.
-    _consume(
-        plan,
-        to_location=staging,
-        confirmation_id=confirmation.pk,
-        actor=person or (f"system:{system.code}" if system is not None else None),
-    )
-    return ConfirmResult(confirmation, task, case, False)
+
+
+def _pick_confirmed(task, confirmation, order, request: _PickRequest, case) -> dict:
+    """The ``pick.confirmed`` event of a confirmation (``outbox_emit``'s arguments)."""
+    return {
+        "event_type": "pick.confirmed",
+        "aggregate_type": PICK_TASK_AGGREGATE,
+        "aggregate_id": task.pk,
+        "data": {
+            "confirmationId": str(confirmation.pk),
+            "pickTaskId": str(task.pk),
+            "warehouse": task.warehouse.code,
+            "orderId": str(task.order_id),
+            "externalOrderId": order.external_order_id,
+            "storeCode": order.store_code,
+            "orderLineId": str(task.order_line_id),
+            "lineNumber": task.order_line.line_number,
+            "sku": task.item.sku,
+            "qtyPicked": format(confirmation.qty_picked, "f"),
+            "qtyToPick": format(task.qty_to_pick, "f"),
+            "fromLocation": task.from_location.code,
+            "toLocation": confirmation.to_location.code,
+            "taskStatus": task.status,
+            "source": confirmation.source,
+            "by": request.actor_label,
+            "correlationId": confirmation.external_correlation_id or confirmation.correlation_id,
+            "confirmedAt": confirmation.confirmed_at.isoformat(),
+            "exceptionCaseId": case.pk if case is not None else None,
+        },
+    }
 
 
 def pick_task_report_exception(

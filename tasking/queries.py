@@ -1,0 +1,54 @@
+"""Hand-written SQL on the tasking context's own tables: each statement named, with
+what ORM code it replaces and the figure that earns it its place.
+
+Orders and order lines are read through ``outbound.services`` (its SQL is in
+``outbound.queries``), items, locations and reservations through
+``inventory.selectors`` (``inventory.queries``); helpers that know no table
+are in ``wms.sql``. The pick task's writes in a confirmation (its UPDATE, its
+history record, the confirmation row) are ``wms.sql.update`` / ``insert`` and
+``wms.history`` statements of the instances, not text of their own.
+"""
+
+import functools
+
+from wms import sql
+
+from .models import PickTask
+
+PICK_TASK = PickTask._meta.db_table
+PICK_TASK_RESERVATIONS = PickTask.reservations.through._meta.db_table
+
+
+# --- a pick confirmation (tasking.services.confirm, tasking.locks) ----------------------
+
+#: The order and order line of a pick task (parameter: its id), one indexed read
+#: before any lock: the order is locked first. Replaces a ``values_list`` queryset
+#: compiled on every confirmation (commit 30bb6ff, with the statements below).
+TASK_ORDER_AND_LINE = f"SELECT order_id, order_line_id FROM {PICK_TASK} WHERE id = %s"
+
+#: ``TASK_ORDER_AND_LINE`` for a caller granted the warehouses ``%s`` (an array): a
+#: task elsewhere is not found. The grant checked in the same read saves the API
+#: its own visibility read (commit bd6fe8d).
+TASK_ORDER_AND_LINE_IN_WAREHOUSES = f"{TASK_ORDER_AND_LINE} AND warehouse_id = ANY(%s)"
+
+
+@functools.cache
+def pick_task_lock_for_confirm() -> tuple[sql.Select, str]:
+    """A pick task locked, with the ids of its reservations (oldest first) from the
+    task's own link table: the ``Select`` of the task and the statement (parameter:
+    the task's id; the ids are the column after the task's).
+
+    Replaces ``select_for_update(of=("self",)).select_related(…)`` and the
+    reservations' read through the link table (commit 30bb6ff, with the
+    reservations in one statement and the confirmation's writes in one round trip:
+    CPU per confirmation 57.8 -> 42.1 ms, 39 -> 34 statements per request). The
+    item, location and line it used to join come from their apps now
+    (``inventory.selectors.stock_for_pick``, ``outbound`` with the order lock).
+    """
+    task = sql.select(PickTask, "t")
+    return task, (
+        f"SELECT {task.sql}, ARRAY(SELECT tr.inventoryreservation_id "
+        f"FROM {PICK_TASK_RESERVATIONS} tr WHERE tr.picktask_id = t.id ORDER BY 1) "
+        f"FROM {PICK_TASK} t WHERE t.id = %s{sql.row_lock('t')}"
+    )
+
