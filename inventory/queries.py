@@ -19,6 +19,7 @@ in its lock order). Helpers that know no table are in ``wms.sql``.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from wms import sql
@@ -222,66 +223,99 @@ def posting_write(
     reservation id, ledger entry ids by line. Replaces the ORM's seven round
     trips per posting with one prepared statement (figures in the module docstring).
     """
-    parts: list[str] = []
-    params: list = []
-
-    def cte(name: str, statement: str, values: list) -> None:
-        parts.append(f"{name} AS ({statement})")
-        params.extend(values)
-
+    query = _With()
     if claim is not None:
-        cte("claim", POSTING_CLAIM, claim)
+        query.part("claim", POSTING_CLAIM, claim, gates=True)
     else:
-        cte("claim", "SELECT CAST(%s AS bigint) AS id", [posting_id])
-    gates = ["claim"]
+        query.part("claim", "SELECT CAST(%s AS bigint) AS id", [posting_id], gates=True)
+    _balances_part(query, balance, balance_updates)
+    reservation = _reservation_part(query, new_reservation, reservation_update, reservation_id)
+    _ledger_part(query, ledger_rows, reservation)
+    # The event carries ids only known here: added to its payload in SQL.
+    new = new_reservation is not None
+    query.part(
+        "evt",
+        *outbox_rows_insert(
+            [event],
+            join="".join(f" CROSS JOIN {gate}" for gate in query.gates),
+            data_merge="jsonb_build_object('ledgerEntryIds', "
+            "(SELECT jsonb_agg(id ORDER BY line_no) FROM led)"
+            + (", 'reservationId', res.id)" if new else ")"),
+            aggregate_id="CAST(res.id AS varchar)" if new else "",
+        ),
+    )
+    return (
+        f"WITH {', '.join(query.parts)} SELECT claim.id, (SELECT id FROM bal), "
+        f"{'(SELECT id FROM res)' if new else 'NULL'}, "
+        "(SELECT array_agg(id ORDER BY line_no) FROM led) FROM claim",
+        query.params,
+    )
+
+
+@dataclass
+class _With:
+    """A data-modifying ``WITH`` statement being built: its parts, their parameters in
+    order, and the parts that gate the rows written after them (a part without a
+    row lets nothing after it be written)."""
+
+    parts: list[str] = field(default_factory=list)
+    params: list = field(default_factory=list)
+    gates: list[str] = field(default_factory=list)
+
+    def part(self, name: str, statement: str, params: list, *, gates: bool = False) -> None:
+        self.parts.append(f"{name} AS ({statement})")
+        self.params.extend(params)
+        if gates:
+            self.gates.append(name)
+
+
+def _balances_part(
+    query: _With, balance: tuple[str, list] | None, updates: list[tuple[str, list]]
+) -> None:
+    """``bal``: the guarded single balance (a gate), or the updates of locked balances."""
     if balance is not None:
-        cte("bal", *balance)
-        gates.append("bal")
-    else:
-        for number, (statement, values) in enumerate(balance_updates):
-            cte(f"upd{number}", f"{statement} RETURNING id", values)
-        cte("bal", "SELECT CAST(NULL AS bigint) AS id", [])
+        query.part("bal", *balance, gates=True)
+        return
+    for number, (statement, values) in enumerate(updates):
+        query.part(f"upd{number}", f"{statement} RETURNING id", values)
+    query.part("bal", "SELECT CAST(NULL AS bigint) AS id", [])
+
+
+def _reservation_part(
+    query: _With,
+    new_reservation: list | None,
+    update: tuple[str, list] | None,
+    reservation_id: int | None,
+) -> tuple[str, list]:
+    """``res`` (a new reservation, a gate) or ``resupd`` (a change); the SQL and the
+    parameters of the reservation id the ledger rows carry."""
     if new_reservation is not None:
-        cte(
+        query.part(
             "res",
             f"INSERT INTO {RESERVATION} ({RESERVATION_COLUMNS}) "
             "SELECT %s, bal.id, %s, %s, %s, %s, %s, 0, 0, %s, %s FROM bal RETURNING id",
             new_reservation,
+            gates=True,
         )
-        gates.append("res")
-        reservation_sql, reservation_params = "res.id", []
-    else:
-        if reservation_update is not None:
-            cte("resupd", *reservation_update)
-        reservation_sql, reservation_params = "CAST(%s AS bigint)", [reservation_id]
-    cte(
+        return "res.id", []
+    if update is not None:
+        query.part("resupd", *update)
+    return "CAST(%s AS bigint)", [reservation_id]
+
+
+def _ledger_part(query: _With, rows: list[list], reservation: tuple[str, list]) -> None:
+    """``led``: the ledger rows, one per line, after every gate."""
+    reservation_sql, reservation_params = reservation
+    query.part(
         "led",
         f"INSERT INTO {LEDGER} ({LEDGER_COLUMNS}) "
         "SELECT claim.id, v.line_no, v.entry_type, v.warehouse_id, v.item_id, v.location_id, "
         f"v.status_id, v.on_hand_delta, v.reserved_delta, {reservation_sql}, v.source_ref, "
         f"v.reason_code, v.actor_id, v.actor_label, v.correlation_id "
-        f"FROM {' CROSS JOIN '.join(gates)} "
-        f"CROSS JOIN (VALUES {', '.join([_LEDGER_VALUE_ROW] * len(ledger_rows))}) "
+        f"FROM {' CROSS JOIN '.join(query.gates)} "
+        f"CROSS JOIN (VALUES {', '.join([_LEDGER_VALUE_ROW] * len(rows))}) "
         f"AS v({LEDGER_VALUE_COLUMNS}) RETURNING id, line_no",
-        [*reservation_params, *[value for row in ledger_rows for value in row]],
-    )
-    # The event carries ids only known here: added to its payload in SQL.
-    cte(
-        "evt",
-        *outbox_rows_insert(
-            [event],
-            join="".join(f" CROSS JOIN {gate}" for gate in gates),
-            data_merge="jsonb_build_object('ledgerEntryIds', "
-            "(SELECT jsonb_agg(id ORDER BY line_no) FROM led)"
-            + (", 'reservationId', res.id)" if new_reservation is not None else ")"),
-            aggregate_id="CAST(res.id AS varchar)" if new_reservation is not None else "",
-        ),
-    )
-    new_reservation_id = "(SELECT id FROM res)" if new_reservation is not None else "NULL"
-    return (
-        f"WITH {', '.join(parts)} SELECT claim.id, (SELECT id FROM bal), {new_reservation_id}, "
-        "(SELECT array_agg(id ORDER BY line_no) FROM led) FROM claim",
-        params,
+        [*reservation_params, *[value for row in rows for value in row]],
     )
 
 

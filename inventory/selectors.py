@@ -4,6 +4,7 @@ apps read inventory's tables only through these (its SQL is in ``queries``)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
@@ -21,7 +22,9 @@ from .models import (
     InventoryReservation,
     InventoryStatus,
     Item,
+    ItemUnitConversion,
     Location,
+    UnitOfMeasure,
 )
 
 
@@ -230,6 +233,24 @@ def location_for_code(*, warehouse, code: str) -> Location | None:
 
 def status_for_code(*, code: str) -> InventoryStatus | None:
     return InventoryStatus.objects.filter(code=code).first()
+
+
+def unit_codes_known(*, codes) -> set[str]:
+    """The codes among ``codes`` that name a unit of measure."""
+    return set(UnitOfMeasure.objects.filter(code__in=codes).values_list("code", flat=True))
+
+
+def unit_ids_by_code(*, codes) -> dict[str, int]:
+    """unit code → unit id, for the units among ``codes``."""
+    return dict(UnitOfMeasure.objects.filter(code__in=codes).values_list("code", "pk"))
+
+
+def unit_conversions(*, item_ids, codes) -> dict[tuple[int, str], Decimal]:
+    """(item id, unit code) → base units in one such unit, for these items and units."""
+    rows = ItemUnitConversion.objects.filter(item__in=item_ids, uom__code__in=codes).values_list(
+        "item_id", "uom__code", "base_units"
+    )
+    return {(item_id, code): base_units for item_id, code, base_units in rows}
 
 
 # --- stock the outbound planner may allocate ---------------------------------------

@@ -262,20 +262,9 @@ def idempotent(view_method):
     @functools.wraps(view_method)
     def wrapper(view, request, *args, **kwargs):
         key = request.headers.get(HEADER)
-        if key is None or key == "":
-            return problem_response(
-                status=400,
-                code="idempotency_key_missing",
-                title="Idempotency-Key header required",
-                detail=f"Send an {HEADER} header (1 to 255 printable characters).",
-            )
-        if not _KEY_PATTERN.match(key):
-            return problem_response(
-                status=400,
-                code="idempotency_key_invalid",
-                title="Invalid Idempotency-Key",
-                detail=f"The {HEADER} must be 1 to 255 printable ASCII characters.",
-            )
+        refused = _key_refused(key)
+        if refused is not None:
+            return refused
         scope = client_scope(request.user)
         fingerprint = request_fingerprint(request)
         notice = {"key": key, "scope": scope}
@@ -324,6 +313,25 @@ def idempotent(view_method):
     wrapper.kwargs = dict(getattr(view_method, "kwargs", {}))
     wrapper.idempotent = True
     return extend_schema(parameters=[IDEMPOTENCY_KEY_PARAMETER])(wrapper)
+
+
+def _key_refused(key: str | None) -> Response | None:
+    """400 for a missing key or one that is not 1 to 255 printable ASCII characters."""
+    if key is None or key == "":
+        return problem_response(
+            status=400,
+            code="idempotency_key_missing",
+            title="Idempotency-Key header required",
+            detail=f"Send an {HEADER} header (1 to 255 printable characters).",
+        )
+    if not _KEY_PATTERN.match(key):
+        return problem_response(
+            status=400,
+            code="idempotency_key_invalid",
+            title="Invalid Idempotency-Key",
+            detail=f"The {HEADER} must be 1 to 255 printable ASCII characters.",
+        )
+    return None
 
 
 def _exception_summary(exc) -> tuple[int, dict]:

@@ -439,69 +439,71 @@ def reservation_consume(
             code="warehouse_mismatch",
         )
     accepting(to_location)
-
-    def plan() -> Plan:
-        item, status = reservation.item, reservation.status
-        lines = [
-            Line(
-                LedgerEntryType.PICK_OUT,
-                item,
-                reservation.location,
-                status,
-                on_hand_delta=-qty,
-                reserved_delta=-qty,
-            ),
-            Line(LedgerEntryType.PICK_IN, item, to_location, status, on_hand_delta=qty),
-        ]
-        balances, locked = _lock_reservation(reservation, lines)
-        if locked.state == ReservationState.EXPIRED or (locked.is_open and locked.expired_by_clock):
-            raise ReservationExpired(
-                f"Reservation {locked.pk} expired; it can no longer be picked.",
-                extra={"reservationId": locked.pk},
-            )
-        _refuse_unless_open(locked)
-        if locked.state == ReservationState.PENDING:
-            raise ReservationPending(
-                f"Reservation {locked.pk} is pending; commit it before picking.",
-                extra={"reservationId": locked.pk},
-            )
-        if qty > locked.qty_open:
-            raise ReservationOverConsume(
-                f"Reservation {locked.pk} holds {format(locked.qty_open, 'f')}; "
-                f"cannot consume {format(qty, 'f')}.",
-                extra={"reservationId": locked.pk, "open": format(locked.qty_open, "f")},
-            )
-        change = ReservationChange(
-            consumed=qty,
-            closes_as=ReservationState.CONSUMED if qty == locked.qty_open else None,
-        )
-        _resolve(locked, change)
-        return Plan(
-            lines=lines,
-            event_type="reservation.consumed",
-            item=item,
-            qty=qty,
-            balances=balances,
-            reservation=locked,
-            reservation_change=change,
-            event={
-                "fromLocation": reservation.location.code,
-                "toLocation": to_location.code,
-                "status": status.code,
-                "state": locked.state,
-            },
-        )
-
     result = post(
         kind=PostingKind.CONSUME,
         posting_key=posting_key,
         content={"reservation": reservation, "qty": qty, "to_location": to_location},
         source_ref=reservation.demand_ref,
         actor=actor,
-        plan=plan,
+        plan=lambda: _consume_plan(reservation, qty, to_location),
     )
     _sync(reservation, result.reservation)
     return result
+
+
+def _consume_plan(reservation: InventoryReservation, qty, to_location: Location) -> Plan:
+    """A pick's plan, once its key is claimed: lock the two balances and the
+    reservation, refuse an expired, closed or pending one and an over-consume."""
+    item, status = reservation.item, reservation.status
+    lines = [
+        Line(
+            LedgerEntryType.PICK_OUT,
+            item,
+            reservation.location,
+            status,
+            on_hand_delta=-qty,
+            reserved_delta=-qty,
+        ),
+        Line(LedgerEntryType.PICK_IN, item, to_location, status, on_hand_delta=qty),
+    ]
+    balances, locked = _lock_reservation(reservation, lines)
+    if locked.state == ReservationState.EXPIRED or (locked.is_open and locked.expired_by_clock):
+        raise ReservationExpired(
+            f"Reservation {locked.pk} expired; it can no longer be picked.",
+            extra={"reservationId": locked.pk},
+        )
+    _refuse_unless_open(locked)
+    if locked.state == ReservationState.PENDING:
+        raise ReservationPending(
+            f"Reservation {locked.pk} is pending; commit it before picking.",
+            extra={"reservationId": locked.pk},
+        )
+    if qty > locked.qty_open:
+        raise ReservationOverConsume(
+            f"Reservation {locked.pk} holds {format(locked.qty_open, 'f')}; "
+            f"cannot consume {format(qty, 'f')}.",
+            extra={"reservationId": locked.pk, "open": format(locked.qty_open, "f")},
+        )
+    change = ReservationChange(
+        consumed=qty,
+        closes_as=ReservationState.CONSUMED if qty == locked.qty_open else None,
+    )
+    _resolve(locked, change)
+    return Plan(
+        lines=lines,
+        event_type="reservation.consumed",
+        item=item,
+        qty=qty,
+        balances=balances,
+        reservation=locked,
+        reservation_change=change,
+        event={
+            "fromLocation": reservation.location.code,
+            "toLocation": to_location.code,
+            "status": status.code,
+            "state": locked.state,
+        },
+    )
 
 
 @posting_transaction

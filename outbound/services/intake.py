@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from inventory.models import ItemUnitConversion, UnitOfMeasure
+from inventory import selectors as inventory_selectors
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
 from wms.history import current_history_user_id
@@ -87,16 +87,44 @@ class _Line:
 
 def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[_Line]:
     """The synchronous business checks of CONTRACT.md; all problems at once, as 422."""
-    errors: list[dict] = []
     max_lines = settings.WMS_ORDER_MAX_LINES
-    if not lines:
-        errors.append({"field": "lines", "code": "required", "message": "An order needs a line."})
     if len(lines) > max_lines:
         raise BusinessValidationError(
             f"An order may have at most {max_lines} lines; this one has {len(lines)}.",
             code="too_many_lines",
             errors=[{"field": "lines", "code": "too_many_lines", "message": f"max {max_lines}"}],
         )
+    errors = _line_list_errors(lines)
+    items = selectors.items_for_intake(warehouse_id=warehouse.pk, skus={line.sku for line in lines})
+    units = _Units.for_lines(lines, items)
+    resolved: list[_Line] = []
+    for index, line in enumerate(lines):
+        checked, error = _line_resolved(index, line, items.get(line.sku), warehouse, units)
+        if error is not None:
+            errors.append(error)
+        else:
+            resolved.append(checked)
+    if errors:
+        raise BusinessValidationError(
+            "The order failed validation; nothing was stored.",
+            code="validation_failed",
+            errors=errors,
+        )
+    missing_uoms = {ln.uom_code for ln in resolved if ln.uom_id is None}
+    if missing_uoms:
+        ids = inventory_selectors.unit_ids_by_code(codes=missing_uoms)
+        for ln in resolved:
+            if ln.uom_id is None:
+                ln.uom_id = ids[ln.uom_code]
+    return resolved
+
+
+def _line_list_errors(lines: list[OrderLineInput]) -> list[dict]:
+    """What is wrong with the list itself: no line, repeated line numbers, quantities
+    that are not positive."""
+    errors: list[dict] = []
+    if not lines:
+        errors.append({"field": "lines", "code": "required", "message": "An order needs a line."})
     seen: set[int] = set()
     for index, line in enumerate(lines):
         if line.line_number in seen:
@@ -116,64 +144,56 @@ def _resolve_lines(*, warehouse, lines: list[OrderLineInput]) -> list[_Line]:
                     "message": "Quantity must be greater than zero.",
                 }
             )
+    return errors
 
-    items = selectors.items_for_intake(warehouse_id=warehouse.pk, skus={line.sku for line in lines})
-    uom_codes = {line.uom for line in lines if line.uom}
-    conversions: dict[tuple[int, str], Decimal] = {}
-    known_uoms: set[str] = set()
-    if uom_codes - {item.base_uom_code for item in items.values()}:
-        known_uoms = set(
-            UnitOfMeasure.objects.filter(code__in=uom_codes).values_list("code", flat=True)
-        )
-        for item_id, code, base_units in ItemUnitConversion.objects.filter(
-            item__in=[i.pk for i in items.values()], uom__code__in=uom_codes
-        ).values_list("item_id", "uom__code", "base_units"):
-            conversions[(item_id, code)] = base_units
 
-    resolved: list[_Line] = []
-    for index, line in enumerate(lines):
-        item = items.get(line.sku)
-        if item is None or not item.is_active:
-            errors.append(
-                {
-                    "field": f"lines[{index}].sku",
-                    "code": "unknown_sku",
-                    "message": f"SKU '{line.sku}' is not known in warehouse {warehouse.code}.",
-                }
-            )
-            continue
-        uom_code = line.uom or item.base_uom_code
-        if uom_code == item.base_uom_code:
-            uom_id, factor = item.base_uom_id, Decimal("1")
-        elif (item.pk, uom_code) in conversions:
-            uom_id, factor = None, conversions[(item.pk, uom_code)]
-        else:
-            errors.append(
-                {
-                    "field": f"lines[{index}].uom",
-                    "code": "unknown_uom",
-                    "message": (
-                        f"Unit '{uom_code}' is not known for SKU '{line.sku}'"
-                        if uom_code in known_uoms
-                        else f"Unit '{uom_code}' is not known."
-                    ),
-                }
-            )
-            continue
-        resolved.append(_new_line(line, item, uom_id, uom_code, factor))
-    if errors:
-        raise BusinessValidationError(
-            "The order failed validation; nothing was stored.",
-            code="validation_failed",
-            errors=errors,
+@dataclass
+class _Units:
+    """The units the lines name beyond their items' base units: which exist, and how
+    many base units each is for each item (looked up only when a line names one)."""
+
+    known: set[str]
+    conversions: dict[tuple[int, str], Decimal]
+
+    @classmethod
+    def for_lines(cls, lines: list[OrderLineInput], items: dict) -> _Units:
+        codes = {line.uom for line in lines if line.uom}
+        if not codes - {item.base_uom_code for item in items.values()}:
+            return cls(set(), {})
+        return cls(
+            inventory_selectors.unit_codes_known(codes=codes),
+            inventory_selectors.unit_conversions(
+                item_ids=[i.pk for i in items.values()], codes=codes
+            ),
         )
-    missing_uoms = {ln.uom_code for ln in resolved if ln.uom_id is None}
-    if missing_uoms:
-        ids = dict(UnitOfMeasure.objects.filter(code__in=missing_uoms).values_list("code", "pk"))
-        for ln in resolved:
-            if ln.uom_id is None:
-                ln.uom_id = ids[ln.uom_code]
-    return resolved
+
+
+def _line_resolved(
+    index: int, line: OrderLineInput, item, warehouse, units: _Units
+) -> tuple[_Line | None, dict | None]:
+    """The line with its item and unit resolved, or the problem with its SKU or unit."""
+    if item is None or not item.is_active:
+        return None, {
+            "field": f"lines[{index}].sku",
+            "code": "unknown_sku",
+            "message": f"SKU '{line.sku}' is not known in warehouse {warehouse.code}.",
+        }
+    uom_code = line.uom or item.base_uom_code
+    if uom_code == item.base_uom_code:
+        uom_id, factor = item.base_uom_id, Decimal("1")
+    elif (item.pk, uom_code) in units.conversions:
+        uom_id, factor = None, units.conversions[(item.pk, uom_code)]
+    else:
+        return None, {
+            "field": f"lines[{index}].uom",
+            "code": "unknown_uom",
+            "message": (
+                f"Unit '{uom_code}' is not known for SKU '{line.sku}'"
+                if uom_code in units.known
+                else f"Unit '{uom_code}' is not known."
+            ),
+        }
+    return _new_line(line, item, uom_id, uom_code, factor), None
 
 
 def _new_line(line: OrderLineInput, item, uom_id, uom_code, factor) -> _Line:
