@@ -9,6 +9,7 @@ from inventory.models import Zone
 from wms.exceptions import NotFoundError
 from wms.scoping import scope_by_warehouse, warehouses_visible_to
 
+from . import queries
 from .models import ExceptionCase, ExceptionStatus, PickTask, PickTaskStatus, WorkMode
 
 IN_HAND = (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS)
@@ -76,25 +77,14 @@ QUEUE_COUNT_CAP = 500
 
 def pick_queue_counts(*, warehouse, cap: int = QUEUE_COUNT_CAP) -> dict:
     """zone id (None: tasks without a zone) → released manual tasks waiting, at most
-    ``cap`` each.
+    ``cap`` each; zones with none waiting are left out.
 
-    One statement: per zone a count over at most ``cap`` entries of the partial
-    index ``pick_task_zone_queue_idx``, so the page costs the same with a hundred
-    or a hundred thousand tasks waiting (an exact GROUP BY reads them all).
+    One statement (``queries.PICK_QUEUE_COUNTS``): per zone a count over at most
+    ``cap`` entries of the partial index ``pick_task_zone_queue_idx``, so the page
+    costs the same with a hundred or a hundred thousand tasks waiting.
     """
-    task = connection.ops.quote_name(PickTask._meta.db_table)
-    zone = connection.ops.quote_name(Zone._meta.db_table)
-    waiting = "t.status = 'RELEASED' AND t.work_mode = 'MANUAL' AND t.warehouse_id = %s"
-    sql = f"""
-        SELECT z.id, (SELECT count(*) FROM (
-            SELECT 1 FROM {task} t WHERE {waiting} AND t.zone_id = z.id LIMIT %s) capped)
-        FROM {zone} z WHERE z.warehouse_id = %s
-        UNION ALL
-        SELECT NULL, (SELECT count(*) FROM (
-            SELECT 1 FROM {task} t WHERE {waiting} AND t.zone_id IS NULL LIMIT %s) capped)
-    """  # table names from model metadata, values as parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, [warehouse.pk, cap, warehouse.pk, warehouse.pk, cap])
+        cursor.execute(queries.PICK_QUEUE_COUNTS, {"warehouse": warehouse.pk, "cap": cap})
         return {zone_id: n for zone_id, n in cursor.fetchall() if n}
 
 
