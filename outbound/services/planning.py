@@ -194,38 +194,17 @@ def planning_job_run(
         task_id=task_id,
         worker=worker,
     )
-    limit = max_orders or settings.WMS_PLANNING_BATCH_SIZE
-    context = _JobContext(now=timezone.now())
-    counts = {"PLANNED": 0, "BACKORDERED": 0, "REJECTED": 0}
-    lines_allocated = 0
-    last_beat = time.monotonic()
+    tally = _JobTally()
     job.more = False
     try:
-        done = 0
-        while True:
-            if done >= limit:
-                job.more = True
-                break
-            outcome = order_plan_next(
-                warehouse_id=warehouse_id, planning_group=planning_group, context=context
-            )
-            if outcome is None:
-                break
-            done += 1
-            if outcome.status in counts:
-                counts[outcome.status] += 1
-            lines_allocated += outcome.lines_allocated
-            if time.monotonic() - last_beat > _HEARTBEAT_SECONDS:
-                last_beat = time.monotonic()
-                context.now = timezone.now()
-                PlanningJob.objects.filter(pk=job.pk).update(
-                    heartbeat_at=context.now,
-                    orders_planned=job.orders_planned + counts["PLANNED"],
-                    orders_backordered=job.orders_backordered + counts["BACKORDERED"],
-                    orders_rejected=job.orders_rejected + counts["REJECTED"],
-                    lines_allocated=job.lines_allocated + lines_allocated,
-                )
-        if counts["PLANNED"]:
+        job.more = _job_drain(
+            job,
+            warehouse_id=warehouse_id,
+            planning_group=planning_group,
+            limit=max_orders or settings.WMS_PLANNING_BATCH_SIZE,
+            tally=tally,
+        )
+        if tally.planned:
             while waves_build(warehouse_id=warehouse_id):
                 pass
         waves_release_due(warehouse_id=warehouse_id)
@@ -234,30 +213,65 @@ def planning_job_run(
             status=PlanningJobStatus.FAILED,
             finished_at=timezone.now(),
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            orders_planned=job.orders_planned + counts["PLANNED"],
-            orders_backordered=job.orders_backordered + counts["BACKORDERED"],
-            orders_rejected=job.orders_rejected + counts["REJECTED"],
-            lines_allocated=job.lines_allocated + lines_allocated,
+            **tally.figures(job),
         )
         raise
     job.status = PlanningJobStatus.DONE
     job.finished_at = job.heartbeat_at = timezone.now()
-    job.orders_planned += counts["PLANNED"]
-    job.orders_backordered += counts["BACKORDERED"]
-    job.orders_rejected += counts["REJECTED"]
-    job.lines_allocated += lines_allocated
-    job.save(
-        update_fields=[
-            "status",
-            "finished_at",
-            "heartbeat_at",
-            "orders_planned",
-            "orders_backordered",
-            "orders_rejected",
-            "lines_allocated",
-        ]
-    )
+    figures = tally.figures(job)
+    for name, value in figures.items():
+        setattr(job, name, value)
+    job.save(update_fields=["status", "finished_at", "heartbeat_at", *figures])
     return job
+
+
+@dataclass
+class _JobTally:
+    """What a job run has done so far, not yet on its row."""
+
+    planned: int = 0
+    backordered: int = 0
+    rejected: int = 0
+    lines_allocated: int = 0
+
+    def add(self, outcome: PlanOutcome) -> None:
+        if outcome.status == OrderStatus.PLANNED:
+            self.planned += 1
+        elif outcome.status == OrderStatus.BACKORDERED:
+            self.backordered += 1
+        elif outcome.status == OrderStatus.REJECTED:
+            self.rejected += 1
+        self.lines_allocated += outcome.lines_allocated
+
+    def figures(self, job: PlanningJob) -> dict:
+        """The job row's figures with this run's added."""
+        return {
+            "orders_planned": job.orders_planned + self.planned,
+            "orders_backordered": job.orders_backordered + self.backordered,
+            "orders_rejected": job.orders_rejected + self.rejected,
+            "lines_allocated": job.lines_allocated + self.lines_allocated,
+        }
+
+
+def _job_drain(job, *, warehouse_id, planning_group, limit, tally: _JobTally) -> bool:
+    """Plan the partition's orders one at a time until none waits (False) or ``limit``
+    were planned (True: more may wait), beating the job's heartbeat meanwhile."""
+    context = _JobContext(now=timezone.now())
+    last_beat = time.monotonic()
+    for _ in range(limit):
+        outcome = order_plan_next(
+            warehouse_id=warehouse_id, planning_group=planning_group, context=context
+        )
+        if outcome is None:
+            return False
+        tally.add(outcome)
+        if time.monotonic() - last_beat > _HEARTBEAT_SECONDS:
+            last_beat = time.monotonic()
+            context.now = timezone.now()
+            PlanningJob.objects.filter(pk=job.pk).update(
+                heartbeat_at=context.now, **tally.figures(job)
+            )
+    return True
 
 
 def order_plan_next(*, warehouse_id: int, planning_group: int, context=None) -> PlanOutcome | None:

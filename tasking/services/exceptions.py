@@ -213,64 +213,13 @@ def exception_case_resolve(*, case_id, action: str, actor, note: str = "") -> Ex
     """
     if action not in ACTIONS:
         raise BusinessValidationError(_("Unknown resolution."), code="invalid_resolution")
-    cases = ExceptionCase.objects.filter(pk=case_id)
-    task_id = cases.values_list("pick_task_id", flat=True).first()
-    if task_id is None:
-        raise NotFoundError(_("No such exception case."), code="exception_not_found")
-    order_id = PickTask.objects.filter(pk=task_id).values_list("order_id", flat=True).get()
-    order_pick_lock(order_id=order_id)
-    locks.pick_task_lock(task_id=task_id)
-    locks.exception_case_lock(case_id=case_id)
-    case = ExceptionCase.objects.select_related("warehouse", "location", "item").get(pk=case_id)
-    task = PickTask.objects.select_related("warehouse", "wave").get(pk=task_id)
+    case, task = _case_lock(case_id)
     if case.status != ExceptionStatus.OPEN:
         raise ExceptionNotOpen(
             _("%(case)s is already resolved.") % {"case": case.label},
         )
-    held, reservation_ids = _remainder(task)
-    prefix = f"exception:{case.pk}"
     notes = [note] if note else []
-    new_tasks: list[PickTask] = []
-    if held <= 0:
-        resolution = ExceptionResolution.NOTHING_OPEN
-    else:
-        released = order_line_short(
-            order_id=order_id,
-            line_id=task.order_line_id,
-            reservation_ids=reservation_ids,
-            qty=held,
-            posting_key_prefix=prefix,
-            actor=actor,
-        )
-        if action == ACTION_SHORT:
-            resolution = ExceptionResolution.SHORTED
-            notes.append(f"released {released.normalize()}")
-        elif action == ACTION_REALLOCATE:
-            new_tasks = _reallocate(task, released, actor=actor)
-            if not new_tasks:
-                raise NoStockElsewhere(
-                    _("No other location has %(sku)s available; nothing was changed.")
-                    % {"sku": case.item.sku}
-                )
-            resolution = ExceptionResolution.REALLOCATED
-        else:
-            moved = _quarantine_location(case, actor=actor)
-            CountRequest.objects.create(
-                warehouse_id=case.warehouse_id,
-                location_id=case.location_id,
-                exception_case=case,
-                reason=f"{case.get_type_display()} ({case.label})"[:200],
-                requested_by=user_or_none(actor),
-            )
-            notes.append("quarantined: " + (", ".join(moved) if moved else "nothing available"))
-            new_tasks = _reallocate(task, released, actor=actor)
-            resolution = ExceptionResolution.QUARANTINED
-        picked_again = sum((t.qty_to_pick for t in new_tasks), ZERO)
-        if new_tasks:
-            where = (f"{t.qty_to_pick.normalize()} @ {t.from_location.code}" for t in new_tasks)
-            notes.append("re-allocated " + ", ".join(where))
-        if released - picked_again > 0:
-            notes.append(f"shorted {(released - picked_again).normalize()}")
+    resolution, new_tasks = _remainder_resolve(case, task, action, actor=actor, notes=notes)
     case.status = ExceptionStatus.RESOLVED
     case.resolution = resolution
     case.resolution_note = "; ".join(notes)[:500]
@@ -294,6 +243,72 @@ def exception_case_resolve(*, case_id, action: str, actor, note: str = "") -> Ex
     )
     case.new_tasks = new_tasks
     return case
+
+
+def _case_lock(case_id) -> tuple[ExceptionCase, PickTask]:
+    """Lock in the pick lock order (the task's order, the task, the case), then read
+    the case and the task."""
+    task_id = (
+        ExceptionCase.objects.filter(pk=case_id).values_list("pick_task_id", flat=True).first()
+    )
+    if task_id is None:
+        raise NotFoundError(_("No such exception case."), code="exception_not_found")
+    order_id = PickTask.objects.filter(pk=task_id).values_list("order_id", flat=True).get()
+    order_pick_lock(order_id=order_id)
+    locks.pick_task_lock(task_id=task_id)
+    locks.exception_case_lock(case_id=case_id)
+    case = ExceptionCase.objects.select_related("warehouse", "location", "item").get(pk=case_id)
+    task = PickTask.objects.select_related("warehouse", "wave").get(pk=task_id)
+    return case, task
+
+
+def _remainder_resolve(
+    case: ExceptionCase, task: PickTask, action: str, *, actor, notes: list[str]
+) -> tuple[str, list[PickTask]]:
+    """Release what the task still holds and do ``action`` with it; the resolution and
+    the new pick tasks. Appends to ``notes`` what was done."""
+    held, reservation_ids = _remainder(task)
+    if held <= 0:
+        return ExceptionResolution.NOTHING_OPEN, []
+    released = order_line_short(
+        order_id=task.order_id,
+        line_id=task.order_line_id,
+        reservation_ids=reservation_ids,
+        qty=held,
+        posting_key_prefix=f"exception:{case.pk}",
+        actor=actor,
+    )
+    new_tasks: list[PickTask] = []
+    if action == ACTION_SHORT:
+        resolution = ExceptionResolution.SHORTED
+        notes.append(f"released {released.normalize()}")
+    elif action == ACTION_REALLOCATE:
+        new_tasks = _reallocate(task, released, actor=actor)
+        if not new_tasks:
+            raise NoStockElsewhere(
+                _("No other location has %(sku)s available; nothing was changed.")
+                % {"sku": case.item.sku}
+            )
+        resolution = ExceptionResolution.REALLOCATED
+    else:
+        moved = _quarantine_location(case, actor=actor)
+        CountRequest.objects.create(
+            warehouse_id=case.warehouse_id,
+            location_id=case.location_id,
+            exception_case=case,
+            reason=f"{case.get_type_display()} ({case.label})"[:200],
+            requested_by=user_or_none(actor),
+        )
+        notes.append("quarantined: " + (", ".join(moved) if moved else "nothing available"))
+        new_tasks = _reallocate(task, released, actor=actor)
+        resolution = ExceptionResolution.QUARANTINED
+    picked_again = sum((t.qty_to_pick for t in new_tasks), ZERO)
+    if new_tasks:
+        where = (f"{t.qty_to_pick.normalize()} @ {t.from_location.code}" for t in new_tasks)
+        notes.append("re-allocated " + ", ".join(where))
+    if released - picked_again > 0:
+        notes.append(f"shorted {(released - picked_again).normalize()}")
+    return resolution, new_tasks
 
 
 @transaction.atomic
