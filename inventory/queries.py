@@ -322,8 +322,8 @@ def _ledger_part(query: _With, rows: list[list], reservation: tuple[str, list]) 
 # --- a batch of new reservations --------------------------------------------------------
 
 # Every posting of the batch is a row of this record set (one JSON parameter), and
-# the events one array per column: the statement is the same whatever the batch
-# size and is prepared once per connection.
+# its event one of the outbox insert's (another): the statement is the same
+# whatever the batch size and is prepared once per connection.
 _BATCH_RECORD = (
     "n integer, posting_key varchar, fingerprint varchar, source_ref varchar, "
     "balance_id bigint, line_no integer, entry_type varchar, warehouse_id bigint, "

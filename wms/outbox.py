@@ -11,6 +11,7 @@ the posting engine and order intake embed it in their own one-statement
 writes.
 """
 
+import json
 import uuid
 from collections.abc import Iterable
 
@@ -98,9 +99,11 @@ def outbox_rows_insert(
 ) -> tuple[str, list]:
     """The INSERT of ``rows`` (``outbox_row`` dicts) into the outbox, as ``(sql, params)``.
 
-    One ``INSERT … SELECT … FROM unnest(array, …)``: one array per column,
-    bound by the server, so the text is the same for one event or a hundred
-    and is prepared once per connection. Run it in the transaction of the
+    One ``INSERT … SELECT … FROM jsonb_to_recordset(%s)``: the events travel as
+    one JSON parameter, so the text is the same for one event or a hundred and
+    is prepared once per connection. (One JSON text instead of an array per
+    column: psycopg adapts an array element by element, which cost a posting
+    0.4 ms of its 2.2 ms under cProfile.) Run it in the transaction of the
     change the events report.
 
     A writer that learns some values only inside its own statement embeds
@@ -115,18 +118,18 @@ def outbox_rows_insert(
     statement = _STATEMENTS.get(key)
     if statement is None:
         statement = _STATEMENTS[key] = _insert_statement(join, data_merge, aggregate_id)
-    data = OutboxEvent._meta.get_field("data")
-    params = [[row[column] for row in rows] for column in _COLUMNS]
-    # JSON needs the field's adaptation (DjangoJSONEncoder); the rest binds as it is.
-    params[_COLUMNS.index("data")] = [
-        data.get_db_prep_save(row["data"], connection) for row in rows
-    ]
-    return statement, params
+    records = [{"n": n, **row} for n, row in enumerate(rows, start=1)]
+    # The data field's encoder (Decimal, dates, UUIDs), as the ORM would write it.
+    return statement, [json.dumps(records, cls=_ENCODER)]
+
+
+_ENCODER = OutboxEvent._meta.get_field("data").encoder
 
 
 def _insert_statement(join: str, data_merge: str, aggregate_id: str) -> str:
-    fields = [OutboxEvent._meta.get_field(column) for column in _COLUMNS]
-    arrays = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in fields)
+    types = ", ".join(
+        f"{column} {OutboxEvent._meta.get_field(column).db_type(connection)}" for column in _COLUMNS
+    )
     selected = {column: f"e.{column}" for column in _COLUMNS}
     if data_merge:
         selected["data"] = f"e.data || {data_merge}"
@@ -135,7 +138,7 @@ def _insert_statement(join: str, data_merge: str, aggregate_id: str) -> str:
     return (
         f"INSERT INTO {OUTBOX_TABLE} ({', '.join(_COLUMNS)}) "
         f"SELECT {', '.join(selected.values())} "
-        f"FROM unnest({arrays}) WITH ORDINALITY AS e({', '.join(_COLUMNS)}, n) {join}"
+        f"FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS e(n integer, {types}) {join}"
     ).rstrip()
 
 
