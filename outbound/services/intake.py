@@ -19,6 +19,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from inventory import selectors as inventory_selectors
+from inventory.services import reservation_release
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
 from wms.history import current_history_user_id
@@ -26,6 +27,7 @@ from wms.outbox import outbox_emit, outbox_row, outbox_rows_insert
 from wms.sql import server_bound_cursor
 
 from .. import queries, selectors
+from ..locks import order_lock
 from ..models import (
     CANCELLABLE_STATUSES,
     AllocationStatus,
@@ -368,9 +370,7 @@ def order_cancel(*, order_id, actor=None, reason: str = "") -> ReplenishmentOrde
     Locks: the order row, then its pick tasks, then (inside the posting
     service) balances in primary-key order.
     """
-    from inventory import services as inventory_services
-
-    from ..locks import order_lock
+    # planning imports this module (ORDER_AGGREGATE): imported at call time.
     from .planning import backorders_reopen_for_items
 
     order = order_lock(order_id=order_id)
@@ -385,25 +385,35 @@ def order_cancel(*, order_id, actor=None, reason: str = "") -> ReplenishmentOrde
             pick_work().tasks_cancel_for_order(order=order, actor=actor)
         except PickingStarted as exc:
             raise OrderNotCancellable("Picking has started for this order.") from exc
+    item_ids = _order_allocations_release(order, actor=actor)
+    _order_lines_cancel(order, reason=reason)
+    _order_mark_cancelled(order, reason=reason)
+    if item_ids:
+        backorders_reopen_for_items(warehouse_id=order.warehouse_id, item_ids=item_ids)
+    return order
 
+
+def _order_allocations_release(order: ReplenishmentOrder, *, actor) -> set[int]:
+    """Release the order's reservations (balance order); the items they were for."""
     allocations = list(
         order.allocations.filter(status=AllocationStatus.ACTIVE)
         .select_related("reservation")
         .order_by("reservation__balance_id", "pk")
     )
-    item_ids = set()
     for allocation in allocations:
-        inventory_services.reservation_release(
+        reservation_release(
             reservation=allocation.reservation,
             posting_key=f"cancel:{allocation.pk}",
             actor=actor if getattr(actor, "system", None) is None else None,
         )
-        item_ids.add(allocation.item_id)
     if allocations:
         order.allocations.filter(pk__in=[a.pk for a in allocations]).update(
             status=AllocationStatus.RELEASED
         )
+    return {allocation.item_id for allocation in allocations}
 
+
+def _order_lines_cancel(order: ReplenishmentOrder, *, reason: str) -> None:
     lines = list(order.lines.all())
     for line in lines:
         line.status = LineStatus.CANCELLED
@@ -411,6 +421,9 @@ def order_cancel(*, order_id, actor=None, reason: str = "") -> ReplenishmentOrde
     bulk_update_with_history(
         lines, ReplenishmentOrderLine, ["status", "qty_allocated"], default_change_reason=reason
     )
+
+
+def _order_mark_cancelled(order: ReplenishmentOrder, *, reason: str) -> None:
     previous = order.status
     order.status = OrderStatus.CANCELLED
     order.needs_planning = False
@@ -429,6 +442,3 @@ def order_cancel(*, order_id, actor=None, reason: str = "") -> ReplenishmentOrde
             "reason": reason,
         },
     )
-    if item_ids:
-        backorders_reopen_for_items(warehouse_id=order.warehouse_id, item_ids=item_ids)
-    return order
