@@ -30,9 +30,10 @@ def order_lock(*, order_id) -> ReplenishmentOrder | None:
 def order_lock_for_pick(
     *, order_id, line_id=None
 ) -> tuple[ReplenishmentOrder, ReplenishmentOrderLine | None] | None:
-    """``order_lock`` for a pick, with the line ``line_id`` read in the same statement
-    (None when it is not one of the order's, or not asked for); None without the
-    order. Every pick confirmation starts with it (``queries.order_lock_for_pick``)."""
+    """The order locked as ``order_lock`` locks it (its warehouse not read), with the
+    line ``line_id`` read in the same statement (None when it is not one of the
+    order's, or not asked for); None without the order. Every pick confirmation
+    starts with it (``queries.order_lock_for_pick``)."""
     order, line, statement = queries.order_lock_for_pick()
     with connection.cursor() as cursor:
         cursor.execute(
