@@ -20,6 +20,19 @@ class Warehouse(models.Model):
     code = models.CharField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=200)
     is_active = models.BooleanField(_("active"), default=True)
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default="EUR",
+        help_text=_("ISO 4217 code of the amounts in finance events (unit costs are in it)."),
+    )
+    gs1_company_prefix = models.CharField(
+        _("GS1 company prefix"),
+        max_length=12,
+        blank=True,
+        default="",
+        help_text=_("6 to 12 digits; the first part of every package's SSCC."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -28,6 +41,15 @@ class Warehouse(models.Model):
         verbose_name = _("warehouse")
         verbose_name_plural = _("warehouses")
         permissions = [("access_warehouse", "Can work with this warehouse's data")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="warehouse_currency_iso4217"
+            ),
+            models.CheckConstraint(
+                condition=Q(gs1_company_prefix__regex=r"^([0-9]{6,12})?$"),
+                name="warehouse_gs1_prefix_digits",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.code} — {self.name}"
@@ -621,3 +643,71 @@ class InventoryReservation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_RESERVATION_STATES
+
+
+# --- finance ---------------------------------------------------------------------------
+
+
+class FinanceEventType(models.TextChoices):
+    SHIPMENT_CONFIRMED = "shipment.confirmed", _("Shipment confirmed")
+    INVENTORY_ADJUSTED = "inventory.adjusted", _("Inventory adjusted")
+
+
+class FinanceEvent(models.Model):
+    """One financially relevant stock fact, valued at the item's unit cost.
+
+    ``sequence`` is the finance feed's cursor: strictly increasing and gap-free
+    *in commit order*, so a reader paging with ``after=`` never skips an event
+    that commits later with a smaller number (see ``inventory.finance``).
+    Written only by ``inventory.finance.finance_event_record``; append-only.
+    """
+
+    sequence = models.BigIntegerField(_("sequence"), unique=True)
+    event_id = models.UUIDField(_("event id"), unique=True, editable=False)
+    event_type = models.CharField(_("type"), max_length=40, choices=FinanceEventType.choices)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse")
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    reference_type = models.CharField(_("reference type"), max_length=40)
+    reference_id = models.CharField(_("reference id"), max_length=64)
+    reference_number = models.CharField(_("reference number"), max_length=64, blank=True)
+    store_code = models.CharField(_("store"), max_length=64, blank=True)
+    reason_code = models.CharField(_("reason code"), max_length=32, blank=True)
+    #: [{sku, qty, uom, unitCost, amount}] with decimal strings, as the feed shows them.
+    lines = models.JSONField(_("lines"))
+    total_amount = models.DecimalField(_("total amount"), max_digits=20, decimal_places=4)
+    #: One event per business fact (e.g. ``shipment:<id>``): a retry records nothing new.
+    source_key = models.CharField(_("source key"), max_length=255, unique=True)
+    correlation_id = models.CharField(_("correlation id"), max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["sequence"]
+        verbose_name = _("finance event")
+        verbose_name_plural = _("finance events")
+        constraints = [
+            models.CheckConstraint(condition=Q(sequence__gt=0), name="finance_sequence_positive"),
+        ]
+
+    def __str__(self):
+        return f"#{self.sequence} {self.event_type} {self.reference_number or self.reference_id}"
+
+
+class FinanceSequence(models.Model):
+    """The one counter row behind ``FinanceEvent.sequence`` (id 1).
+
+    Incremented under its row lock by the transaction that records the event
+    and held until that transaction ends: numbers are handed out in commit
+    order and a rolled-back number is handed out again, so the feed has no
+    gap and no late-committing smaller number.
+    """
+
+    last = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("finance sequence")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="finance_sequence_single")]
+
+    def __str__(self):
+        return f"finance sequence at {self.last}"

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Now
 
 from wms import sql
@@ -225,6 +225,19 @@ def reservation_list(*, actor, demand_ref: str | None = None, open_only: bool = 
 
 def item_for_sku(*, warehouse, sku: str) -> Item | None:
     return Item.objects.select_related("warehouse").filter(warehouse=warehouse, sku=sku).first()
+
+
+def item_for_scan(*, warehouse, code: str) -> Item | None:
+    """An active item of the warehouse from a scan of its barcode (GTIN) or its SKU."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    return (
+        Item.objects.filter(warehouse=warehouse, is_active=True)
+        .filter(Q(gtin=code) | Q(sku=code))
+        .select_related("base_uom")
+        .first()
+    )
 
 
 def location_for_code(*, warehouse, code: str) -> Location | None:

@@ -115,10 +115,22 @@ class ReplenishmentOrder(models.Model):
     planned_at = models.DateTimeField(_("planned at"), null=True, blank=True)
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    packed_at = models.DateTimeField(_("packed at"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    shipment = models.ForeignKey(
+        "outbound.Shipment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("shipment"),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # History is read by record id only: indexes on its foreign keys would only
     # slow down every write (order intake, planning, picking).
-    history = HistoricalRecords(get_user=history_user, no_db_index=["warehouse", "wave", "zone"])
+    history = HistoricalRecords(
+        get_user=history_user, no_db_index=["warehouse", "wave", "zone", "shipment"]
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -184,6 +196,7 @@ class ReplenishmentOrderLine(models.Model):
     qty_requested_base = _qty_field(_("quantity requested (base unit)"))
     qty_allocated = _qty_field(_("allocated (base unit)"), default=ZERO)
     qty_picked = _qty_field(_("picked (base unit)"), default=ZERO)
+    qty_packed = _qty_field(_("packed (base unit)"), default=ZERO)
     qty_shipped = _qty_field(_("shipped (base unit)"), default=ZERO)
     status = models.CharField(
         _("status"), max_length=12, choices=LineStatus.choices, default=LineStatus.OPEN
@@ -214,6 +227,13 @@ class ReplenishmentOrderLine(models.Model):
             models.CheckConstraint(
                 condition=Q(qty_picked__gte=0) & Q(qty_shipped__gte=0),
                 name="order_line_progress_non_negative",
+            ),
+            # Nothing is packed that was not picked, nothing shipped that was not packed.
+            models.CheckConstraint(
+                condition=Q(qty_packed__gte=0)
+                & Q(qty_packed__lte=F("qty_picked"))
+                & Q(qty_shipped__lte=F("qty_packed")),
+                name="order_line_packed_within_picked",
             ),
         ]
 
@@ -468,3 +488,217 @@ class PlanningJob(models.Model):
 
     def __str__(self):
         return f"Planning job #{self.pk} ({self.warehouse_id}/{self.planning_group})"
+
+
+# --- packing and shipping -----------------------------------------------------------------
+
+
+class PackageKind(models.TextChoices):
+    CARTON = "CARTON", _("Carton")
+    PALLET = "PALLET", _("Pallet")
+    TOTE = "TOTE", _("Tote")
+
+
+class PackageType(models.Model):
+    """Master data: a kind of handling unit with its tare weight and dimensions."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=10, choices=PackageKind.choices)
+    tare_weight_kg = models.DecimalField(
+        _("tare weight (kg)"), max_digits=10, decimal_places=3, default=ZERO
+    )
+    length_cm = models.DecimalField(_("length (cm)"), max_digits=8, decimal_places=1)
+    width_cm = models.DecimalField(_("width (cm)"), max_digits=8, decimal_places=1)
+    height_cm = models.DecimalField(_("height (cm)"), max_digits=8, decimal_places=1)
+    max_weight_kg = models.DecimalField(
+        _("maximum gross weight (kg)"), max_digits=10, decimal_places=3, null=True, blank=True
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("package type")
+        verbose_name_plural = _("package types")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tare_weight_kg__gte=0)
+                & Q(length_cm__gt=0)
+                & Q(width_cm__gt=0)
+                & Q(height_cm__gt=0),
+                name="package_type_dimensions_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+
+class PackageStatus(models.TextChoices):
+    OPEN = "OPEN", _("Open (packing)")
+    CLOSED = "CLOSED", _("Closed (labelled)")
+    SHIPPED = "SHIPPED", _("Shipped")
+
+
+class Package(models.Model):
+    """A handling unit of one order, identified by its GS1 SSCC-18."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    order = models.ForeignKey(
+        ReplenishmentOrder, on_delete=models.PROTECT, related_name="packages", db_index=False
+    )
+    package_type = models.ForeignKey(
+        PackageType, on_delete=models.PROTECT, related_name="+", verbose_name=_("package type")
+    )
+    sscc = models.CharField(_("SSCC"), max_length=18, unique=True)
+    status = models.CharField(
+        _("status"), max_length=8, choices=PackageStatus.choices, default=PackageStatus.OPEN
+    )
+    weight_kg = models.DecimalField(
+        _("gross weight (kg)"), max_digits=10, decimal_places=3, null=True, blank=True
+    )
+    shipment = models.ForeignKey(
+        "outbound.Shipment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="packages",
+    )
+    created_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    packed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("packed by"),
+    )
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering = ["order", "created_at"]
+        verbose_name = _("package")
+        verbose_name_plural = _("packages")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sscc__regex=r"^[0-9]{18}$"), name="package_sscc_18_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="OPEN") | Q(weight_kg__gt=0),
+                name="package_closed_has_weight",
+            ),
+            # At most one open package per order: scans go into it.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="OPEN"), name="package_one_open_per_order"
+            ),
+        ]
+        indexes = [models.Index(fields=["order", "status"], name="package_order_idx")]
+
+    def __str__(self):
+        return self.sscc
+
+
+class PackageLine(models.Model):
+    """One packing step: ``qty`` (base unit) of an order line put into a package.
+
+    A row per scan, never updated: ``entry_key`` (the handheld form's key, or
+    one derived from the API's idempotency key) makes a retried scan a replay.
+    The package's contents are the sum of its rows per order line.
+    """
+
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(
+        ReplenishmentOrderLine, on_delete=models.PROTECT, related_name="package_lines"
+    )
+    qty = _qty_field(_("quantity (base unit)"))
+    entry_key = models.CharField(_("entry key"), max_length=255, unique=True)
+    created_at = models.DateTimeField(_("packed at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["package", "id"]
+        verbose_name = _("package line")
+        verbose_name_plural = _("package lines")
+        constraints = [
+            models.CheckConstraint(condition=Q(qty__gt=0), name="package_line_qty_positive"),
+        ]
+        indexes = [models.Index(fields=["package", "order_line"], name="package_line_idx")]
+
+    def __str__(self):
+        return f"{self.package_id}: {self.qty} of {self.order_line_id}"
+
+
+class ShipmentStatus(models.TextChoices):
+    SHIPPED = "SHIPPED", _("Shipped")
+
+
+class Shipment(models.Model):
+    """Packed orders of one store that left through a dock door, confirmed once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    shipment_number = models.CharField(_("shipment number"), max_length=32, unique=True)
+    warehouse = models.ForeignKey(
+        "inventory.Warehouse", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    store_code = models.CharField(_("store"), max_length=64)
+    status = models.CharField(
+        _("status"), max_length=8, choices=ShipmentStatus.choices, default=ShipmentStatus.SHIPPED
+    )
+    dock_door = models.ForeignKey(
+        "inventory.DockDoor",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("dock door"),
+    )
+    carrier = models.CharField(_("carrier"), max_length=100, blank=True)
+    tracking_ref = models.CharField(_("tracking reference"), max_length=100, blank=True)
+    departed_at = models.DateTimeField(_("departed at"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("shipped at"), default=timezone.now)
+    shipped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("shipped by"),
+    )
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering = ["-shipped_at"]
+        verbose_name = _("shipment")
+        verbose_name_plural = _("shipments")
+        indexes = [
+            models.Index(fields=["store_code", "shipped_at", "id"], name="shipment_store_idx"),
+        ]
+
+    def __str__(self):
+        return self.shipment_number
+
+
+class ShipmentLine(models.Model):
+    """Shipped quantity of one order line (base unit): what the store is invoiced for."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(
+        ReplenishmentOrderLine, on_delete=models.PROTECT, related_name="shipment_lines"
+    )
+    item = models.ForeignKey("inventory.Item", on_delete=models.PROTECT, related_name="+")
+    qty = _qty_field(_("quantity shipped (base unit)"))
+
+    class Meta:
+        ordering = ["shipment", "order_line"]
+        verbose_name = _("shipment line")
+        verbose_name_plural = _("shipment lines")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "order_line"], name="shipment_line_once_per_shipment"
+            ),
+            models.CheckConstraint(condition=Q(qty__gt=0), name="shipment_line_qty_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.shipment_id}: {self.qty} of {self.order_line_id}"

@@ -557,3 +557,59 @@ class AutomationZone(models.Model):
 
     def __str__(self):
         return f"{self.zone} → {self.system.code}"
+
+
+class PackTaskStatus(models.TextChoices):
+    OPEN = "OPEN", _("Open (to pack)")
+    IN_PROGRESS = "IN_PROGRESS", _("Being packed")
+    DONE = "DONE", _("Packed")
+    CANCELLED = "CANCELLED", _("Cancelled")
+
+
+class PackTask(models.Model):
+    """Pack an order whose picking is over: what is picked and not yet packed.
+
+    Created when the order's last pick task closes (done, short or resolved).
+    What is left to pack is per order line, ``qty_picked - qty_packed`` on the
+    line (outbound owns those numbers; packing writes them through
+    ``outbound.services``); the staged stock stays in the order's staging
+    location until the shipment is confirmed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    warehouse = models.ForeignKey(
+        "inventory.Warehouse", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    order = models.OneToOneField(
+        "outbound.ReplenishmentOrder", on_delete=models.PROTECT, related_name="pack_task"
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=PackTaskStatus.choices, default=PackTaskStatus.OPEN
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("packer"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("pack task")
+        verbose_name_plural = _("pack tasks")
+        indexes = [
+            models.Index(
+                fields=["warehouse", "created_at", "id"],
+                condition=Q(status__in=["OPEN", "IN_PROGRESS"]),
+                name="pack_task_open_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Pack {self.order_id} ({self.status})"

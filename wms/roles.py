@@ -78,6 +78,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.view_item",
         "inventory.view_warehouse",
         "inventory.view_inventoryledgerentry",
+        "inventory.view_financeevent",
         "outbound.view_*",
         "counting.view_*",
         "wms.view_outboxevent",

@@ -74,6 +74,7 @@ from ..models import (
     WorkMode,
 )
 from .exceptions import exception_case_open
+from .packing import pack_task_open_if_picked
 from .tasks import user_or_none
 
 PICK_TASK_AGGREGATE = "PickTask"
@@ -313,6 +314,9 @@ def _confirm(request: _PickRequest) -> ConfirmResult:
     case = None
     if task.status in (PickTaskStatus.SHORT, PickTaskStatus.EXCEPTION):
         case = _exception_open(task, confirmation, request, order=order, qty_expected=open_qty)
+    else:
+        # The order's last pick closed: it is packable now (in this transaction).
+        pack_task_open_if_picked(order=order)
     # Stock last: the balance rows (shared by every pick of the same item and
     # location, and of the item into staging) stay locked from here to commit,
     # so the rest of the confirmation is written before they are taken.

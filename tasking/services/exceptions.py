@@ -44,6 +44,7 @@ from ..models import (
     PickTask,
     PickTaskStatus,
 )
+from .packing import pack_task_open_if_picked
 from .tasks import PickTaskSpec, pick_tasks_create_for_wave, user_or_none
 
 EXCEPTION_AGGREGATE = "ExceptionCase"
@@ -229,6 +230,9 @@ def exception_case_resolve(*, case_id, action: str, actor, note: str = "") -> Ex
     case.save(
         update_fields=["status", "resolution", "resolution_note", "resolved_at", "resolved_by"]
     )
+    if not new_tasks:
+        # The last open work of the order may be this case: then it is packable.
+        pack_task_open_if_picked(order=task.order)
     outbox_emit(
         event_type="exception.resolved",
         aggregate_type=EXCEPTION_AGGREGATE,
