@@ -26,3 +26,13 @@ class TaskingConfig(AppConfig):
                 order=30,
             )
         )
+        register_menu_entry(
+            MenuEntry(
+                key="tasking.pack",
+                label=_("Pack"),
+                hint=_("Scan an order and pack it"),
+                url_name="handheld-pack",
+                permissions=("tasking.change_packtask",),
+                order=40,
+            )
+        )

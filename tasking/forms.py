@@ -49,3 +49,38 @@ class ProblemForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+
+class PackScanForm(forms.Form):
+    """An item scanned into the order's open package. ``client_key`` identifies this
+    rendered form: sending it twice packs once. ``package_type`` is used when the scan
+    opens a new package (an open package keeps its type)."""
+
+    client_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    package_type = forms.CharField(label=_("Package type"), max_length=32)
+    code = forms.CharField(label=_("Scan item (barcode or SKU)"), max_length=128, strip=True)
+    qty = forms.DecimalField(
+        label=_("Quantity"),
+        max_digits=18,
+        decimal_places=3,
+        min_value=Decimal("0.001"),
+        initial=Decimal("1"),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
+class PackCloseForm(forms.Form):
+    package = forms.UUIDField(widget=forms.HiddenInput)
+    weight_kg = forms.DecimalField(
+        label=_("Gross weight (kg)"),
+        max_digits=10,
+        decimal_places=3,
+        min_value=Decimal("0.001"),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
+class PackageChoiceForm(forms.Form):
+    """Reopen a closed package (by id; the view checks it is the order's)."""
+
+    package = forms.UUIDField(widget=forms.HiddenInput)

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db import connection
 from django.db.models import QuerySet
 
 from inventory.models import Zone
+from outbound import selectors as outbound_selectors
+from outbound.models import OrderStatus, PackageStatus, PackageType
+from outbound.services.packing import PACKABLE_STATUSES, order_packages_summary
 from wms.exceptions import NotFoundError
 from wms.scoping import scope_by_warehouse, warehouses_visible_to
 
 from . import queries
-from .models import ExceptionCase, ExceptionStatus, PickTask, PickTaskStatus, WorkMode
+from .models import (
+    ExceptionCase,
+    ExceptionStatus,
+    PackTask,
+    PackTaskStatus,
+    PickTask,
+    PickTaskStatus,
+    WorkMode,
+)
 
 IN_HAND = (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS)
 
@@ -114,3 +128,106 @@ def exception_cases_open(*, actor) -> QuerySet:
     return scope_by_warehouse(
         ExceptionCase.objects.select_related("pick_task", "location", "item"), actor
     ).filter(status=ExceptionStatus.OPEN)
+
+
+# --- Packing (the handheld pack pages) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackLine:
+    """One order line as the packer sees it (base units)."""
+
+    line_number: int
+    sku: str
+    description: str
+    uom: str
+    picked: Decimal
+    packed: Decimal
+
+    @property
+    def left(self) -> Decimal:
+        return self.picked - self.packed
+
+
+@dataclass(frozen=True)
+class PackPackage:
+    package: object  # outbound.Package
+    contents: list[dict]  # {"sku", "line_number", "qty"} per order line in it
+
+
+@dataclass(frozen=True)
+class PackOrderView:
+    """What the order pack page shows: lines left to pack, the open package, the others."""
+
+    order: object  # outbound.ReplenishmentOrder
+    task: PackTask | None
+    lines: list[PackLine]
+    open_package: PackPackage | None
+    closed_packages: list[PackPackage]  # closed or shipped, oldest first
+
+    @property
+    def packable(self) -> bool:
+        """Scans, closes and reopens are offered (the order is picked or packed)."""
+        task_live = self.task is not None and self.task.status != PackTaskStatus.CANCELLED
+        return task_live and self.order.status in PACKABLE_STATUSES
+
+    @property
+    def packed(self) -> bool:
+        return self.order.status == OrderStatus.PACKED
+
+    @property
+    def left_total(self) -> Decimal:
+        return sum((line.left for line in self.lines), Decimal("0"))
+
+
+def pack_order_view(*, actor, order_id) -> PackOrderView:
+    """The order's packing picture, if the order has a pack task in a warehouse the
+    actor may see; ``NotFoundError`` otherwise."""
+    order = outbound_selectors.order_get(actor=actor, order_id=order_id)
+    task = PackTask.objects.filter(order_id=order_id).first() if order is not None else None
+    if task is None:
+        raise NotFoundError("No such order to pack.", code="pack_order_not_found")
+    lines = [
+        PackLine(
+            line_number=line.line_number,
+            sku=line.item.sku,
+            description=line.item.description,
+            uom=line.item.base_uom.code,
+            picked=line.qty_picked,
+            packed=line.qty_packed,
+        )
+        for line in order.lines.all()
+        if line.qty_picked > 0
+    ]
+    open_package, others = None, []
+    for row in order_packages_summary(order=order):
+        contents = [
+            {"sku": c["order_line__item__sku"], "line_number": c["order_line__line_number"],
+             "qty": c["qty"]}
+            for c in row["lines"]
+        ]  # fmt: skip
+        package = PackPackage(package=row["package"], contents=contents)
+        if row["package"].status == PackageStatus.OPEN:
+            open_package = package
+        else:
+            others.append(package)
+    return PackOrderView(
+        order=order, task=task, lines=lines, open_package=open_package, closed_packages=others
+    )
+
+
+def package_types_active() -> QuerySet:
+    """The package types a packer may choose (master data, by code)."""
+    return PackageType.objects.filter(is_active=True).order_by("code")
+
+
+def pack_tasks_waiting(*, warehouse, limit: int = 20) -> list[PackTask]:
+    """Orders waiting to be packed (or being packed) in the warehouse, oldest first
+    (the partial index ``pack_task_open_idx``)."""
+    return list(
+        PackTask.objects.filter(
+            warehouse=warehouse, status__in=(PackTaskStatus.OPEN, PackTaskStatus.IN_PROGRESS)
+        )
+        .select_related("order", "assigned_to")
+        .order_by("created_at", "id")[:limit]
+    )

@@ -10,9 +10,16 @@ the outcome into a page. A refused scan re-renders the step with the reason
 a reload or a replay after the network came back confirms once. The confirm
 step answers JSON to ``Accept: application/json`` (the page's offline queue
 replays stored confirmations that way).
+
+Packing, the same way: scan the order → its page (what is left per line, the
+open package, the closed ones with their labels) → scan items with a quantity
+into the open package (a new one opens, of the chosen type, when none is) →
+close it with its gross weight → ... → the order is packed. Reopen a closed
+package before shipping. Each scan form carries its own key as well.
 """
 
 import uuid
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -25,7 +32,14 @@ from wms.exceptions import DomainError, NotFoundError
 
 from . import selectors
 from .exceptions import ConfirmationKeyReused
-from .forms import PickQtyForm, ProblemForm, ScanForm
+from .forms import (
+    PackageChoiceForm,
+    PackCloseForm,
+    PackScanForm,
+    PickQtyForm,
+    ProblemForm,
+    ScanForm,
+)
 from .models import PickTaskStatus
 from .services import (
     check_item_scan,
@@ -34,6 +48,12 @@ from .services import (
     pick_task_next_for_picker,
     pick_task_report_exception,
     pick_task_start,
+)
+from .services.packing import (
+    order_for_pack_scan,
+    pack_close_package,
+    pack_reopen_package,
+    pack_scan_item,
 )
 
 PICK = "tasking.change_picktask"
@@ -309,3 +329,207 @@ def pick_problem(request, pk):
             % {"type": case.get_type_display(), "case": case.label},
         )
     return redirect("handheld-pick")
+
+
+# --- Packing -------------------------------------------------------------------
+
+PACK = "tasking.change_packtask"
+_SESSION_PACKAGE_TYPE = "packing.package_type"
+
+
+def _pack_required(view):
+    return login_required(permission_required(PACK, raise_exception=True)(view))
+
+
+def _pack_warehouse(request):
+    """The packer's warehouse (the one chosen for picking, kept in the session)."""
+    warehouses = list(selectors.picking_warehouses(actor=request.user))
+    if "warehouse" in request.GET and not request.GET["warehouse"]:
+        request.session.pop(_SESSION_WAREHOUSE, None)  # "Change warehouse"
+    code = request.POST.get("warehouse") or request.GET.get("warehouse")
+    code = code or request.session.get(_SESSION_WAREHOUSE)
+    warehouse = next((w for w in warehouses if w.code == code), None)
+    if warehouse is None and len(warehouses) == 1:
+        warehouse = warehouses[0]
+    if warehouse is not None:
+        request.session[_SESSION_WAREHOUSE] = warehouse.code
+    return warehouses, warehouse
+
+
+@_pack_required
+def pack_start(request):
+    """Scan the order to pack (its order number); the orders waiting are listed."""
+    warehouses, warehouse = _pack_warehouse(request)
+    context = {"warehouses": warehouses, "warehouse": warehouse, "form": ScanForm()}
+    if warehouse is not None:
+        context["waiting"] = selectors.pack_tasks_waiting(warehouse=warehouse)
+    if request.method != "POST" or warehouse is None:
+        return render(request, "tasking/pack_start.html", context)
+    form = ScanForm(request.POST)
+    if not form.is_valid():
+        context["error"] = _("Scan the order number.")
+        return render(request, "tasking/pack_start.html", context, status=REFUSED)
+    try:
+        order = order_for_pack_scan(warehouse=warehouse, code=form.cleaned_data["code"])
+        view = selectors.pack_order_view(actor=request.user, order_id=order.pk)
+    except DomainError as exc:
+        context["error"] = exc.detail
+        return render(request, "tasking/pack_start.html", context, status=REFUSED)
+    if not view.packable:
+        context["error"] = _("Order %(order)s is %(status)s: there is nothing to pack.") % {
+            "order": order.external_order_id,
+            "status": order.get_status_display().lower(),
+        }
+        return render(request, "tasking/pack_start.html", context, status=REFUSED)
+    return redirect("handheld-pack-order", pk=order.pk)
+
+
+def _plain(qty: Decimal) -> str:
+    """10.000 → "10", 2.500 → "2.5" (``normalize`` alone gives "1E+1")."""
+    return format(qty.normalize(), "f")
+
+
+def _pack_view_or_404(request, pk):
+    try:
+        return selectors.pack_order_view(actor=request.user, order_id=pk)
+    except NotFoundError as exc:
+        raise Http404(exc.detail) from exc
+
+
+def _package_type_code(request, view, types) -> str:
+    """The type a new package gets: the last one chosen, else the first active one."""
+    if view.open_package is not None:
+        return view.open_package.package.package_type.code
+    codes = [t.code for t in types]
+    chosen = request.session.get(_SESSION_PACKAGE_TYPE)
+    return chosen if chosen in codes else (codes[0] if codes else "")
+
+
+def _render_pack(request, view, *, status=200, qty=None, **extra):
+    types = list(selectors.package_types_active())
+    package_type = _package_type_code(request, view, types)
+    scan_form = PackScanForm(
+        initial={
+            "client_key": uuid.uuid4().hex,
+            "package_type": package_type,
+            "qty": _plain(qty or Decimal("1")),
+        }
+    )
+    open_package = view.open_package.package if view.open_package else None
+    context = {
+        "view": view,
+        "order": view.order,
+        "package_types": types,
+        "package_type": package_type,
+        "scan_form": scan_form,
+        "close_form": PackCloseForm(initial={"package": open_package.pk}) if open_package else None,
+        "next_form": ScanForm(),
+        **extra,
+    }
+    return render(request, "tasking/pack_order.html", context, status=status)
+
+
+@_pack_required
+def pack_order(request, pk):
+    """One order at the pack station: scan items into packages, close, reopen."""
+    view = _pack_view_or_404(request, pk)
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action == "scan":
+        return _pack_scan(request, view)
+    if action == "close":
+        return _pack_close(request, view)
+    if action == "reopen":
+        return _pack_reopen(request, view)
+    return _render_pack(request, view)
+
+
+def _pack_scan(request, view):
+    form = PackScanForm(request.POST)
+    if not form.is_valid():
+        return _render_pack(
+            request, view, status=REFUSED, error=_("Scan an item and enter a quantity.")
+        )
+    data = form.cleaned_data
+    request.session[_SESSION_PACKAGE_TYPE] = data["package_type"]
+    try:
+        package, entry, replayed = pack_scan_item(
+            order_id=view.order.pk,
+            package_type_code=data["package_type"],
+            item_code=data["code"],
+            qty=data["qty"],
+            entry_key=f"user:{request.user.pk}:{data['client_key']}",
+            actor=request.user,
+        )
+    except DomainError as exc:
+        return _render_pack(request, view, status=REFUSED, error=exc.detail, qty=data["qty"])
+    if replayed:
+        messages.info(request, _("Already packed: this scan was sent before."))
+    else:
+        item = entry.order_line.item
+        messages.success(
+            request,
+            _("Packed %(qty)s %(uom)s of %(sku)s into package %(sscc)s.")
+            % {
+                "qty": _plain(entry.qty),
+                "uom": item.base_uom.code,
+                "sku": item.sku,
+                "sscc": package.sscc,
+            },
+        )
+    return redirect("handheld-pack-order", pk=view.order.pk)
+
+
+def _package_of_order(view, package_id):
+    packages = [p.package for p in view.closed_packages]
+    if view.open_package is not None:
+        packages.append(view.open_package.package)
+    package = next((p for p in packages if p.pk == package_id), None)
+    if package is None:
+        raise Http404(_("This package is not on the order."))
+    return package
+
+
+def _pack_close(request, view):
+    form = PackCloseForm(request.POST)
+    if not form.is_valid():
+        return _render_pack(
+            request,
+            view,
+            status=REFUSED,
+            error=_("Enter the package's gross weight in kg."),
+            close_form=form,
+        )
+    package = _package_of_order(view, form.cleaned_data["package"])
+    try:
+        package, order_packed = pack_close_package(
+            package_id=package.pk, weight_kg=form.cleaned_data["weight_kg"], actor=request.user
+        )
+    except DomainError as exc:
+        return _render_pack(request, view, status=REFUSED, error=exc.detail)
+    messages.success(
+        request,
+        _("Package %(sscc)s closed (%(weight)s kg): print its label.")
+        % {"sscc": package.sscc, "weight": _plain(package.weight_kg)},
+    )
+    if order_packed:
+        messages.success(
+            request,
+            _("Order %(order)s is packed.") % {"order": view.order.external_order_id},
+        )
+    return redirect("handheld-pack-order", pk=view.order.pk)
+
+
+def _pack_reopen(request, view):
+    form = PackageChoiceForm(request.POST)
+    if not form.is_valid():
+        raise Http404(_("This package is not on the order."))
+    package = _package_of_order(view, form.cleaned_data["package"])
+    try:
+        package = pack_reopen_package(package_id=package.pk, actor=request.user)
+    except DomainError as exc:
+        return _render_pack(request, view, status=REFUSED, error=exc.detail)
+    messages.info(
+        request,
+        _("Package %(sscc)s is open again: scan into it, then close it.") % {"sscc": package.sscc},
+    )
+    return redirect("handheld-pack-order", pk=view.order.pk)

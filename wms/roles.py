@@ -38,6 +38,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "tasking.change_picktask",
         "tasking.add_pickconfirmation",
         "tasking.add_exceptioncase",
+        "tasking.view_packtask",
+        "tasking.change_packtask",
+        "outbound.view_package",
     ],
     RECEIVER: [
         "inventory.view_item",
