@@ -156,9 +156,7 @@ def test_pack_scan_close_reopen(pablo, picked_order):
     reopened = pablo.post(
         f"{START}{picked_order.pk}/", {"action": "reopen", "package": first.pk}, follow=True
     )
-    assert f"Package {first.sscc} is open again: scan into it, then close it." in _flashes(
-        reopened
-    )
+    assert f"Package {first.sscc} is open again: scan into it, then close it." in _flashes(reopened)
     first.refresh_from_db()
     assert first.status == PackageStatus.OPEN
     assert order_of(picked_order).status == OrderStatus.PICKING
