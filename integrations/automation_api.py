@@ -17,10 +17,14 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from outbound import selectors as outbound_selectors
+from outbound.services.shipping import shipment_confirm
 from tasking import selectors as tasking_selectors
 from tasking.exceptions import TaskNotFound
 from tasking.models import ConfirmationSource, PickTaskStatus
 from tasking.services import pick_confirm, pick_task_ack
+from tasking.services.packing import PackedPackage, pack_confirm
+from wms.exceptions import NotFoundError
 from wms.idempotency import HEADER as IDEMPOTENCY_HEADER
 from wms.idempotency import client_scope, idempotent
 from wms.pagination import CursorPagination
@@ -28,11 +32,13 @@ from wms.permissions import ActorPermission
 from wms.scoping import warehouses_visible_to
 
 from .automation_serializers import (
+    PackConfirmationInputSerializer,
     PickConfirmationInputSerializer,
     PickConfirmationOutputSerializer,
     PickTaskAckInputSerializer,
     PickTaskFilterSerializer,
     PickTaskOutputSerializer,
+    ShipmentConfirmationInputSerializer,
 )
 
 
@@ -183,3 +189,117 @@ def _confirmation_body(result) -> dict:
         "qtyPicked": format(result.confirmation.qty_picked.quantize(_MILLI), "f"),
         "exceptionCaseId": case.pk if case is not None else None,
     }
+
+
+def _visible_orders(request, order_ids) -> None:
+    """404 unless every order is in a warehouse the caller was granted."""
+    visible = set(
+        outbound_selectors.order_list(actor=request.user)
+        .filter(pk__in=list(order_ids))
+        .values_list("pk", flat=True)
+    )
+    missing = [str(o) for o in order_ids if o not in visible]
+    if missing:
+        raise NotFoundError(
+            _("No order %(id)s in your warehouses.") % {"id": missing[0]}, code="order_not_found"
+        )
+
+
+@extend_schema(tags=["automation"])
+class AutomationPackConfirmationCreateApi(APIView):
+    """``POST``: a packing line packed whole packages of an order (closed, weighed)."""
+
+    permission_classes = [ActorPermission]
+    allowed_system_types = ("automation",)
+    required_user_perms = ("tasking.change_packtask",)
+
+    @extend_schema(
+        operation_id="automation_pack_confirmations_create",
+        request=PackConfirmationInputSerializer,
+        responses={
+            201: OpenApiResponse(
+                description="{orderId, orderStatus, packages: [{id, sscc, labelUrl}]}"
+            ),
+            404: OpenApiResponse(description="order_not_found"),
+            409: OpenApiResponse(description="order_not_packable, idempotency_key_in_use"),
+            422: OpenApiResponse(
+                description="over_pack, item_not_on_order, unknown_package_type, "
+                "idempotency_key_reused"
+            ),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        payload = PackConfirmationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        _visible_orders(request, [data["orderId"]])
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        order, packages = pack_confirm(
+            order_id=data["orderId"],
+            packages=[
+                PackedPackage(
+                    package_type=p["packageType"],
+                    weight_kg=p["weightKg"],
+                    lines=[(line["lineNumber"], line["qty"]) for line in p["lines"]],
+                )
+                for p in data["packages"]
+            ],
+            key=f"{client_scope(request.user)}:{key}",
+            actor=None if _system(request) is not None else request.user,
+        )
+        body = {
+            "orderId": str(order.pk),
+            "orderStatus": order.status,
+            "packages": [
+                {"id": str(p.pk), "sscc": p.sscc, "labelUrl": _label_url(request, p)}
+                for p in packages
+            ],
+        }
+        return Response(body, status=201)
+
+
+def _label_url(request, package) -> str:
+    return request.build_absolute_uri(f"/api/v1/packages/{package.pk}/label")
+
+
+@extend_schema(tags=["automation"])
+class AutomationShipmentConfirmationCreateApi(APIView):
+    """``POST``: packed orders of one store left through a dock door."""
+
+    permission_classes = [ActorPermission]
+    allowed_system_types = ("automation",)
+    required_user_perms = ("outbound.add_shipment",)
+
+    @extend_schema(
+        operation_id="automation_shipment_confirmations_create",
+        request=ShipmentConfirmationInputSerializer,
+        responses={
+            201: OpenApiResponse(description="{shipmentId, shipmentNumber, status}"),
+            404: OpenApiResponse(description="order_not_found"),
+            409: OpenApiResponse(description="order_not_packed, idempotency_key_in_use"),
+            422: OpenApiResponse(
+                description="unknown_dock_door, shipment_mixes_stores, idempotency_key_reused"
+            ),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        payload = ShipmentConfirmationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        _visible_orders(request, data["orderIds"])
+        shipment, _replayed = shipment_confirm(
+            order_ids=data["orderIds"],
+            dock_door_code=data["dockDoor"],
+            carrier=data.get("carrier", ""),
+            tracking_ref=data.get("trackingRef", ""),
+            departed_at=data.get("departedAt"),
+            actor=None if _system(request) is not None else request.user,
+        )
+        body = {
+            "shipmentId": str(shipment.pk),
+            "shipmentNumber": shipment.shipment_number,
+            "status": shipment.status,
+        }
+        return Response(body, status=201)

@@ -81,3 +81,29 @@ class PickConfirmationOutputSerializer(serializers.Serializer):
     exceptionCaseId = serializers.IntegerField(
         source="exception_case.pk", allow_null=True, default=None
     )
+
+
+class PackedLineSerializer(serializers.Serializer):
+    lineNumber = serializers.IntegerField(min_value=1)
+    qty = serializers.DecimalField(
+        max_digits=18, decimal_places=3, help_text="In the order line's unit (as ordered)."
+    )
+
+
+class PackedPackageSerializer(serializers.Serializer):
+    packageType = serializers.CharField(max_length=32)
+    weightKg = serializers.DecimalField(max_digits=10, decimal_places=3)
+    lines = PackedLineSerializer(many=True, allow_empty=False)
+
+
+class PackConfirmationInputSerializer(serializers.Serializer):
+    orderId = serializers.UUIDField()
+    packages = PackedPackageSerializer(many=True, allow_empty=False)
+
+
+class ShipmentConfirmationInputSerializer(serializers.Serializer):
+    orderIds = serializers.ListField(child=serializers.UUIDField(), allow_empty=False)
+    dockDoor = serializers.CharField(max_length=32)
+    carrier = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    trackingRef = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    departedAt = _AwareDateTimeField(required=False, allow_null=True)

@@ -20,4 +20,14 @@ urlpatterns = [
         api.AutomationPickConfirmationCreateApi.as_view(),
         name="automation-pick-confirmation-create",
     ),
+    path(
+        "automation/pack-confirmations",
+        api.AutomationPackConfirmationCreateApi.as_view(),
+        name="automation-pack-confirmation-create",
+    ),
+    path(
+        "automation/shipment-confirmations",
+        api.AutomationShipmentConfirmationCreateApi.as_view(),
+        name="automation-shipment-confirmation-create",
+    ),
 ]

@@ -7,6 +7,7 @@ the warehouses they were granted.
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework import status as http
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -31,6 +32,7 @@ from .serializers import (
     order_create_input,
 )
 from .services import OrderLineInput, order_accept, order_cancel
+from .services.shipping import shipment_as_dict
 from .throttles import StoreRateThrottle
 
 _BACKLOG_RETRY_AFTER_SECONDS = 5
@@ -231,3 +233,50 @@ class ReplenishmentOrderCancelApi(APIView):
         )
         order = selectors.order_get(actor=request.user, order_id=order.pk)
         return Response(OrderOutputSerializer(order, context={"request": request}).data)
+
+
+class _ShipmentsOldestFirst(CursorPagination):
+    ordering = "pk"  # uuid7: confirmation order, so ``next`` walks towards new shipments
+
+
+class ShipmentFilterSerializer(serializers.Serializer):
+    storeCode = serializers.CharField(max_length=64, required=False)
+    since = serializers.DateTimeField(required=False)
+
+
+@extend_schema(tags=["store"])
+class ShipmentListApi(APIView):
+    """``GET``: confirmed shipments (a store's token sees its own store only)."""
+
+    permission_classes = [ActorPermission]
+    allowed_system_types = ("store",)
+    required_user_perms = ("outbound.view_shipment",)
+
+    @extend_schema(
+        operation_id="shipments_list",
+        parameters=[
+            OpenApiParameter("storeCode", str),
+            OpenApiParameter("since", str, description="ISO 8601: shipped at or after"),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
+        ],
+        responses={
+            200: OpenApiResponse(description="{results: [shipment], next}"),
+            403: OpenApiResponse(description="a store asking for another store's shipments"),
+        },
+    )
+    def get(self, request):
+        params = ShipmentFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        store = _calling_store(request)
+        store_code = data.get("storeCode")
+        if store is not None:
+            _check_store_code(request, store_code or store.code)
+            store_code = store.code
+        qs = selectors.shipment_list(
+            actor=request.user, store_code=store_code, since=data.get("since")
+        )
+        paginator = _ShipmentsOldestFirst()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response([shipment_as_dict(s) for s in page])

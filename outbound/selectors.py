@@ -27,6 +27,7 @@ from .models import (
     PlanningJobStatus,
     ReplenishmentOrder,
     ReplenishmentOrderLine,
+    Shipment,
     Wave,
     WavePolicy,
     WaveStatus,
@@ -73,6 +74,16 @@ def order_list(
         qs = qs.filter(external_order_id=external_order_id)
     if status:
         qs = qs.filter(status=status)
+    return qs
+
+
+def shipment_list(*, actor, store_code: str | None = None, since=None) -> QuerySet:
+    """Confirmed shipments of the actor's warehouses (oldest first), by store and time."""
+    qs = scope_by_warehouse(Shipment.objects.all(), actor)
+    if store_code:
+        qs = qs.filter(store_code=store_code)
+    if since is not None:
+        qs = qs.filter(shipped_at__gte=since)
     return qs
 
 

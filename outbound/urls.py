@@ -1,8 +1,14 @@
 from django.urls import path
 
-from . import api
+from . import api, label_views
 
 urlpatterns = [
+    path("packages/<uuid:pk>/label", label_views.PackageLabelApi.as_view(), name="package-label"),
+    path(
+        "shipments/<uuid:pk>/packing-list",
+        label_views.ShipmentPackingListApi.as_view(),
+        name="shipment-packing-list",
+    ),
     path(
         "replenishment-orders",
         api.ReplenishmentOrderListCreateApi.as_view(),
@@ -18,4 +24,5 @@ urlpatterns = [
         api.ReplenishmentOrderCancelApi.as_view(),
         name="replenishment-order-cancel",
     ),
+    path("shipments", api.ShipmentListApi.as_view(), name="shipment-list"),
 ]

@@ -20,8 +20,15 @@ from django.utils import timezone
 
 from inventory import services as inventory_services
 from inventory.models import InventoryBalance, InventoryStatus, Item, Location, LocationType, Zone
-from outbound.models import ReplenishmentOrder, WavePolicy, WaveReleaseMode
-from tasking.models import AutomationZone, PickTask
+from outbound.models import (
+    PackageKind,
+    PackageType,
+    ReplenishmentOrder,
+    WavePolicy,
+    WaveReleaseMode,
+)
+from tasking.models import AutomationZone, PackTask, PickTask
+from tasking.services import pick_confirm, pick_task_next_for_picker, pick_task_start
 from tests.factories import (
     InventoryStatusFactory,
     ItemFactory,
@@ -209,3 +216,27 @@ def subprocess_env(**extra) -> dict:
     )
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+@pytest.fixture
+def carton(db):
+    return PackageType.objects.create(
+        code="CARTON-M", name="Carton M", kind=PackageKind.CARTON,
+        tare_weight_kg=D("0.4"), length_cm=40, width_cm=30, height_cm=30,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def picked_order(release_order, picker, layout):
+    """10 SKU-A and 5 SKU-B, both picked in full into staging."""
+    layout.warehouse.gs1_company_prefix = "8412345"
+    layout.warehouse.save()
+    order, tasks = release_order([("SKU-A", 10), ("SKU-B", 5)])
+    for n, _task in enumerate(tasks):
+        task = pick_task_next_for_picker(picker=picker, warehouse=layout.warehouse)
+        pick_task_start(task_id=task.pk, picker=picker)
+        assert not PackTask.objects.filter(order=order).exists()
+        pick_confirm(
+            task_id=task.pk, qty=str(task.qty_to_pick), request_key=f"pick-{n}", actor=picker
+        )
+    return order_of(order)

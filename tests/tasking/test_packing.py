@@ -7,12 +7,11 @@ from decimal import Decimal
 import pytest
 
 from inventory.models import FinanceEvent, InventoryLedgerEntry
-from outbound.models import OrderStatus, PackageKind, PackageStatus, PackageType, Shipment
+from outbound.models import OrderStatus, PackageStatus, Shipment
 from outbound.services.packing import ItemNotOnOrder, OrderNotPackable, OverPack
 from outbound.services.shipping import OrderNotPacked, shipment_confirm
 from outbound.sscc import sscc_is_valid
 from tasking.models import PackTask, PackTaskStatus
-from tasking.services import pick_confirm, pick_task_next_for_picker, pick_task_start
 from tasking.services.packing import pack_close_package, pack_reopen_package, pack_scan_item
 from tests.factories import DockDoorFactory
 from wms.models import OutboxEvent
@@ -21,30 +20,6 @@ from .conftest import balance, order_of
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture
-def carton(db):
-    return PackageType.objects.create(
-        code="CARTON-M", name="Carton M", kind=PackageKind.CARTON,
-        tare_weight_kg=D("0.4"), length_cm=40, width_cm=30, height_cm=30,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def picked_order(release_order, picker, layout):
-    """10 SKU-A and 5 SKU-B, both picked in full into staging."""
-    layout.warehouse.gs1_company_prefix = "8412345"
-    layout.warehouse.save()
-    order, tasks = release_order([("SKU-A", 10), ("SKU-B", 5)])
-    for n, _task in enumerate(tasks):
-        task = pick_task_next_for_picker(picker=picker, warehouse=layout.warehouse)
-        pick_task_start(task_id=task.pk, picker=picker)
-        assert not PackTask.objects.filter(order=order).exists()
-        pick_confirm(
-            task_id=task.pk, qty=str(task.qty_to_pick), request_key=f"pick-{n}", actor=picker
-        )
-    return order_of(order)
 
 
 def _scan(order, code, qty, key, picker, package_type="CARTON-M"):

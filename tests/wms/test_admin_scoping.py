@@ -207,7 +207,8 @@ def test_admin_supervisor_creating_a_warehouse_is_granted_it():
     """A supervisor who adds a warehouse may work in it straight away."""
     client = supervisor_client("sup-new", [])
     response = client.post(
-        "/admin/inventory/warehouse/add/", {"code": "SVQ1", "name": "Sevilla DC", "is_active": "on"}
+        "/admin/inventory/warehouse/add/",
+        {"code": "SVQ1", "name": "Sevilla DC", "is_active": "on", "currency": "EUR"},
     )
     assert response.status_code == 302
     listing = client.get("/admin/inventory/warehouse/")
