@@ -24,6 +24,7 @@ from inventory.models import (
     LocationType,
     Warehouse,
 )
+from outbound.models import PackageType, WavePolicy
 from wms.models import OutboxEvent
 from wms.scoping import warehouses_visible_to
 
@@ -60,6 +61,10 @@ def test_seed_demo_builds_the_demo_warehouse():
     assert len(set(pick_faces.values_list("pick_sequence", flat=True))) == 12
     assert all(loc.barcode for loc in pick_faces)
     assert DockDoor.objects.filter(warehouse=warehouse).count() == 3
+    # Packing and shipping: package types, a GS1 prefix, waves released within a minute.
+    assert warehouse.gs1_company_prefix == "8412345" and warehouse.currency == "EUR"
+    assert set(PackageType.objects.values_list("code", flat=True)) >= {"CARTON-M", "PALLET-EU"}
+    assert WavePolicy.objects.get(warehouse=warehouse).max_open_minutes == 1
 
     items = Item.objects.filter(warehouse=warehouse)
     assert items.count() == 12

@@ -35,6 +35,7 @@ from inventory.models import (
     Zone,
 )
 from inventory.services import stock_receive
+from outbound.models import PackageKind, PackageType, WavePolicy
 from wms import roles
 from wms.exceptions import DomainError
 from wms.scoping import WAREHOUSE_PERMISSION
@@ -187,6 +188,14 @@ SYSTEMS = [
 ]
 
 
+DEMO_GS1_PREFIX = "8412345"
+PACKAGE_TYPES = [
+    ("CARTON-S", "Carton S (30x20x20)", PackageKind.CARTON, "0.25", (30, 20, 20)),
+    ("CARTON-M", "Carton M (40x30x30)", PackageKind.CARTON, "0.40", (40, 30, 30)),
+    ("PALLET-EU", "Euro pallet (120x80)", PackageKind.PALLET, "25.0", (120, 80, 150)),
+]
+
+
 def pick_face_code(n: int) -> str:
     """Pick face of the n-th item: two levels per bay along aisle A."""
     bay, level = (n - 1) // 2 + 1, (n - 1) % 2 + 1
@@ -239,6 +248,7 @@ class Command(BaseCommand):
                 )
                 self._step("Stock", self._stock, warehouse, items)
                 self._step("Receiving tolerances and put-away strategy", self._inbound, warehouse)
+                self._step("Wave policy, package types, GS1 prefix", self._outbound, warehouse)
         except DomainError as exc:
             raise CommandError(f"seed_demo failed: {exc.detail}") from exc
         self._report(users, systems)
@@ -440,6 +450,29 @@ class Command(BaseCommand):
             PutAwayRule.objects.create(strategy=strategy, sequence=sequence * 10, **rule)
 
     # --- output ---------------------------------------------------------------
+    def _outbound(self, warehouse):
+        """A newcomer's order reaches the pickers within a minute (waves close after
+        one minute open), packs in the demo's package types and gets real SSCCs."""
+        if not warehouse.gs1_company_prefix:
+            # 841: GS1 Spain's range; 2345 is made up for the demo.
+            warehouse.gs1_company_prefix = DEMO_GS1_PREFIX
+            warehouse.save(update_fields=["gs1_company_prefix"])
+        WavePolicy.objects.get_or_create(
+            warehouse=warehouse, defaults={"max_open_minutes": 1}
+        )
+        for code, name, kind, tare, dims in PACKAGE_TYPES:
+            PackageType.objects.get_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "kind": kind,
+                    "tare_weight_kg": Decimal(tare),
+                    "length_cm": dims[0],
+                    "width_cm": dims[1],
+                    "height_cm": dims[2],
+                },
+            )
+
     def _report(self, users, systems):
         out = self.stdout
         out.write("")
