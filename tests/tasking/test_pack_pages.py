@@ -5,40 +5,18 @@ permissions, Spanish."""
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
-from outbound.models import OrderStatus, PackageKind, PackageStatus, PackageType
+from outbound.models import OrderStatus, PackageStatus
 from tasking.models import PackTask, PackTaskStatus
-from tasking.services import pick_confirm, pick_task_next_for_picker, pick_task_start
 from tests.factories import UserFactory
 
 from .conftest import order_of
 
-pytestmark = pytest.mark.django_db
+# Every test packs into the CARTON-M type (tests/tasking/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("carton")]
 D = Decimal
 START = "/handheld/picking/pack/"
-
-
-@pytest.fixture
-def carton(db):
-    return PackageType.objects.create(
-        code="CARTON-M", name="Carton M", kind=PackageKind.CARTON,
-        tare_weight_kg=D("0.4"), length_cm=40, width_cm=30, height_cm=30,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def picked_order(release_order, picker, layout, carton):
-    """10 SKU-A and 5 SKU-B, both picked in full into staging (the order has a pack task)."""
-    layout.warehouse.gs1_company_prefix = "8412345"
-    layout.warehouse.save()
-    order, tasks = release_order([("SKU-A", 10), ("SKU-B", 5)])
-    for n, _task in enumerate(tasks):
-        task = pick_task_next_for_picker(picker=picker, warehouse=layout.warehouse)
-        pick_task_start(task_id=task.pk, picker=picker)
-        pick_confirm(
-            task_id=task.pk, qty=str(task.qty_to_pick), request_key=f"pick-{n}", actor=picker
-        )
-    return order_of(order)
 
 
 @pytest.fixture
@@ -139,7 +117,7 @@ def test_pack_scan_close_reopen(pablo, picked_order):
     first.refresh_from_db()
     assert first.status == PackageStatus.CLOSED and first.weight_kg == D("3.1")
     assert closed.context["view"].open_package is None
-    assert 'data-testid="label"' in closed.content.decode()
+    assert f'href="{reverse("package-label", args=[first.pk])}"' in closed.content.decode()
 
     _scan(pablo, picked_order, "SKU-A", 4)
     _scan(pablo, picked_order, "SKU-B", 5)
