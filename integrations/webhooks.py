@@ -169,6 +169,14 @@ def _event_warehouse(data) -> str | None:
     return None
 
 
+def _for_this_store(system, data) -> bool:
+    """A store hears only about its own orders and shipments (``storeCode`` in the data)."""
+    if system.type != "store" or not isinstance(data, dict):
+        return True
+    store_code = data.get("storeCode")
+    return store_code is None or store_code == system.code
+
+
 def webhook_deliveries_create_for_events(*, events) -> int:
     """Fan published events out to matching subscriptions (in the relay's transaction)."""
     subscriptions = list(
@@ -187,6 +195,8 @@ def webhook_deliveries_create_for_events(*, events) -> int:
             if not subscription_matches(subscription, event.event_type):
                 continue
             if warehouse is not None and warehouse not in granted[subscription.pk]:
+                continue
+            if not _for_this_store(subscription.system, event.data):
                 continue
             body = body or envelope_bytes(event_envelope(event)).decode()
             rows.append(

@@ -187,6 +187,30 @@ def test_webhook_event_handed_over_twice_gives_one_delivery(store_system, receiv
     assert WebhookDelivery.objects.count() == 1
 
 
+def test_a_store_hears_only_of_its_own_shipments(store_system, receiver):
+    """Another store's shipment in the same warehouse is not delivered to S042."""
+    webhook_subscription_create(
+        system=store_system, url=receiver.url, event_types=["shipment.confirmed"]
+    )
+    events = []
+    with transaction.atomic():
+        for store in ("S042", "S043"):
+            events.append(
+                outbox_emit(
+                    event_type="shipment.confirmed",
+                    aggregate_type="Shipment",
+                    aggregate_id=f"SHP-{store}",
+                    data={"warehouse": "MAD1", "storeCode": store},
+                )
+            )
+    with transaction.atomic():
+        created = webhook_deliveries_create_for_events(
+            events=list(OutboxEvent.objects.filter(pk__in=[e.pk for e in events]))
+        )
+    assert created == 1
+    assert WebhookDelivery.objects.get().event_id == events[0].event_id
+
+
 def test_webhook_secret_rotation_changes_signature(store_system, receiver):
     """After rotation deliveries are signed with the new secret only."""
     subscription, old = webhook_subscription_create(
