@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 
 from inventory.models import Zone
 from outbound import selectors as outbound_selectors
@@ -187,6 +187,8 @@ def pack_order_view(*, actor, order_id) -> PackOrderView:
     task = PackTask.objects.filter(order_id=order_id).first() if order is not None else None
     if task is None:
         raise NotFoundError("No such order to pack.", code="pack_order_not_found")
+    order_lines = [line for line in order.lines.all() if line.qty_picked > 0]
+    prefetch_related_objects([line.item for line in order_lines], "base_uom")
     lines = [
         PackLine(
             line_number=line.line_number,
@@ -196,8 +198,7 @@ def pack_order_view(*, actor, order_id) -> PackOrderView:
             picked=line.qty_picked,
             packed=line.qty_packed,
         )
-        for line in order.lines.all()
-        if line.qty_picked > 0
+        for line in order_lines
     ]
     open_package, others = None, []
     for row in order_packages_summary(order=order):

@@ -8,8 +8,10 @@ import pytest
 from django.urls import reverse
 
 from outbound.models import OrderStatus, PackageStatus
+from outbound.services.shipping import shipment_confirm
 from tasking.models import PackTask, PackTaskStatus
-from tests.factories import UserFactory
+from tasking.services.packing import pack_close_package, pack_scan_item
+from tests.factories import DockDoorFactory, UserFactory
 
 from .conftest import order_of
 
@@ -75,6 +77,28 @@ def test_pack_start_unknown_or_unpacked_order_is_refused(pablo, release_order, p
     picking, _tasks = release_order([("SKU-A", 1)])
     not_yet = pablo.post(START, {"code": picking.external_order_id})
     assert not_yet.status_code == 422
+
+
+def test_pack_start_shipped_order_is_refused(pablo, picked_order, picker, warehouse):
+    """A shipped order is refused on the start page (422); its page offers no scan."""
+    key = f"user:{picker.pk}:ship-test"
+    for n, (sku, qty) in enumerate([("SKU-A", 10), ("SKU-B", 5)]):
+        package, *_ = pack_scan_item(
+            order_id=picked_order.pk, package_type_code="CARTON-M", item_code=sku, qty=qty,
+            entry_key=f"{key}:{n}", actor=picker,
+        )  # fmt: skip
+    pack_close_package(package_id=package.pk, weight_kg="5", actor=picker)
+    DockDoorFactory(warehouse=warehouse, code="D-OUT-1", direction="OUTBOUND")
+    shipment_confirm(order_ids=[picked_order.pk], dock_door_code="D-OUT-1")
+    refused = pablo.post(START, {"code": picked_order.external_order_id})
+    assert refused.status_code == 422
+    assert (
+        f"Order {picked_order.external_order_id} is shipped: there is nothing to pack."
+        in refused.content.decode()
+    )
+    page = _page(pablo, picked_order).content.decode()
+    assert 'data-testid="order-not-packable"' in page and 'data-testid="scan-form"' not in page
+    assert 'data-testid="reopen"' not in page
 
 
 def test_pack_scan_wrong_item_is_refused_and_packs_nothing(pablo, picked_order, layout):
