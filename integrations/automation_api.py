@@ -11,6 +11,7 @@ never posts twice even past the idempotency store's retention.
 
 from decimal import Decimal
 
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied
@@ -260,7 +261,7 @@ class AutomationPackConfirmationCreateApi(APIView):
 
 
 def _label_url(request, package) -> str:
-    return request.build_absolute_uri(f"/api/v1/packages/{package.pk}/label")
+    return request.build_absolute_uri(reverse("package-label", args=[package.pk]))
 
 
 @extend_schema(tags=["automation"])
