@@ -58,6 +58,15 @@ def _order_or_404(request, order_id):
     return order
 
 
+def _listed_store_code(request, asked: str | None) -> str | None:
+    """The store a list is for: a store token's own (403 when it asks for another)."""
+    store = _calling_store(request)
+    if store is None:
+        return asked
+    _check_store_code(request, asked or store.code)
+    return store.code
+
+
 def _target_warehouse(request, *, store_code: str, warehouse_code: str | None):
     """The warehouse an order goes to: the one granted to the store system (the
     ``warehouse`` field chooses when it has several)."""
@@ -128,11 +137,7 @@ class ReplenishmentOrderListCreateApi(APIView):
         params = OrderFilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        store = _calling_store(request)
-        store_code = data.get("storeCode")
-        if store is not None:
-            _check_store_code(request, store_code or store.code)
-            store_code = store.code
+        store_code = _listed_store_code(request, data.get("storeCode"))
         qs = selectors.order_list(
             actor=request.user,
             store_code=store_code,
@@ -269,11 +274,7 @@ class ShipmentListApi(APIView):
         params = ShipmentFilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        store = _calling_store(request)
-        store_code = data.get("storeCode")
-        if store is not None:
-            _check_store_code(request, store_code or store.code)
-            store_code = store.code
+        store_code = _listed_store_code(request, data.get("storeCode"))
         qs = selectors.shipment_list(
             actor=request.user, store_code=store_code, since=data.get("since")
         )
