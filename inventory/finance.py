@@ -17,18 +17,37 @@ committed events are exactly 1..N, and ``sequence > cursor`` never skips.
 The cost is that recording finance events is serial across the instance.
 Writers take the counter lock as their *last* step, after their business
 locks and postings, so it is held only from that statement to the commit.
+
+Reading (the API's pages and ``export_finance_events``): a page is the range
+``(after, end]`` of sequence numbers, ``end`` fixed before a row is read
+(``finance_feed_end``). Every event up to ``end`` has committed already, and
+the table is append-only, so that range holds the same rows however long the
+streaming of it takes and in how many queries it is read (chunks of
+``FEED_CHUNK`` by sequence: constant memory). ``end`` is the next cursor.
+Cursors are the sequence signed with the instance's key
+(``finance_cursor``): a reader cannot forge a position or bring one from
+another instance.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 
+from django.conf import settings
+from django.core import signing
 from django.db import connection
+from django.db.models import Max
 from django.utils import timezone
 
 from wms.correlation import get_correlation_id
+from wms.exceptions import BusinessValidationError
 
 from .models import FinanceEvent, FinanceSequence, Item, Warehouse
 
@@ -127,23 +146,253 @@ def finance_events_after(*, after: int, limit: int, warehouse_ids=None):
 
 def finance_event_as_dict(event: FinanceEvent) -> dict:
     """The contract's shape of one event (CONTRACT.md, Finance)."""
+    return _event_shape(
+        event.sequence,
+        event.event_id,
+        event.event_type,
+        event.occurred_at,
+        event.warehouse.code,
+        event.currency,
+        event.reference_type,
+        event.reference_id,
+        event.reference_number,
+        event.store_code,
+        event.reason_code,
+        event.lines,
+        event.total_amount,
+    )
+
+
+def _event_shape(
+    sequence,
+    event_id,
+    event_type,
+    occurred_at,
+    warehouse_code,
+    currency,
+    reference_type,
+    reference_id,
+    reference_number,
+    store_code,
+    reason_code,
+    lines,
+    total_amount,
+) -> dict:
     data = {
-        "sequence": event.sequence,
-        "id": str(event.event_id),
-        "type": event.event_type,
-        "occurredAt": event.occurred_at.isoformat(),
-        "warehouse": event.warehouse.code,
-        "currency": event.currency,
-        "reference": {
-            "type": event.reference_type,
-            "id": event.reference_id,
-            "number": event.reference_number,
-        },
-        "lines": event.lines,
-        "totalAmount": str(event.total_amount),
+        "sequence": sequence,
+        "id": str(event_id),
+        "type": event_type,
+        "occurredAt": occurred_at.isoformat(),
+        "warehouse": warehouse_code,
+        "currency": currency,
+        "reference": {"type": reference_type, "id": reference_id, "number": reference_number},
+        "lines": lines,
+        "totalAmount": str(total_amount),
     }
-    if event.store_code:
-        data["storeCode"] = event.store_code
-    if event.reason_code:
-        data["reasonCode"] = event.reason_code
+    if store_code:
+        data["storeCode"] = store_code
+    if reason_code:
+        data["reasonCode"] = reason_code
     return data
+
+
+# --- reading the feed: cursors, pages, JSON and CSV -------------------------------------
+
+FEED_LIMIT_DEFAULT = 500
+FEED_LIMIT_MAX = 5000
+#: Rows per query when a range is streamed: memory stays at one chunk, whatever the range.
+FEED_CHUNK = 2000
+
+#: The columns of ``_event_shape``, in its argument order (one query, no model instances).
+_ROW_FIELDS = (
+    "sequence",
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "warehouse__code",
+    "currency",
+    "reference_type",
+    "reference_id",
+    "reference_number",
+    "store_code",
+    "reason_code",
+    "lines",
+    "total_amount",
+)
+
+CSV_COLUMNS = (
+    "sequence",
+    "id",
+    "type",
+    "occurredAt",
+    "warehouse",
+    "currency",
+    "referenceType",
+    "referenceId",
+    "referenceNumber",
+    "storeCode",
+    "reasonCode",
+    "sku",
+    "qty",
+    "uom",
+    "unitCost",
+    "amount",
+    "totalAmount",
+)
+_LINE_COLUMNS = ("sku", "qty", "uom", "unitCost", "amount")
+
+
+class InvalidCursor(BusinessValidationError):
+    status = 400
+    code = "invalid_cursor"
+    title = "Invalid cursor"
+
+
+def _cursor_signer() -> signing.Signer:
+    # The instance id in the salt: a cursor of another instance (even one that shares
+    # the key) is refused instead of read as a position in this feed.
+    return signing.Signer(salt=f"inventory.finance.cursor:{settings.WMS_INSTANCE_ID}")
+
+
+def finance_cursor(sequence: int) -> str:
+    """The opaque cursor of the feed position ``sequence`` (0: before the first event)."""
+    return _cursor_signer().sign_object(int(sequence))
+
+
+def finance_cursor_sequence(cursor: str | None) -> int:
+    """The position a cursor of ``finance_cursor`` stands for; no cursor is the start.
+
+    Raises ``InvalidCursor`` (400) for anything this instance did not hand out.
+    """
+    if cursor is None or cursor == "":
+        return 0
+    try:
+        sequence = _cursor_signer().unsign_object(cursor)
+    except (signing.BadSignature, ValueError, TypeError, UnicodeError):
+        sequence = None
+    if type(sequence) is not int or sequence < 0:
+        raise InvalidCursor(
+            "This cursor was not handed out by this feed; use the last 'next' you received, "
+            "or no cursor to read from the start.",
+            errors=[{"field": "after", "code": "invalid_cursor", "message": "unknown cursor"}],
+        )
+    return sequence
+
+
+def _feed_events(*, warehouse_ids=None, event_type: str | None = None):
+    queryset = FinanceEvent.objects.all()
+    if warehouse_ids is not None:
+        queryset = queryset.filter(warehouse_id__in=list(warehouse_ids))
+    if event_type:
+        queryset = queryset.filter(event_type=event_type)
+    return queryset.order_by("sequence")
+
+
+def finance_feed_end(
+    *, after: int, limit: int | None, warehouse_ids=None, event_type: str | None = None
+) -> int:
+    """Where the page of at most ``limit`` events after ``after`` ends: its next cursor.
+
+    The ``limit``-th matching event if there are that many; otherwise the newest
+    event of the whole feed (read *before* looking for matches, so everything up to
+    it has committed and was looked at): a reader who sees only some warehouses
+    moves past the others' events instead of scanning them again on every poll.
+    Never before ``after``. ``limit=None``: everything committed now.
+    """
+    newest = FinanceEvent.objects.aggregate(newest=Max("sequence"))["newest"] or 0
+    if limit is not None:
+        matching = _feed_events(warehouse_ids=warehouse_ids, event_type=event_type)
+        last = (
+            matching.filter(sequence__gt=after)
+            .values_list("sequence", flat=True)[limit - 1 : limit]
+            .first()
+        )
+        if last is not None:
+            return last
+    return max(newest, after)
+
+
+def finance_feed_rows(
+    *,
+    after: int,
+    end: int,
+    warehouse_ids=None,
+    event_type: str | None = None,
+    chunk_size: int = FEED_CHUNK,
+) -> Iterator[tuple]:
+    """Events with ``after < sequence <= end`` in sequence order, as ``_ROW_FIELDS`` tuples.
+
+    Read ``chunk_size`` at a time by sequence (each chunk its own short query, no
+    server-side cursor held open): constant memory for any range.
+    """
+    queryset = (
+        _feed_events(warehouse_ids=warehouse_ids, event_type=event_type)
+        .filter(sequence__lte=end)
+        .values_list(*_ROW_FIELDS)
+    )
+    last = after
+    while last < end:
+        chunk = list(queryset.filter(sequence__gt=last)[:chunk_size])
+        yield from chunk
+        if len(chunk) < chunk_size:
+            return
+        last = chunk[-1][0]
+
+
+def finance_feed_dicts(rows: Iterable[tuple]) -> Iterator[dict]:
+    """The contract's shape of each row of ``finance_feed_rows``."""
+    for row in rows:
+        yield _event_shape(*row)
+
+
+def _batches(iterable: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def finance_feed_json(rows: Iterable[tuple], *, next_cursor: str) -> Iterator[str]:
+    """``{"events": [...], "next": cursor}`` (the API's page) as text pieces, streamed."""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    yield '{"events":['
+    separator = ""
+    for batch in _batches(rows, 500):
+        yield separator + ",".join(dumps(_event_shape(*row)) for row in batch)
+        separator = ","
+    yield '],"next":' + dumps(next_cursor) + "}\n"
+
+
+def _csv_rows(row: tuple) -> Iterator[tuple]:
+    event = _event_shape(*row)
+    head = (
+        event["sequence"],
+        event["id"],
+        event["type"],
+        event["occurredAt"],
+        event["warehouse"],
+        event["currency"],
+        event["reference"]["type"],
+        event["reference"]["id"],
+        event["reference"]["number"],
+        event.get("storeCode", ""),
+        event.get("reasonCode", ""),
+    )
+    total = event["totalAmount"]
+    # An event without lines still gets its row: a file reader must not lose it.
+    for line in event["lines"] or [{}]:
+        yield (*head, *(line.get(column, "") for column in _LINE_COLUMNS), total)
+
+
+def finance_feed_csv(rows: Iterable[tuple]) -> Iterator[str]:
+    """A header row, then one row per event line with the event's columns repeated."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for batch in _batches(rows, 500):
+        for row in batch:
+            writer.writerows(_csv_rows(row))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():  # no event at all: the header alone
+        yield buffer.getvalue()

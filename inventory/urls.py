@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, finance_api
 
 urlpatterns = [
     path("warehouses", api.WarehouseListApi.as_view(), name="warehouse-list"),
@@ -14,4 +14,5 @@ urlpatterns = [
         api.StatusTransferCreateApi.as_view(),
         name="inventory-status-transfer-create",
     ),
+    path("finance/events", finance_api.FinanceEventListApi.as_view(), name="finance-event-list"),
 ]
