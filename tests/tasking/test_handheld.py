@@ -41,10 +41,10 @@ def _to_qty_step(client, task):
     return url, page.context["qty_form"].initial
 
 
-def test_handheld_menu_has_pick_for_pickers(pablo):
-    """A picker's menu offers Pick."""
+def test_handheld_menu_has_pick_and_pack_for_pickers(pablo):
+    """A picker's menu offers Pick and Pack (pickers pack at the pack station too)."""
     keys = [entry["key"] for entry in pablo.get("/handheld/").context["menu"]]
-    assert keys == ["tasking.pick"]
+    assert keys == ["tasking.pick", "tasking.pack"]
 
 
 def test_handheld_pick_requires_permission(client, layout):
