@@ -1,5 +1,7 @@
 """Admin of the outbound context: orders (with lines, allocations, history), waves
-(release / cancel), planning jobs, wave policies and the planning backlog.
+(release / cancel), planning jobs, wave policies and the planning backlog;
+package types (master data), packages (with their labels) and shipments (with
+the packing list, contents and events).
 
 Orders arrive through the store API and change only through services: the
 admin shows them read-only and acts through ``outbound.services``. Every list
@@ -10,24 +12,34 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.formats import localize
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from wms.admin_scoping import WarehouseScopedAdminMixin, WarehouseScopedInlineMixin
 from wms.exceptions import DomainError
+from wms.models import OutboxEvent
 from wms.scoping import warehouses_visible_to
 
 from . import selectors, services
 from .models import (
     Allocation,
+    Package,
+    PackageLine,
+    PackageType,
     PlanningJob,
     ReplenishmentOrder,
     ReplenishmentOrderLine,
+    Shipment,
+    ShipmentLine,
     Wave,
     WavePolicy,
     WaveStatus,
 )
+from .services.shipping import SHIPMENT_AGGREGATE
 
 
 class ReadOnlyInline(WarehouseScopedInlineMixin, admin.TabularInline):
@@ -52,6 +64,7 @@ class OrderLineInline(ReadOnlyInline):
         "qty_requested_base",
         "qty_allocated",
         "qty_picked",
+        "qty_packed",
         "qty_shipped",
         "status",
     ]
@@ -313,3 +326,239 @@ class WavePolicyAdmin(WarehouseScopedAdminMixin, SimpleHistoryAdmin):
         "release_lead_minutes",
         "max_open_minutes",
     ]
+
+
+# --- packing and shipping -----------------------------------------------------------
+
+
+@admin.register(PackageType)
+class PackageTypeAdmin(SimpleHistoryAdmin):
+    """Cartons, pallets, totes: master data of the whole instance (no warehouse)."""
+
+    list_display = [
+        "code",
+        "name",
+        "kind",
+        "tare_weight_kg",
+        "length_cm",
+        "width_cm",
+        "height_cm",
+        "max_weight_kg",
+        "is_active",
+    ]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["code", "name"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Packages keep their type forever (PROTECT): retire a type with "active".
+        return False
+
+
+def _label_links(package) -> str:
+    url = reverse("package-label", args=[package.pk])
+    return format_html(
+        '<a href="{}" target="_blank">PDF</a> · <a href="{}?format=zpl" target="_blank">ZPL</a>',
+        url,
+        url,
+    )
+
+
+class PackageLineInline(ReadOnlyInline):
+    """One row per scan, as packed (base unit)."""
+
+    model = PackageLine
+    fields = ["line_number", "sku", "qty", "created_at", "entry_key"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line__item")
+
+    @admin.display(description=_("line"))
+    def line_number(self, row):
+        return row.order_line.line_number
+
+    @admin.display(description=_("SKU"))
+    def sku(self, row):
+        return row.order_line.item.sku
+
+
+@admin.register(Package)
+class PackageAdmin(_ReadOnlyAdmin):
+    """Packages change only on the pack pages and the automation API: read-only here."""
+
+    warehouse_lookup = "order__warehouse"
+    list_display = [
+        "sscc",
+        "order_link",
+        "store_code",
+        "warehouse_code",
+        "package_type",
+        "status",
+        "weight_kg",
+        "shipment_link",
+        "created_at",
+        "closed_at",
+        "label_links",
+    ]
+    list_filter = ["status", "package_type", "order__warehouse"]
+    search_fields = ["=sscc", "=id", "order__external_order_id", "=order__id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["order__warehouse", "package_type", "shipment"]
+    show_full_result_count = False
+    ordering = ["-created_at"]
+    readonly_fields = [
+        "id",
+        "sscc",
+        "label_links",
+        "order_link",
+        "package_type",
+        "status",
+        "weight_kg",
+        "shipment_link",
+        "created_at",
+        "closed_at",
+        "packed_by",
+    ]
+    fields = readonly_fields
+    inlines = [PackageLineInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("label"))
+    def label_links(self, package):
+        return _label_links(package)
+
+    @admin.display(description=_("order"), ordering="order__external_order_id")
+    def order_link(self, package):
+        url = reverse("admin:outbound_replenishmentorder_change", args=[package.order_id])
+        return format_html('<a href="{}">{}</a>', url, package.order.external_order_id)
+
+    @admin.display(description=_("store"), ordering="order__store_code")
+    def store_code(self, package):
+        return package.order.store_code
+
+    @admin.display(description=_("shipment"), ordering="shipment__shipment_number")
+    def shipment_link(self, package):
+        if package.shipment_id is None:
+            return "—"
+        url = reverse("admin:outbound_shipment_change", args=[package.shipment_id])
+        return format_html('<a href="{}">{}</a>', url, package.shipment.shipment_number)
+
+
+class ShipmentLineInline(ReadOnlyInline):
+    model = ShipmentLine
+    fields = ["order", "line_number", "item", "qty"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line__order", "item")
+
+    @admin.display(description=_("order"))
+    def order(self, row):
+        return row.order_line.order.external_order_id
+
+    @admin.display(description=_("line"))
+    def line_number(self, row):
+        return row.order_line.line_number
+
+
+class ShipmentPackageInline(ReadOnlyInline):
+    model = Package
+    fk_name = "shipment"
+    fields = ["package_link", "order", "package_type", "weight_kg", "label"]
+    readonly_fields = fields
+    ordering = ["created_at", "sscc"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "package_type")
+
+    @admin.display(description=_("SSCC"))
+    def package_link(self, package):
+        url = reverse("admin:outbound_package_change", args=[package.pk])
+        return format_html('<a href="{}">{}</a>', url, package.sscc)
+
+    @admin.display(description=_("order"))
+    def order(self, package):
+        return package.order.external_order_id
+
+    @admin.display(description=_("label"))
+    def label(self, package):
+        return _label_links(package)
+
+
+class ShipmentOrderInline(ReadOnlyInline):
+    model = ReplenishmentOrder
+    fk_name = "shipment"
+    fields = ["external_order_id", "store_code", "status", "packed_at", "shipped_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(_ReadOnlyAdmin):
+    """Confirmed shipments, read-only: they are written once, by ``shipment_confirm``."""
+
+    list_display = [
+        "shipment_number",
+        "warehouse_code",
+        "store_code",
+        "dock_door",
+        "carrier",
+        "tracking_ref",
+        "shipped_at",
+        "packing_list_link",
+    ]
+    list_filter = ["warehouse", "store_code", "carrier", "dock_door"]
+    search_fields = ["=shipment_number", "=id", "store_code", "tracking_ref"]
+    date_hierarchy = "shipped_at"
+    list_select_related = ["warehouse", "dock_door"]
+    show_full_result_count = False
+    readonly_fields = [
+        "id",
+        "shipment_number",
+        "packing_list_link",
+        "warehouse",
+        "store_code",
+        "status",
+        "dock_door",
+        "carrier",
+        "tracking_ref",
+        "departed_at",
+        "shipped_at",
+        "shipped_by",
+        "events",
+    ]
+    fields = readonly_fields
+    inlines = [ShipmentOrderInline, ShipmentPackageInline, ShipmentLineInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("packing list"))
+    def packing_list_link(self, shipment):
+        url = reverse("shipment-packing-list", args=[shipment.pk])
+        return format_html('<a href="{}" target="_blank">PDF</a>', url)
+
+    @admin.display(description=_("events"))
+    def events(self, shipment):
+        """The shipment's outbox events (``shipment.confirmed``) and whether they left."""
+        rows = OutboxEvent.objects.filter(
+            aggregate_type=SHIPMENT_AGGREGATE, aggregate_id=str(shipment.pk)
+        ).order_by("id")
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                '<a href="{}">{}</a> ({}, {})',
+                (
+                    (
+                        reverse("admin:wms_outboxevent_change", args=[event.pk]),
+                        event.event_type,
+                        event.get_status_display(),
+                        localize(timezone.localtime(event.published_at or event.occurred_at)),
+                    )
+                    for event in rows
+                ),
+            )
+            or "—"
+        )

@@ -14,6 +14,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db.models import Q
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from guardian.shortcuts import get_users_with_perms
 from simple_history.admin import SimpleHistoryAdmin
@@ -30,6 +32,7 @@ from .models import (
     CountRequest,
     ExceptionCase,
     ExceptionStatus,
+    PackTask,
     PickConfirmation,
     PickTask,
 )
@@ -324,3 +327,45 @@ class AutomationZoneAdmin(WarehouseScopedAdminMixin, SimpleHistoryAdmin):
     list_filter = ["is_active"]
     list_select_related = ["zone__warehouse", "system"]
     fields = ["zone", "system", "is_active"]
+
+
+@admin.register(PackTask)
+class PackTaskAdmin(_ReadOnlyMixin, WarehouseScopedAdminMixin, SimpleHistoryAdmin):
+    """Orders to pack and being packed: the packers' work, done on the pack pages."""
+
+    list_display = [
+        "order_link",
+        "store_code",
+        "warehouse_code",
+        "status",
+        "assigned_to",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "packages_link",
+    ]
+    list_filter = ["status", "warehouse", "assigned_to"]
+    list_select_related = ["warehouse", "order", "assigned_to"]
+    search_fields = ["=id", "=order__id", "order__external_order_id", "order__store_code"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    ordering = ["-created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + ["packages_link"]
+
+    @admin.display(description=_("order"), ordering="order__external_order_id")
+    def order_link(self, task):
+        url = reverse("admin:outbound_replenishmentorder_change", args=[task.order_id])
+        return format_html('<a href="{}">{}</a>', url, task.order.external_order_id)
+
+    @admin.display(description=_("store"), ordering="order__store_code")
+    def store_code(self, task):
+        return task.order.store_code
+
+    @admin.display(description=_("packages"))
+    def packages_link(self, task):
+        url = reverse("admin:outbound_package_changelist")
+        return format_html(
+            '<a href="{}?order__id__exact={}">{}</a>', url, task.order_id, _("packages")
+        )
