@@ -395,8 +395,11 @@ def test_order_to_store_over_gunicorn_celery_and_rabbitmq(
     assert sorted(D(p["weightKg"]) for p in data["packages"]) == [D("6.4"), D("37.2")]
 
     # 6. The same content on the bus, and in the store's shipment list.
-    bus_queue.drain(expect=1, timeout=60, quiet=0.5)
-    on_bus = [b for b in bus_queue.bodies() if b["type"] == "shipment.confirmed"]
+    def bus():
+        bus_queue.drain(timeout=2, quiet=0.3)
+        return [b for b in bus_queue.bodies() if b["type"] == "shipment.confirmed"]
+
+    on_bus = _poll("shipment.confirmed on the bus", bus, processes=stack)
     assert [b["id"] for b in on_bus] == [envelope["id"]]
     assert on_bus[0]["data"] == data
     listed = store.get("/api/v1/shipments?storeCode=S042")
