@@ -4,8 +4,8 @@ Finance systems (token of a ``finance`` system, in the warehouses it was
 granted) and people with ``inventory.view_financeevent`` (the finance role; in
 their warehouses, superusers in all) page through the events with
 ``after=<cursor>``: JSON ``{"events": [...], "next": cursor}``, or with
-``Accept: text/csv`` the same events as CSV rows, streamed, the next cursor in
-the ``X-Next-Cursor`` header. Why a page never skips nor repeats an event, also
+``Accept: text/csv`` the same events as CSV rows; both streamed, the next
+cursor also in the ``X-Next-Cursor`` header. Why a page never skips nor repeats an event, also
 while writers commit: ``inventory.finance``.
 """
 
@@ -14,7 +14,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from wms.exceptions import BusinessValidationError
@@ -28,8 +27,8 @@ from .finance import (
     finance_cursor,
     finance_cursor_sequence,
     finance_feed_csv,
-    finance_feed_dicts,
     finance_feed_end,
+    finance_feed_json,
     finance_feed_rows,
 )
 from .models import FinanceEventType
@@ -44,8 +43,8 @@ class InvalidLimit(BusinessValidationError):
 
 
 class CsvRenderer(BaseRenderer):
-    """Negotiates ``text/csv``. Pages stream past it (``StreamingHttpResponse``); only
-    problem details are rendered here, and they stay JSON (their content type says so)."""
+    """Negotiates ``text/csv``. Pages stream past the renderers (``StreamingHttpResponse``);
+    only problem details are rendered, and they stay JSON (their content type says so)."""
 
     media_type = "text/csv"
     format = "csv"
@@ -191,11 +190,14 @@ class FinanceEventListApi(APIView):
         end = finance_feed_end(after=after, limit=limit, **scope)
         next_cursor = finance_cursor(end)
         rows = finance_feed_rows(after=after, end=end, **scope)
+        # Both formats stream: a page of 5,000 events is never built in memory.
         if request.accepted_renderer.format == CsvRenderer.format:
-            response = StreamingHttpResponse(
-                finance_feed_csv(rows), content_type="text/csv; charset=utf-8"
-            )
+            body, content_type = finance_feed_csv(rows), "text/csv; charset=utf-8"
         else:
-            response = Response({"events": list(finance_feed_dicts(rows)), "next": next_cursor})
+            body, content_type = (
+                finance_feed_json(rows, next_cursor=next_cursor),
+                "application/json",
+            )
+        response = StreamingHttpResponse(body, content_type=content_type)
         response[NEXT_CURSOR_HEADER] = next_cursor
         return response

@@ -28,6 +28,7 @@ from inventory.finance import (
     CSV_COLUMNS,
     FinanceLine,
     finance_cursor,
+    finance_event_as_dict,
     finance_event_record,
     finance_events_after,
 )
@@ -73,6 +74,13 @@ def finance(system_client, warehouse):
     return system_client("finance", "FIN1", [warehouse])
 
 
+def body_of(response) -> dict:
+    """The JSON of a feed page (streamed) or of a problem."""
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    assert response.status_code == 200, raw
+    return json.loads(raw)
+
+
 def pages(client, *, limit, after=None, accept=None):
     """Follow ``next`` until a page brings nothing: [(events, next)] (the empty page last)."""
     result = []
@@ -80,7 +88,7 @@ def pages(client, *, limit, after=None, accept=None):
         query = f"?limit={limit}" + (f"&after={after}" if after else "")
         response = client.get(URL + query)
         assert response.status_code == 200, response.content
-        body = response.json()
+        body = body_of(response)
         assert response["X-Next-Cursor"] == body["next"]
         result.append((body["events"], body["next"]))
         if not body["events"]:
@@ -100,7 +108,7 @@ def test_finance_events_list_has_the_contract_shape(finance, warehouse, items):
     response = finance.get(URL)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    body = response.json()
+    body = body_of(response)
     assert set(body) == {"events", "next"}
     assert body["events"] == [
         {
@@ -126,6 +134,8 @@ def test_finance_events_list_has_the_contract_shape(finance, warehouse, items):
         }
     ]
     assert body["next"] == finance_cursor(1)
+    assert response.streaming  # never built in memory, whatever the limit
+    assert body["events"] == [finance_event_as_dict(FinanceEvent.objects.get(pk=event.pk))]
     loss = record(
         warehouse,
         [(items[0], "-2")],
@@ -134,7 +144,7 @@ def test_finance_events_list_has_the_contract_shape(finance, warehouse, items):
         store_code="",
         reason_code="DAMAGED",
     )
-    [adjusted] = finance.get(f"{URL}?after={body['next']}").json()["events"]
+    [adjusted] = body_of(finance.get(f"{URL}?after={body['next']}"))["events"]
     assert adjusted["sequence"] == loss.sequence == 2
     assert adjusted["reasonCode"] == "DAMAGED" and "storeCode" not in adjusted
     assert adjusted["totalAmount"] == "-5.0000" and adjusted["lines"][0]["amount"] == "-5.0000"
@@ -152,9 +162,9 @@ def test_finance_events_list_pages_never_repeat_nor_skip(finance, warehouse, ite
     assert sequences == list(range(1, 13))
     last_next = result[-1][1]
     record(warehouse, [(items[1], "2")])
-    [new] = finance.get(f"{URL}?after={last_next}").json()["events"]
+    [new] = body_of(finance.get(f"{URL}?after={last_next}"))["events"]
     assert new["sequence"] == 13
-    assert finance.get(f"{URL}?limit=5000").json()["events"][-1]["sequence"] == 13
+    assert body_of(finance.get(f"{URL}?limit=5000"))["events"][-1]["sequence"] == 13
 
 
 @pytest.mark.django_db
@@ -162,7 +172,7 @@ def test_finance_events_list_filters_by_type_and_warehouse(finance, warehouse, i
     """``type`` and ``warehouse`` narrow a page; a warehouse not granted is 403."""
     record(warehouse, [(items[0], "1")])
     record(warehouse, [(items[0], "-1")], event_type=FinanceEventType.INVENTORY_ADJUSTED)
-    body = finance.get(f"{URL}?type=inventory.adjusted&warehouse=MAD1").json()
+    body = body_of(finance.get(f"{URL}?type=inventory.adjusted&warehouse=MAD1"))
     assert [event["sequence"] for event in body["events"]] == [2]
     assert finance.get(f"{URL}?type=nope").status_code == 400
     response = finance.get(f"{URL}?warehouse=BCN1")
@@ -194,7 +204,7 @@ def test_finance_events_list_as_csv_one_row_per_line(finance, warehouse, items):
     assert rows[3][0] == "2" and rows[3][8] == "SH-2"
     assert rows[3][11:] == ["SKU-B", "1", "EA", "0.3333", "0.3333", "0.3333"]
     assert len(rows) == 4
-    assert response["X-Next-Cursor"] == finance.get(URL).json()["next"] == finance_cursor(2)
+    assert response["X-Next-Cursor"] == body_of(finance.get(URL))["next"] == finance_cursor(2)
 
     after = response["X-Next-Cursor"]
     empty = finance.get(f"{URL}?after={after}", HTTP_ACCEPT="text/csv")
@@ -239,7 +249,7 @@ def test_finance_events_list_refuses_a_tampered_cursor(finance, warehouse, items
     forged = signing.b64_encode(b"2").decode() + ":" + signature
     assert payload != forged.split(":", 1)[0]
     assert finance.get(URL, {"after": forged}).json()["code"] == "invalid_cursor"
-    assert [e["sequence"] for e in finance.get(URL, {"after": good}).json()["events"]] == [2, 3]
+    assert [e["sequence"] for e in body_of(finance.get(URL, {"after": good}))["events"]] == [2, 3]
 
 
 @pytest.mark.django_db
@@ -277,16 +287,16 @@ def test_finance_events_list_of_another_warehouse_shows_nothing_of_this_one(
     for _ in range(3):
         record(warehouse, [(items[0], "1")])
     bcn = system_client("finance", "FIN-BCN", [other_warehouse])
-    body = bcn.get(URL).json()
+    body = body_of(bcn.get(URL))
     assert body["events"] == []
     assert body["next"] == finance_cursor(3)
     bcn_item = ItemFactory(warehouse=other_warehouse, sku="SKU-A", unit_cost=D("1"))
     record(other_warehouse, [(bcn_item, "2")])
     record(warehouse, [(items[0], "1")])
-    later = bcn.get(URL, {"after": body["next"]}).json()
+    later = body_of(bcn.get(URL, {"after": body["next"]}))
     assert [(e["sequence"], e["warehouse"]) for e in later["events"]] == [(4, "BCN1")]
     assert later["next"] == finance_cursor(5)
-    assert bcn.get(URL, {"after": later["next"]}).json()["events"] == []
+    assert body_of(bcn.get(URL, {"after": later["next"]}))["events"] == []
 
 
 @pytest.mark.django_db
@@ -301,14 +311,14 @@ def test_finance_events_list_for_people_with_the_finance_role(
     accountant = UserFactory(username="accountant", warehouses=[warehouse])
     accountant.groups.add(Group.objects.get(name="finance"))
     api_client.force_login(accountant)
-    assert [e["warehouse"] for e in api_client.get(URL).json()["events"]] == ["MAD1"]
+    assert [e["warehouse"] for e in body_of(api_client.get(URL))["events"]] == ["MAD1"]
     picker = UserFactory(username="picker", warehouses=[warehouse])
     picker.groups.add(Group.objects.get(name="picker"))
     api_client.force_login(picker)
     assert api_client.get(URL).status_code == 403
     admin = UserFactory(username="root", is_superuser=True)
     api_client.force_login(admin)
-    assert [e["warehouse"] for e in api_client.get(URL).json()["events"]] == ["MAD1", "BCN1"]
+    assert [e["warehouse"] for e in body_of(api_client.get(URL))["events"]] == ["MAD1", "BCN1"]
 
 
 # --- export_finance_events -------------------------------------------------------
@@ -327,7 +337,7 @@ def test_export_finance_events_csv_and_json_match_the_api(finance, warehouse, it
     for n in range(7):
         record(warehouse, [(items[0], str(n + 1)), (items[1], "2")])
     api_csv = b"".join(finance.get(URL, HTTP_ACCEPT="text/csv").streaming_content).decode()
-    api_json = finance.get(URL).json()
+    api_json = body_of(finance.get(URL))
 
     text, next_cursor = export("--format", "csv")
     assert text == api_csv
@@ -473,7 +483,7 @@ def _api_poller(client):
 
     def poll():
         nonlocal after
-        body = client.get(URL, {"limit": 7} | ({"after": after} if after else {})).json()
+        body = body_of(client.get(URL, {"limit": 7} | ({"after": after} if after else {})))
         after = body["next"]
         return [(event["sequence"], event["id"]) for event in body["events"]]
 
