@@ -176,20 +176,26 @@ def shipment_confirm(
     return shipment, False
 
 
-def _staged_status_id(line: ReplenishmentOrderLine, default_status_id: int) -> int:
-    status_id = (
-        Allocation.objects.filter(line=line)
-        .order_by("-pk")
-        .values_list("inventory_status_id", flat=True)
-        .first()
+def _staged_statuses(order_ids) -> dict:
+    """order line id → the inventory status its picks were staged in (its latest
+    allocation's), all lines in one query; the statuses themselves in a second."""
+    by_line = {}
+    rows = (
+        Allocation.objects.filter(order_id__in=order_ids)
+        .order_by("line_id", "-pk")
+        .values_list("line_id", "inventory_status_id")
     )
-    return status_id or default_status_id
+    for line_id, status_id in rows:
+        by_line.setdefault(line_id, status_id)
+    statuses = InventoryStatus.objects.in_bulk(set(by_line.values()))
+    return {line_id: statuses[status_id] for line_id, status_id in by_line.items()}
 
 
 def _ship_lines(shipment: Shipment, orders, *, actor) -> list[ShipmentLine]:
     """One shipment line per order line with packed, unshipped goods; stock posted out."""
     order_by_id = {o.pk: o for o in orders}
     staging = {o.pk: selectors.staging_location_for_order(order=o) for o in orders}
+    statuses = _staged_statuses(list(order_by_id))
     default_status = InventoryStatus.objects.filter(code="AVAILABLE").first()
     lines = []
     order_lines = (
@@ -207,11 +213,10 @@ def _ship_lines(shipment: Shipment, orders, *, actor) -> list[ShipmentLine]:
                 _("The warehouse has no staging location; nothing was shipped."),
                 code="no_staging_location",
             )
-        status_id = _staged_status_id(line, default_status.pk if default_status else None)
         stock_issue(
             item=line.item,
             location=location,
-            status=InventoryStatus.objects.get(pk=status_id),
+            status=statuses.get(line.pk, default_status),
             qty=qty,
             posting_key=f"ship:{shipment.pk}:{line.pk}",
             source_ref=f"Shipment:{shipment.shipment_number}",
