@@ -56,3 +56,40 @@ class InvalidPosting(BusinessValidationError):
 
     code = "invalid_posting"
     title = "Posting refused"
+
+
+# --- adjustments and approvals (``inventory.services.adjustments``) -----------------
+
+
+class InvalidReasonCode(BusinessValidationError):
+    code = "invalid_reason_code"
+    title = "Unknown reason code, or not one for adjustments"
+
+
+class AdjustmentRequestKeyReused(BusinessValidationError):
+    code = "adjustment_request_key_reused"
+    title = "Request key already used for a different adjustment"
+
+
+class AdjustmentNotFound(DomainError):
+    status = 404
+    code = "adjustment_not_found"
+    title = "Adjustment not found"
+
+
+class AdjustmentAlreadyDecided(DomainError):
+    status = 409
+    code = "adjustment_already_decided"
+    title = "Adjustment already approved, rejected or applied"
+
+
+class SelfApprovalForbidden(DomainError):
+    status = 403
+    code = "self_approval_forbidden"
+    title = "The requester cannot decide their own adjustment"
+
+
+class ApprovalNotPermitted(DomainError):
+    status = 403
+    code = "approval_not_permitted"
+    title = "Not allowed to approve adjustments in this warehouse"

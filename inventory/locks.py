@@ -23,7 +23,12 @@ from django.db import connection
 from django.db.models.functions import Now
 
 from . import queries
-from .models import OPEN_RESERVATION_STATES, InventoryBalance, InventoryReservation
+from .models import (
+    OPEN_RESERVATION_STATES,
+    InventoryAdjustment,
+    InventoryBalance,
+    InventoryReservation,
+)
 
 # (item_id, location_id, status_id): the natural key of a balance.
 BalanceKey = tuple[int, int, int]
@@ -83,4 +88,19 @@ def reservation_ids_due(*, limit: int) -> list[int]:
         )
         .order_by("expires_at", "id")
         .values_list("id", flat=True)[:limit]
+    )
+
+
+def adjustment_lock(*, adjustment_id: int):
+    """Lock one adjustment row before deciding it (approve / reject); None if unknown.
+
+    Taken before anything else of the decision (then the posting's own locks, then
+    the finance counter last), so two deciders of one adjustment queue here and
+    the second sees the first's decision.
+    """
+    return (
+        InventoryAdjustment.objects.select_for_update(of=("self",))
+        .select_related("item__base_uom", "item__warehouse", "location", "status", "reason_code")
+        .filter(pk=adjustment_id)
+        .first()
     )

@@ -711,3 +711,285 @@ class FinanceSequence(models.Model):
 
     def __str__(self):
         return f"finance sequence at {self.last}"
+
+
+# --- inventory control: adjustments, approvals, thresholds, audit ---------------------
+#
+# Written only by ``inventory.services.adjustments`` (and ``audit_record``). An applied
+# adjustment's stock change is an ADJUST posting of the one posting service; these rows
+# say who asked, why, who decided and what it was worth.
+
+
+class AdjustmentState(models.TextChoices):
+    PENDING_APPROVAL = "PENDING_APPROVAL", _("Pending approval")
+    APPLIED = "APPLIED", _("Applied")
+    REJECTED = "REJECTED", _("Rejected")
+
+
+class AdjustmentSource(models.TextChoices):
+    API = "api", _("API")
+    ADMIN = "admin", _("Admin")
+    COUNT = "count", _("Count")
+
+
+class InventoryAdjustment(models.Model):
+    """A requested correction of one balance, with its reason, and what became of it.
+
+    Below the warehouse's thresholds it is applied at once (an ADJUST posting);
+    above them it waits as ``PENDING_APPROVAL`` and posts nothing until a second
+    person approves it (``AdjustmentApproval``). The request columns never change
+    after the insert (a trigger refuses it, see the migration); only ``state``,
+    ``posting`` and ``applied_at`` move on.
+    """
+
+    adjustment_number = models.CharField(_("adjustment number"), max_length=32, unique=True)
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse")
+    )
+    item = models.ForeignKey(
+        Item, on_delete=models.PROTECT, related_name="+", db_index=False, verbose_name=_("item")
+    )
+    location = models.ForeignKey(
+        Location,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("location"),
+    )
+    status = models.ForeignKey(
+        InventoryStatus,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("inventory status"),
+    )
+    qty_delta = _qty_field(_("quantity change"))
+    reason_code = models.ForeignKey(
+        ReasonCode,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("reason code"),
+    )
+    note = models.TextField(_("note"), blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=AdjustmentState.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("requested by"),
+    )
+    requested_by_label = models.CharField(
+        _("requested by (name)"), max_length=150, help_text=_("User name or external system.")
+    )
+    source = models.CharField(_("source"), max_length=8, choices=AdjustmentSource.choices)
+    source_ref = models.CharField(_("source document"), max_length=128, blank=True)
+    unit_cost = models.DecimalField(_("unit cost"), max_digits=14, decimal_places=4)
+    value = models.DecimalField(
+        _("value"),
+        max_digits=20,
+        decimal_places=4,
+        help_text=_("Quantity change times unit cost, in the warehouse's currency."),
+    )
+    posting = models.OneToOneField(
+        InventoryPosting,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adjustment",
+        verbose_name=_("posting"),
+    )
+    request_key = models.CharField(_("request key"), max_length=255)
+    correlation_id = models.CharField(_("correlation id"), max_length=128, blank=True)
+    created_at = models.DateTimeField(_("requested at"), db_default=Now())
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("inventory adjustment")
+        verbose_name_plural = _("inventory adjustments")
+        permissions = [
+            ("approve_inventoryadjustment", "Can approve or reject inventory adjustments"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["request_key"], name="adjustment_request_key_uniq"),
+            models.CheckConstraint(condition=~Q(qty_delta=0), name="adjustment_qty_not_zero"),
+            # Applied ⇔ posted: nothing pending or rejected has touched stock.
+            models.CheckConstraint(
+                condition=(Q(state=AdjustmentState.APPLIED) & Q(posting__isnull=False))
+                | (~Q(state=AdjustmentState.APPLIED) & Q(posting__isnull=True)),
+                name="adjustment_applied_iff_posted",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["warehouse", "state", "id"], name="adjustment_wh_state_idx"),
+        ]
+
+    def __str__(self):
+        return self.adjustment_number
+
+    def ledger_entry_id_list(self) -> list[int]:
+        """The ids of the ledger entries of its posting (none while not applied)."""
+        if self.posting_id is None:
+            return []
+        return list(
+            InventoryLedgerEntry.objects.filter(posting_id=self.posting_id)
+            .order_by("line_no")
+            .values_list("pk", flat=True)
+        )
+
+
+class ApprovalDecision(models.TextChoices):
+    APPROVED = "APPROVED", _("Approved")
+    REJECTED = "REJECTED", _("Rejected")
+
+
+class AdjustmentApproval(models.Model):
+    """The one decision on a pending adjustment: who, when, why. Append-only.
+
+    Four eyes in the database: ``requested_by`` is set by a trigger from the
+    adjustment (whatever the writer sends), and a check constraint refuses a
+    decision by that same user; the one-to-one allows a single decision.
+    """
+
+    adjustment = models.OneToOneField(
+        InventoryAdjustment,
+        on_delete=models.PROTECT,
+        related_name="approval",
+        verbose_name=_("adjustment"),
+    )
+    decision = models.CharField(_("decision"), max_length=8, choices=ApprovalDecision.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("decided by"),
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("requested by"),
+        help_text=_("Copied from the adjustment by the database."),
+    )
+    decided_at = models.DateTimeField(_("decided at"), db_default=Now())
+    note = models.TextField(_("note"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("adjustment approval")
+        verbose_name_plural = _("adjustment approvals")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(requested_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="approval_four_eyes",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.decision} {self.adjustment_id}"
+
+
+class AdjustmentThreshold(models.Model):
+    """Above either limit an adjustment of this warehouse waits for a second person.
+
+    Empty means no limit. A warehouse without a row has no limits: only reason
+    codes that require approval send adjustments to the approvals queue.
+    """
+
+    warehouse = models.OneToOneField(
+        Warehouse,
+        on_delete=models.PROTECT,
+        related_name="adjustment_threshold",
+        verbose_name=_("warehouse"),
+    )
+    max_abs_qty = _qty_field(
+        _("max. quantity without approval"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Absolute quantity change, base units. Empty: no limit."),
+    )
+    max_abs_value = models.DecimalField(
+        _("max. value without approval"),
+        max_digits=20,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Absolute value in the warehouse's currency. Empty: no limit."),
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("adjustment threshold")
+        verbose_name_plural = _("adjustment thresholds")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(max_abs_qty__isnull=True) | Q(max_abs_qty__gte=0))
+                & (Q(max_abs_value__isnull=True) | Q(max_abs_value__gte=0)),
+                name="threshold_limits_non_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.warehouse.code}: ≤ {self.max_abs_qty} / ≤ {self.max_abs_value}"
+
+
+class AuditEvent(models.Model):
+    """One inventory-affecting decision or action: who, when, what before and after.
+
+    Append-only (a trigger refuses UPDATE and DELETE). Stock movements are not
+    repeated here: the ledger is their audit trail (actor, correlation id).
+    Written by ``inventory.audit.audit_record``.
+    """
+
+    event_type = models.CharField(_("event"), max_length=64)
+    occurred_at = models.DateTimeField(_("occurred at"), db_default=Now())
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("actor"),
+    )
+    actor_label = models.CharField(
+        _("actor (name)"), max_length=150, blank=True, help_text=_("User name or external system.")
+    )
+    warehouse = models.ForeignKey(
+        Warehouse,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("warehouse"),
+    )
+    entity_type = models.CharField(_("entity type"), max_length=64)
+    entity_id = models.CharField(_("entity id"), max_length=64)
+    before = models.JSONField(_("before"), null=True, blank=True)
+    after = models.JSONField(_("after"), null=True, blank=True)
+    correlation_id = models.CharField(_("correlation id"), max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [
+            models.Index(fields=["warehouse", "occurred_at", "id"], name="audit_wh_time_idx"),
+            models.Index(fields=["entity_type", "entity_id", "id"], name="audit_entity_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.entity_type}:{self.entity_id}"

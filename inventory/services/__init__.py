@@ -30,6 +30,12 @@ The package: ``engine`` runs the one posting sequence (claim, plan, balances,
 rows, event); ``stock`` and ``reservations`` say what each posting changes.
 """
 
+from .adjustments import (
+    APPROVE_PERMISSION,
+    adjustment_approve,
+    adjustment_reject,
+    adjustment_request,
+)
 from .engine import MAX_ATTEMPTS, PostingResult
 from .reservations import (
     EXPIRY_ACTOR,
@@ -45,10 +51,14 @@ from .reservations import (
 from .stock import stock_adjust, stock_issue, stock_move, stock_receive, stock_status_transfer
 
 __all__ = [
+    "APPROVE_PERMISSION",
     "EXPIRY_ACTOR",
     "MAX_ATTEMPTS",
     "PostingResult",
     "ReservationRequest",
+    "adjustment_approve",
+    "adjustment_reject",
+    "adjustment_request",
     "reservation_commit",
     "reservation_consume",
     "reservation_create",

@@ -1,0 +1,81 @@
+"""The audit trail: append-only records of inventory-affecting decisions and actions.
+
+Other apps (counting) record their decisions through ``audit_record`` inside
+the transaction of the decision, so the record exists if and only if the
+decision committed. Stock movements themselves are not repeated here: the
+immutable ledger is their trail (actor, correlation id, source document).
+The database refuses UPDATE and DELETE on ``AuditEvent`` (a trigger, see
+migration ``0009``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from wms.correlation import get_correlation_id
+
+from .models import AuditEvent, Warehouse
+from .services.engine import _actor_fields
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One record to write with ``audit_record_many``."""
+
+    event_type: str
+    entity_type: str
+    entity_id: str
+    before: dict | None = None
+    after: dict | None = None
+
+
+def audit_record(
+    *,
+    event_type: str,
+    actor,
+    warehouse: Warehouse | None,
+    entity_type: str,
+    entity_id,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """Record one audited action now, in the caller's transaction.
+
+    ``actor``: a user, an external system's principal, a plain label, or None
+    (the system itself). ``before``/``after``: JSON-serialisable snapshots of
+    what changed (decimals as strings). The correlation id is the current one.
+    """
+    [event] = audit_record_many(
+        entries=[AuditEntry(event_type, entity_type, str(entity_id), before, after)],
+        actor=actor,
+        warehouse=warehouse,
+    )
+    return event
+
+
+def audit_record_many(
+    *, entries: list[AuditEntry], actor, warehouse: Warehouse | None
+) -> list[AuditEvent]:
+    """Several records of one actor and warehouse in one INSERT (a decision and its effect)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit records are written in the transaction of what they record")
+    actor_id, actor_label = _actor_fields(actor)
+    correlation_id = get_correlation_id()
+    return AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                event_type=entry.event_type,
+                actor_id=actor_id,
+                actor_label=actor_label,
+                warehouse=warehouse,
+                entity_type=entry.entity_type,
+                entity_id=entry.entity_id,
+                before=entry.before,
+                after=entry.after,
+                correlation_id=correlation_id,
+            )
+            for entry in entries
+        ]
+    )

@@ -1,0 +1,505 @@
+"""Inventory adjustments with reason codes, and their four-eyes approval.
+
+Owns ``InventoryAdjustment``, ``AdjustmentApproval`` and the audit records of
+both; reads ``AdjustmentThreshold`` and ``ReasonCode``. The stock change of an
+adjustment is an ADJUST posting of the one posting service (``stock_adjust``:
+ledger entry type ADJUSTMENT, the ``inventory.adjusted`` event); this module
+says whether and when that posting happens, and who answers for it.
+
+- ``adjustment_request``: a correction of one balance with a reason. Below the
+  warehouse's thresholds (absolute quantity, absolute value in the warehouse's
+  currency) and with a reason that does not require approval it is posted at
+  once (``APPLIED``); otherwise it waits (``PENDING_APPROVAL``) and posts
+  nothing. Callers (API, admin, counting) authorise the requester.
+- ``adjustment_approve`` / ``adjustment_reject``: the decision of a second
+  person with ``inventory.approve_inventoryadjustment`` and the warehouse's
+  grant. Approving posts; rejecting posts nothing.
+
+Invariants (here, and again in the database, see migration ``0009``):
+
+- applied ⇔ posted: a pending or rejected adjustment has touched no stock;
+- one decision per adjustment, never by its requester (``approval_four_eyes``);
+- a request key has one effect: the same key again returns the first adjustment,
+  the same key with other content is refused (``adjustment_request_key_reused``);
+- every applied adjustment has, in its transaction, its ``inventory.adjusted``
+  event (from the posting) and its finance event (quantity times unit cost,
+  negative for a loss);
+- every request, application, approval and rejection has its ``AuditEvent``.
+
+Lock order: the adjustment row (decisions only, ``inventory.locks``) → the
+posting's locks (posting key, then the balance) → the finance counter, last
+(``inventory.finance``: it serialises finance writers until commit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from wms.correlation import get_correlation_id
+from wms.scoping import actor_may_use_warehouse
+
+from .. import locks
+from ..audit import AuditEntry, audit_record_many
+from ..exceptions import (
+    AdjustmentAlreadyDecided,
+    AdjustmentNotFound,
+    AdjustmentRequestKeyReused,
+    ApprovalNotPermitted,
+    InsufficientAvailable,
+    InvalidPosting,
+    InvalidReasonCode,
+    SelfApprovalForbidden,
+)
+from ..finance import AMOUNT_PLACES, FinanceLine, finance_event_record
+from ..models import (
+    AdjustmentApproval,
+    AdjustmentSource,
+    AdjustmentState,
+    AdjustmentThreshold,
+    ApprovalDecision,
+    FinanceEventType,
+    InventoryAdjustment,
+    InventoryBalance,
+    InventoryStatus,
+    Item,
+    Location,
+    ReasonCode,
+    ReasonCodeUse,
+    Warehouse,
+)
+from .engine import PostingResult, _actor_fields, qty_checked, same_warehouse
+from .stock import stock_adjust
+
+APPROVE_PERMISSION = "inventory.approve_inventoryadjustment"
+ENTITY = "InventoryAdjustment"
+_REQUEST_KEY_CONSTRAINT = "adjustment_request_key_uniq"
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A checked request: what two calls with one request key must agree on."""
+
+    warehouse: Warehouse
+    item: Item
+    location: Location
+    status: InventoryStatus
+    qty_delta: Decimal
+    reason: ReasonCode
+
+    def matches(self, adjustment: InventoryAdjustment) -> bool:
+        return (
+            adjustment.warehouse_id,
+            adjustment.item_id,
+            adjustment.location_id,
+            adjustment.status_id,
+            adjustment.qty_delta,
+            adjustment.reason_code_id,
+        ) == (
+            self.warehouse.pk,
+            self.item.pk,
+            self.location.pk,
+            self.status.pk,
+            self.qty_delta,
+            self.reason.pk,
+        )
+
+
+# --- request ------------------------------------------------------------------------
+
+
+def adjustment_request(
+    *,
+    warehouse: Warehouse,
+    item: Item,
+    location: Location,
+    status: InventoryStatus,
+    qty_delta,
+    reason_code: str,
+    note: str = "",
+    actor,
+    source: str,
+    source_ref: str = "",
+    request_key: str,
+) -> InventoryAdjustment:
+    """Request a correction of one balance; applied at once or left for approval.
+
+    ``actor``: the requesting user, an external system's principal, or a label.
+    ``source``: ``api``, ``admin`` or ``count``; ``source_ref`` the document
+    behind it (``count-line:<id>``). ``request_key``: the caller's idempotency
+    key (1 to 255 chars), unique across sources, so prefix it (``count-line:<id>``).
+    The returned adjustment carries ``ledger_entry_ids`` (empty while pending).
+
+    Refuses with ``invalid_reason_code`` (422), ``insufficient_available`` (409:
+    on hand would go below reserved), ``invalid_quantity`` / ``warehouse_mismatch``
+    (422), ``adjustment_request_key_reused`` (422).
+    """
+    try:
+        return _adjustment_request(
+            warehouse=warehouse,
+            item=item,
+            location=location,
+            status=status,
+            qty_delta=qty_delta,
+            reason_code=reason_code,
+            note=note,
+            actor=actor,
+            source=source,
+            source_ref=source_ref,
+            request_key=request_key,
+        )
+    except IntegrityError as exc:
+        # Two first uses of one key at once: the loser's transaction is rolled back
+        # whole (its posting too). Answer it with the winner's adjustment, when this
+        # service owned the transaction; inside a caller's, the caller retries.
+        if connection.in_atomic_block or _REQUEST_KEY_CONSTRAINT not in str(exc):
+            raise
+        request = _checked(warehouse, item, location, status, qty_delta, reason_code)
+        return _replayed(request, request_key)
+
+
+@transaction.atomic
+def _adjustment_request(
+    *,
+    warehouse,
+    item,
+    location,
+    status,
+    qty_delta,
+    reason_code,
+    note,
+    actor,
+    source,
+    source_ref,
+    request_key,
+) -> InventoryAdjustment:
+    if source not in AdjustmentSource.values:
+        raise InvalidPosting(f"Unknown adjustment source {source!r}.", code="invalid_source")
+    if not isinstance(request_key, str) or not 0 < len(request_key) <= 255:
+        raise InvalidPosting("request_key must be 1 to 255 characters.", code="invalid_request_key")
+    request = _checked(warehouse, item, location, status, qty_delta, reason_code)
+    existing = InventoryAdjustment.objects.filter(request_key=request_key).first()
+    if existing is not None:
+        return _replayed(request, request_key, existing)
+    unit_cost = item.unit_cost
+    value = (request.qty_delta * unit_cost).quantize(AMOUNT_PLACES)
+    actor_id, actor_label = _actor_fields(actor)
+    adjustment = InventoryAdjustment(
+        adjustment_number=_next_adjustment_number(),
+        warehouse=warehouse,
+        item=item,
+        location=location,
+        status=status,
+        qty_delta=request.qty_delta,
+        reason_code=request.reason,
+        note=note,
+        requested_by_id=actor_id,
+        requested_by_label=actor_label or "system",
+        source=source,
+        source_ref=source_ref,
+        unit_cost=unit_cost,
+        value=value,
+        request_key=request_key,
+        correlation_id=get_correlation_id(),
+    )
+    if _needs_approval(request, value):
+        _check_not_below_reserved(request)
+        adjustment.state = AdjustmentState.PENDING_APPROVAL
+        adjustment.save(force_insert=True)
+        adjustment.ledger_entry_ids = []
+        _audit(adjustment, actor, [_requested_entry(adjustment)])
+        return adjustment
+    result = _post(adjustment, actor)
+    adjustment.state = AdjustmentState.APPLIED
+    adjustment.posting_id = result.posting.pk
+    adjustment.applied_at = timezone.now()
+    adjustment.save(force_insert=True)
+    adjustment.ledger_entry_ids = result.entry_ids
+    _audit(adjustment, actor, [_requested_entry(adjustment), _applied_entry(adjustment, result)])
+    _finance_record(adjustment)
+    return adjustment
+
+
+def _checked(warehouse, item, location, status, qty_delta, reason_code) -> _Request:
+    qty = qty_checked(qty_delta, field_name="qty_delta", allow_negative=True)
+    if item.warehouse_id != warehouse.pk:
+        raise InvalidPosting(
+            f"Item {item.sku} does not belong to warehouse {warehouse.code}.",
+            code="warehouse_mismatch",
+        )
+    same_warehouse(item, location)
+    return _Request(warehouse, item, location, status, qty, _reason(reason_code))
+
+
+def _reason(reason_code: str) -> ReasonCode:
+    """The reason, if it exists and is one for adjustments; else 422 ``invalid_reason_code``."""
+    code = reason_code.code if isinstance(reason_code, ReasonCode) else reason_code
+    reason = ReasonCode.objects.filter(code=code).first() if code else None
+    if reason is None or reason.use != ReasonCodeUse.ADJUSTMENT:
+        problem = "Unknown reason code" if reason is None else "Not a reason for adjustments"
+        raise InvalidReasonCode(
+            f"{problem}: {code!r}.",
+            errors=[{"field": "reasonCode", "code": "invalid_reason_code", "message": problem}],
+        )
+    return reason
+
+
+def _replayed(
+    request: _Request, request_key: str, existing: InventoryAdjustment | None = None
+) -> InventoryAdjustment:
+    """The first adjustment of ``request_key``, if the request is the same one."""
+    if existing is None:
+        existing = InventoryAdjustment.objects.get(request_key=request_key)
+    if not request.matches(existing):
+        raise AdjustmentRequestKeyReused(
+            f"Request key {request_key!r} was used for adjustment "
+            f"{existing.adjustment_number} with other content.",
+            extra={"adjustmentNumber": existing.adjustment_number},
+        )
+    existing.ledger_entry_ids = existing.ledger_entry_id_list()
+    return existing
+
+
+def _needs_approval(request: _Request, value: Decimal) -> bool:
+    if request.reason.requires_approval:
+        return True
+    threshold = AdjustmentThreshold.objects.filter(warehouse=request.warehouse).first()
+    if threshold is None:
+        return False
+    return (
+        threshold.max_abs_qty is not None and abs(request.qty_delta) > threshold.max_abs_qty
+    ) or (threshold.max_abs_value is not None and abs(value) > threshold.max_abs_value)
+
+
+def _check_not_below_reserved(request: _Request) -> None:
+    """A pending loss must fit now too (checked again, under the lock, when it posts).
+
+    Adjustments applied at once need no read: the posting's guarded update refuses
+    the same way (``insufficient_available``) under its lock.
+    """
+    if request.qty_delta > 0:
+        return
+    on_hand, reserved = (
+        InventoryBalance.objects.filter(
+            item=request.item, location=request.location, status=request.status
+        )
+        .values_list("on_hand", "reserved")
+        .first()
+    ) or (Decimal("0"), Decimal("0"))
+    if on_hand + request.qty_delta < reserved:
+        available = on_hand - reserved
+        raise InsufficientAvailable(
+            f"{format(available, 'f')} of {request.item.sku} available at "
+            f"{request.location.code} ({request.status.code}); "
+            f"{format(-request.qty_delta, 'f')} to take off.",
+            extra={
+                "sku": request.item.sku,
+                "location": request.location.code,
+                "inventoryStatus": request.status.code,
+                "available": format(available, "f"),
+                "requested": format(-request.qty_delta, "f"),
+            },
+        )
+
+
+def _next_adjustment_number() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('inventory_adjustment_number')")
+        (number,) = cursor.fetchone()
+    return f"ADJ-{number:06d}"
+
+
+# --- decisions ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def adjustment_approve(*, adjustment_id: int, approver, note: str = "") -> InventoryAdjustment:
+    """A second person approves a pending adjustment: it is posted now.
+
+    Refuses with ``approval_not_permitted`` (403: no approve permission or no
+    grant for the warehouse), ``self_approval_forbidden`` (403),
+    ``adjustment_already_decided`` (409), ``adjustment_not_found`` (404), and
+    ``insufficient_available`` (409) when the loss no longer fits.
+    """
+    adjustment = _decidable(adjustment_id, approver)
+    AdjustmentApproval.objects.create(
+        adjustment=adjustment,
+        decision=ApprovalDecision.APPROVED,
+        decided_by=approver,
+        note=note,
+    )
+    result = _post(adjustment, approver)
+    adjustment.state = AdjustmentState.APPLIED
+    adjustment.posting_id = result.posting.pk
+    adjustment.applied_at = timezone.now()
+    adjustment.save(update_fields=["state", "posting", "applied_at"])
+    adjustment.ledger_entry_ids = result.entry_ids
+    _audit(
+        adjustment,
+        approver,
+        [
+            _decided_entry(adjustment, ApprovalDecision.APPROVED, note),
+            _applied_entry(adjustment, result),
+        ],
+    )
+    _finance_record(adjustment)
+    return adjustment
+
+
+@transaction.atomic
+def adjustment_reject(*, adjustment_id: int, approver, note: str) -> InventoryAdjustment:
+    """A second person rejects a pending adjustment, saying why: nothing is posted.
+
+    Same refusals as ``adjustment_approve``; ``note_required`` (422) without a reason.
+    """
+    if not (note or "").strip():
+        raise InvalidPosting(
+            "Say why the adjustment is rejected.",
+            code="note_required",
+            errors=[{"field": "note", "code": "required", "message": "a reason is required"}],
+        )
+    adjustment = _decidable(adjustment_id, approver)
+    AdjustmentApproval.objects.create(
+        adjustment=adjustment,
+        decision=ApprovalDecision.REJECTED,
+        decided_by=approver,
+        note=note,
+    )
+    adjustment.state = AdjustmentState.REJECTED
+    adjustment.save(update_fields=["state"])
+    adjustment.ledger_entry_ids = []
+    _audit(adjustment, approver, [_decided_entry(adjustment, ApprovalDecision.REJECTED, note)])
+    return adjustment
+
+
+def _decidable(adjustment_id: int, approver) -> InventoryAdjustment:
+    """The adjustment, locked, if ``approver`` may decide it now."""
+    adjustment = locks.adjustment_lock(adjustment_id=adjustment_id)
+    if adjustment is None:
+        raise AdjustmentNotFound(f"No adjustment {adjustment_id}.")
+    if not _may_approve(approver, adjustment):
+        raise ApprovalNotPermitted(
+            f"{approver} may not approve adjustments in warehouse {adjustment.warehouse_id}."
+        )
+    if adjustment.state != AdjustmentState.PENDING_APPROVAL:
+        raise AdjustmentAlreadyDecided(
+            f"Adjustment {adjustment.adjustment_number} is {adjustment.state}.",
+            extra={"adjustmentNumber": adjustment.adjustment_number, "state": adjustment.state},
+        )
+    if adjustment.requested_by_id is not None and adjustment.requested_by_id == approver.pk:
+        raise SelfApprovalForbidden(
+            f"Adjustment {adjustment.adjustment_number} was requested by you; "
+            "another person must decide it.",
+            extra={"adjustmentNumber": adjustment.adjustment_number},
+        )
+    return adjustment
+
+
+def _may_approve(approver, adjustment: InventoryAdjustment) -> bool:
+    """People only (an external system never approves), with the permission and the grant."""
+    if getattr(approver, "system", None) is not None or getattr(approver, "_meta", None) is None:
+        return False
+    if not (approver.is_active and approver.has_perm(APPROVE_PERMISSION)):
+        return False
+    return actor_may_use_warehouse(approver, adjustment.warehouse)
+
+
+# --- effects: posting, finance, audit ------------------------------------------------
+
+
+def _post(adjustment: InventoryAdjustment, actor) -> PostingResult:
+    """The adjustment's one posting; its key is the adjustment number (one effect)."""
+    return stock_adjust(
+        item=adjustment.item,
+        location=adjustment.location,
+        status=adjustment.status,
+        qty_delta=adjustment.qty_delta,
+        reason_code=adjustment.reason_code.code,
+        posting_key=f"adjustment:{adjustment.adjustment_number}",
+        source_ref=adjustment.adjustment_number,
+        actor=actor,
+    )
+
+
+def _finance_record(adjustment: InventoryAdjustment) -> None:
+    """Last step of the transaction: it takes the finance counter's lock until commit."""
+    finance_event_record(
+        event_type=FinanceEventType.INVENTORY_ADJUSTED,
+        warehouse=adjustment.warehouse,
+        reference_type=ENTITY,
+        reference_id=str(adjustment.pk),
+        reference_number=adjustment.adjustment_number,
+        reason_code=adjustment.reason_code.code,
+        lines=[
+            FinanceLine(
+                item=adjustment.item, qty=adjustment.qty_delta, uom=adjustment.item.base_uom.code
+            )
+        ],
+        source_key=f"adjustment:{adjustment.pk}",
+        occurred_at=adjustment.applied_at,
+    )
+
+
+def adjustment_snapshot(adjustment: InventoryAdjustment) -> dict:
+    """What an auditor reads of an adjustment (JSON; quantities as strings)."""
+    return {
+        "adjustmentNumber": adjustment.adjustment_number,
+        "state": adjustment.state,
+        "sku": adjustment.item.sku,
+        "location": adjustment.location.code,
+        "status": adjustment.status.code,
+        "qtyDelta": format(adjustment.qty_delta, "f"),
+        "reasonCode": adjustment.reason_code.code,
+        "value": format(adjustment.value, "f"),
+        "requestedBy": adjustment.requested_by_label,
+        "source": adjustment.source,
+        "sourceRef": adjustment.source_ref,
+        "note": adjustment.note,
+    }
+
+
+def _requested_entry(adjustment: InventoryAdjustment) -> AuditEntry:
+    after = adjustment_snapshot(adjustment)
+    after["state"] = AdjustmentState.PENDING_APPROVAL
+    if adjustment.state == AdjustmentState.APPLIED:
+        after["approvalRequired"] = False
+    return AuditEntry("adjustment.requested", ENTITY, str(adjustment.pk), None, after)
+
+
+def _applied_entry(adjustment: InventoryAdjustment, result: PostingResult) -> AuditEntry:
+    return AuditEntry(
+        "adjustment.applied",
+        ENTITY,
+        str(adjustment.pk),
+        {"state": AdjustmentState.PENDING_APPROVAL},
+        {
+            "state": AdjustmentState.APPLIED,
+            "postingKey": f"adjustment:{adjustment.adjustment_number}",
+            "ledgerEntryIds": result.entry_ids,
+        },
+    )
+
+
+def _decided_entry(adjustment: InventoryAdjustment, decision: str, note: str) -> AuditEntry:
+    event = (
+        "adjustment.approved" if decision == ApprovalDecision.APPROVED else "adjustment.rejected"
+    )
+    after_state = (
+        AdjustmentState.APPLIED
+        if decision == ApprovalDecision.APPROVED
+        else AdjustmentState.REJECTED
+    )
+    return AuditEntry(
+        event,
+        ENTITY,
+        str(adjustment.pk),
+        {"state": AdjustmentState.PENDING_APPROVAL, "requestedBy": adjustment.requested_by_label},
+        {"state": after_state, "decision": decision, "note": note},
+    )
+
+
+def _audit(adjustment: InventoryAdjustment, actor, entries: list[AuditEntry]) -> None:
+    audit_record_many(entries=entries, actor=actor, warehouse=adjustment.warehouse)
