@@ -6,9 +6,11 @@ broker is file-backed, so the demo needs no services; production points it at
 RabbitMQ.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
     "simple_history",
     "import_export",
     "django_prometheus",
+    "csp",
+    "axes",
     "wms",
     "inventory",
     "inbound",
@@ -69,6 +73,7 @@ MIDDLEWARE = [
     "wms.middleware.CorrelationIdMiddleware",
     "wms.middleware.InstanceGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -78,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last of the request middleware (django-axes): turns a locked-out login into its page.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -127,11 +134,21 @@ DATABASES["default"]["OPTIONS"]["prepare_threshold"] = _prepare_threshold or Non
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://wms")}
+# django-environ passes URL query options through lowercased ("key_prefix"),
+# but Django reads KEY_PREFIX and VERSION: uppercase them, or ?key_prefix=… in
+# CACHE_URL is silently ignored. Without one, the instance id is the prefix, so
+# two instances (cells) sharing a Redis database never read each other's keys.
+for _option in ("key_prefix", "version", "key_function"):
+    if _option in CACHES["default"]:
+        CACHES["default"][_option.upper()] = CACHES["default"].pop(_option)
+CACHES["default"].setdefault("KEY_PREFIX", WMS_INSTANCE_ID)
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # The same backend, one redis client per pool instead of one per call (wms/cache.py).
     CACHES["default"]["BACKEND"] = "wms.cache.RedisCache"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out login before any password is checked (django-axes).
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -248,6 +265,8 @@ WMS_EVENT_EXCHANGE = env.str("WMS_EVENT_EXCHANGE", default="wms.events")
 # A valid API token is remembered per process this long: a revocation made in
 # another process takes effect within it (integrations.authentication).
 WMS_TOKEN_CACHE_SECONDS = env.float("WMS_TOKEN_CACHE_SECONDS", default=5.0)
+# An API token expires this many days after it was issued (0: never); rotate before.
+WMS_API_TOKEN_DAYS = env.int("WMS_API_TOKEN_DAYS", default=365)
 WMS_IDEMPOTENCY_RETENTION_HOURS = env.int("WMS_IDEMPOTENCY_RETENTION_HOURS", default=72)
 # Relay (integrations.relay): seconds to wait for publisher confirms of a batch;
 # attempts before an event the broker refuses is dead-lettered; retry backoff.
@@ -314,6 +333,60 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Security (README "Security") -------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# A shift: a handheld left logged in does not stay so for Django's default two weeks.
+SESSION_COOKIE_AGE = env.int("WMS_SESSION_HOURS", default=12) * 3600
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Served over HTTPS (production): secure cookies, HSTS and a redirect of plain HTTP.
+# Off by default so the demo, the tests and the benches run over http on 127.0.0.1;
+# `manage.py check --deploy` names each of these settings while it is off.
+WMS_HTTPS = env.bool("WMS_HTTPS", default=False)
+if WMS_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("WMS_SSL_REDIRECT", default=True)
+    # Probes and the metrics scraper talk plain HTTP to the pod.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("WMS_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("WMS_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("WMS_HSTS_PRELOAD", default=True)
+# Only behind a proxy that sets X-Forwarded-Proto itself (and strips a client's):
+# otherwise a client could claim https.
+if env.bool("WMS_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts only from this origin or carrying
+# the request's nonce (templates: nonce="{{ request.csp_nonce }}"); no inline
+# event handlers (static/wms/js/pages.js binds data-autosubmit and data-confirm).
+# Inline styles stay allowed: the admin's widgets and our pages use style
+# attributes, and a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "connect-src": [csp_constants.SELF],
+        "font-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+    },
+}
+
+# Login throttling (django-axes), admin and handheld alike: after
+# WMS_LOGIN_FAILURE_LIMIT wrong passwords for one user name from one address,
+# that pair is locked out for WMS_LOGIN_COOLOFF_MINUTES. By the pair, not the
+# address alone: a floor's handhelds often share one NAT address.
+AXES_ENABLED = env.bool("WMS_LOGIN_THROTTLING", default=True)
+AXES_FAILURE_LIMIT = env.int("WMS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("WMS_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "handheld/locked_out.html"

@@ -70,3 +70,51 @@ def test_settings_select_it_for_a_redis_url():
 
     assert backend(CACHE_URL=REDIS_URL) == "wms.cache.RedisCache"
     assert "locmem" in backend()
+
+
+def _settings_cache(**extra) -> dict:
+    """CACHES['default'] as wms.settings builds it from the given environment."""
+    import json
+
+    code = "import json, wms.settings as s; print(json.dumps(s.CACHES['default']))"
+    env = {k: v for k, v in os.environ.items() if k not in ("CACHE_URL", "WMS_INSTANCE_ID")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_settings_cache_url_key_prefix_reaches_django():
+    """?key_prefix= in CACHE_URL becomes KEY_PREFIX (django-environ leaves it lowercased)."""
+    cache = _settings_cache(CACHE_URL=f"{REDIS_URL}?key_prefix=cell-a&version=3")
+    assert cache["KEY_PREFIX"] == "cell-a"
+    assert cache["VERSION"] == 3
+    assert "key_prefix" not in cache and "version" not in cache
+
+
+def test_settings_cache_key_prefix_defaults_to_instance_id():
+    """Without a prefix in CACHE_URL, each instance's keys are prefixed by its instanceId."""
+    assert _settings_cache(CACHE_URL=REDIS_URL, WMS_INSTANCE_ID="cell-b")["KEY_PREFIX"] == "cell-b"
+
+
+def test_settings_two_instances_sharing_a_redis_db_do_not_see_each_others_keys(redis_backend):
+    """Two cells on one Redis database, prefixed by their settings: A's key is absent in B."""
+    caches = {
+        name: CacheHandler({"default": _settings_cache(CACHE_URL=REDIS_URL, WMS_INSTANCE_ID=name)})[
+            "default"
+        ]
+        for name in (f"cell-a-{uuid.uuid4().hex[:6]}", f"cell-b-{uuid.uuid4().hex[:6]}")
+    }
+    cell_a, cell_b = caches.values()
+    try:
+        cell_a.set("throttle:store-1", 41, timeout=30)
+        assert cell_a.get("throttle:store-1") == 41
+        assert cell_b.get("throttle:store-1") is None
+    finally:
+        cell_a.delete("throttle:store-1")
