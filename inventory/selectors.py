@@ -504,3 +504,201 @@ def stock_for_pick(*, item_id: int, location_id: int, reservation_ids) -> StockF
             InventoryReservation.location.field.set_cached_value(reservation, location)
         reservations.append(reservation)
     return StockForPick(item, location, reservations)
+
+
+# --- what counting reads: where the ledger stands for a count's balances -----------------
+#
+# ``counting`` opens count lines without freezing stock: each line keeps the id of
+# its balance's last ledger entry. Read under the balance's row lock (FOR SHARE:
+# postings wait, other counts do not), after the lock is granted, in a statement
+# of its own, so no posting of that balance is in flight: every entry with a
+# larger id is posted after the line was opened. Balances are locked in primary-key
+# order like every posting (``inventory.locks``), so counts and postings cannot
+# deadlock. Used only inside the caller's transaction, which holds the locks.
+
+_BALANCE = InventoryBalance._meta.db_table
+_LEDGER = InventoryLedgerEntry._meta.db_table
+_LOCATION = Location._meta.db_table
+
+#: The id of a balance's last ledger entry, 0 when it has none (``ledger_balance_idx``
+#: answers it backwards, one index probe).
+_LAST_ENTRY = (
+    f"COALESCE((SELECT e.id FROM {_LEDGER} e WHERE e.item_id = {{a}}.item_id "
+    f"AND e.location_id = {{a}}.location_id AND e.status_id = {{a}}.status_id "
+    "ORDER BY e.id DESC LIMIT 1), 0)"
+)
+
+
+def _count_scope(
+    *, warehouse_id: int, location_ids=None, zone_id=None, item_ids=None
+) -> tuple[str, list, str, list]:
+    """The WHERE of the locations and of the balances of a count's scope."""
+    where, params = ["l.warehouse_id = %s", "l.is_active"], [warehouse_id]
+    if location_ids is not None:
+        where.append("l.id = ANY(%s)")
+        params.append([int(pk) for pk in location_ids])
+    if zone_id is not None:
+        where.append("l.zone_id = %s")
+        params.append(zone_id)
+    balance_where, balance_params = ["b.on_hand <> 0"], []
+    if item_ids is not None:
+        balance_where.append("b.item_id = ANY(%s)")
+        balance_params.append([int(pk) for pk in item_ids])
+    return " AND ".join(where), params, " AND ".join(balance_where), balance_params
+
+
+def count_sheet(
+    *,
+    warehouse_id: int,
+    location_ids=None,
+    zone_id=None,
+    item_ids=None,
+    empty_locations: bool = True,
+) -> tuple[str, list]:
+    """Lock the balances a count covers and give the query of its sheet.
+
+    Locks (FOR SHARE, primary-key order) every balance with stock at the
+    scope's locations (and items), then returns a SELECT (SQL and parameters)
+    of ``location_id, item_id, status_id, on_hand, ledger_mark`` per balance,
+    plus, with ``empty_locations``, one row with no item per location of the
+    scope that holds nothing. The caller runs it (an ``INSERT … SELECT``) in
+    the same transaction, after this call: a new statement, so it sees every
+    posting that committed while the lock waited.
+    """
+    loc_where, loc_params, bal_where, bal_params = _count_scope(
+        warehouse_id=warehouse_id, location_ids=location_ids, zone_id=zone_id, item_ids=item_ids
+    )
+    balances = (
+        f"FROM {_BALANCE} b JOIN {_LOCATION} l ON l.id = b.location_id "
+        f"WHERE b.warehouse_id = %s AND {loc_where} AND {bal_where}"
+    )
+    params = [warehouse_id, *loc_params, *bal_params]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT b.id {balances} ORDER BY b.id FOR SHARE OF b) locked",
+            params,
+        )
+    sheet = (
+        "SELECT b.location_id, b.item_id, b.status_id, b.on_hand, "
+        f"{_LAST_ENTRY.format(a='b')} AS ledger_mark {balances}"
+    )
+    if not empty_locations:
+        return sheet, params
+    empty = (
+        "SELECT l.id, NULL::bigint, NULL::bigint, 0::numeric, 0::bigint "
+        f"FROM {_LOCATION} l WHERE {loc_where} AND NOT EXISTS "
+        f"(SELECT 1 FROM {_BALANCE} b WHERE b.location_id = l.id AND {bal_where})"
+    )
+    return f"{sheet} UNION ALL {empty}", [*params, *loc_params, *bal_params]
+
+
+@dataclass(frozen=True)
+class BalanceMark:
+    """A balance as a count sees it under its lock: on hand and its last ledger entry."""
+
+    on_hand: Decimal
+    ledger_mark: int
+
+
+def balance_marks(*, keys) -> dict[tuple[int, int, int], BalanceMark]:
+    """Lock the balances of ``keys`` (item, location, status; FOR SHARE, primary-key
+    order) and read, in a statement of its own, their on hand and last ledger entry.
+    A key without a balance row reads 0 and its last entry (usually none)."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    arrays = [list(column) for column in zip(*keys, strict=True)]
+    wanted = (
+        "unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS k(item_id, location_id, status_id)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT b.id FROM {_BALANCE} b JOIN {wanted} "
+            "ON b.item_id = k.item_id AND b.location_id = k.location_id "
+            "AND b.status_id = k.status_id ORDER BY b.id FOR SHARE OF b) locked",
+            arrays,
+        )
+        cursor.execute(
+            f"SELECT k.item_id, k.location_id, k.status_id, COALESCE(b.on_hand, 0), "
+            f"{_LAST_ENTRY.format(a='k')} FROM {wanted} LEFT JOIN {_BALANCE} b "
+            "ON b.item_id = k.item_id AND b.location_id = k.location_id "
+            "AND b.status_id = k.status_id",
+            arrays,
+        )
+        rows = cursor.fetchall()
+    return {(i, loc, s): BalanceMark(on_hand, mark) for i, loc, s, on_hand, mark in rows}
+
+
+def on_hand_moved(*, ranges) -> list[Decimal]:
+    """Per ``(item_id, location_id, status_id, after_id, up_to_id)``: the sum of the
+    on-hand changes of that balance's ledger entries with ``after_id < id ≤ up_to_id``
+    (``ledger_balance_idx``; an empty range costs one probe), in the order given."""
+    ranges = list(ranges)
+    if not ranges:
+        return []
+    arrays = [list(column) for column in zip(*ranges, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE((SELECT sum(e.on_hand_delta) FROM "
+            f"{_LEDGER} e WHERE e.item_id = r.i AND e.location_id = r.l AND e.status_id = r.s "
+            "AND e.id > r.a AND e.id <= r.b), 0) FROM unnest(%s::bigint[], %s::bigint[], "
+            "%s::bigint[], %s::bigint[], %s::bigint[]) WITH ORDINALITY AS r(i, l, s, a, b, n) "
+            "ORDER BY r.n",
+            arrays,
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def balance_keys_with_stock(*, location_ids, item_ids=None) -> list[tuple[int, int, int]]:
+    """(item, location, status) of the balances holding stock at ``location_ids``."""
+    qs = InventoryBalance.objects.filter(
+        location_id__in=list(location_ids), on_hand__gt=0
+    ).order_by("pk")
+    if item_ids is not None:
+        qs = qs.filter(item_id__in=list(item_ids))
+    return list(qs.values_list("item_id", "location_id", "status_id"))
+
+
+def locations_for_codes(*, warehouse, codes) -> dict[str, Location]:
+    """Locations of ``warehouse`` by code (or barcode); unknown codes are left out."""
+    codes = list(set(codes))
+    rows = Location.objects.filter(warehouse=warehouse).filter(
+        Q(code__in=codes) | Q(barcode__in=codes)
+    )
+    found = {}
+    for location in rows:
+        for code in (location.barcode, location.code):  # the code wins a clash
+            if code in codes:
+                found[code] = location
+    return found
+
+
+def items_for_skus(*, warehouse, skus) -> dict[str, Item]:
+    """Items of ``warehouse`` by SKU (or GTIN); unknown codes are left out."""
+    codes = list(set(skus))
+    rows = Item.objects.filter(warehouse=warehouse).filter(Q(sku__in=codes) | Q(gtin__in=codes))
+    found = {}
+    for item in rows:
+        for code in (item.gtin, item.sku):
+            if code and code in codes:
+                found[code] = item
+    return found
+
+
+def item_ids_of_class(*, warehouse, item_class: str) -> list[int]:
+    """Active items of an ABC (item) class."""
+    return list(
+        Item.objects.filter(warehouse=warehouse, item_class=item_class, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def location_ids_in_scope(*, warehouse, zone=None, codes=None) -> list[int]:
+    """Active locations of ``warehouse`` (in ``zone``, or with those codes)."""
+    qs = Location.objects.filter(warehouse=warehouse, is_active=True)
+    if zone is not None:
+        qs = qs.filter(zone=zone)
+    if codes is not None:
+        qs = qs.filter(code__in=list(codes))
+    return list(qs.order_by("pk").values_list("pk", flat=True))

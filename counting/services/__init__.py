@@ -1,0 +1,63 @@
+"""Counts without a freeze: cycle, full and spot counts, recounts, reconciliation.
+
+Owns ``InventoryCount``, ``CountLine``, ``CountSettings`` and ``CountSubmission``.
+Stock is changed only through ``inventory.services.adjustment_request`` (which
+posts through the one posting service, or waits for a second person's approval).
+
+**The rule that makes a freeze unnecessary.** Picking, receiving and moves go on
+while a count runs. Every line remembers where the ledger stood for its balance:
+
+1. *Opening* (``count_open``): the balances of the scope are locked FOR SHARE in
+   primary-key order; then, in a new statement (so every posting that committed
+   while we waited is visible, and none of these balances has one in flight),
+   each line gets ``qty_expected`` = on hand and ``opened_ledger_mark`` = the id
+   of the balance's last ledger entry. A posting on a balance takes the
+   balance's row lock before its ledger entry gets its id, so every entry of
+   that balance committed later has a larger id than the mark.
+2. *Scan* (``count_result_record``): under the same lock, ``scanned_ledger_mark``
+   = the balance's last entry id now. The counter saw the shelf as the books
+   stood at that mark.
+3. *Reconciliation* (``count_close``): expected at the scan = ``qty_expected`` +
+   Σ on-hand change of the balance's ledger entries with ``opened_mark < id ≤
+   scanned_mark``; variance = counted - expected at the scan. Only non-zero
+   variances become adjustments, posted at close against the current balance
+   (which already includes what moved after the scan): the books end where the
+   shelf is, plus what happened since.
+
+A line found at the scan (stock the books did not expect there) opens at its
+scan: expected = on hand then, both marks the same.
+
+Recounts: a variance above the warehouse's tolerance (``CountSettings``) puts the
+line in RECOUNT_REQUIRED; the recount (another person: service and a database
+check) replaces the count, with its own mark. Nothing is adjusted before.
+
+Lock order (``counting.locks``): count row → its lines (pk order) → balances
+(inventory's order). ``count_close`` then runs ``adjustment_request`` per line,
+each taking inventory's own locks.
+"""
+
+from .closing import (
+    ClosedCount,
+    count_cancel,
+    count_close,
+    count_lines_recount_request,
+    count_lines_variance_accept,
+    count_reason_code,
+    count_settle,
+)
+from .opening import count_open
+from .results import RecordedResults, count_result_record, result_entries
+
+__all__ = [
+    "ClosedCount",
+    "RecordedResults",
+    "count_cancel",
+    "count_close",
+    "count_lines_recount_request",
+    "count_lines_variance_accept",
+    "count_open",
+    "count_reason_code",
+    "count_result_record",
+    "count_settle",
+    "result_entries",
+]
