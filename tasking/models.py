@@ -613,3 +613,13 @@ class PackTask(models.Model):
 
     def __str__(self):
         return f"Pack {self.order_id} ({self.status})"
+
+
+# Disconnected operations (issue 16) live in their own module; imported here so
+# Django registers them with the app.
+from .offline_models import (  # noqa: E402, F401
+    ConflictStatus,
+    HandheldDevice,
+    SyncEntry,
+    SyncOutcome,
+)

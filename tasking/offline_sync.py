@@ -1,0 +1,616 @@
+"""Disconnected operations (issue 16): work downloaded ahead, and the sync of a
+handheld's offline queue.
+
+``handheld_work_download``: the picker's next tasks (claimed ahead, up to
+``WMS_HANDHELD_DOWNLOAD_TASKS``, default 20) and the open put-aways of their
+warehouses, with what the device needs to check scans without the network
+(location codes and barcodes, SKU and GTIN, quantities).
+
+``handheld_sync``: a batch of queued floor actions from one device, applied in
+the order they happened on the device (its ``seq``; the device's clock is
+recorded, never used to reorder), each through the SAME service as the online
+page (``pick_task_start`` + ``pick_confirm``, ``pick_task_report_exception``,
+``putaway_task_confirm``, ``receipt_post``), each answered on its own:
+``applied``, ``already_applied`` or ``refused`` with a reason.
+
+Exactly once: every entry first inserts its ``SyncEntry`` row, unique per
+(user, key). A retried entry finds the row and is answered from it (its
+content must match: else ``idempotency_key_reused``); a concurrent duplicate
+waits on the unique index until the first commits, then finds it. The service
+under the entry also has its own key (the pick's ``request_key`` is the
+online form's, ``user:<id>:<key>``; a receipt's ``client_key``; a put-away
+is a replay when done at the same place), so an action the online page sent
+before the network dropped is not applied again either.
+
+Nothing half-applied: each entry runs in its own transaction, the service's
+effect in a savepoint inside it; a refusal rolls the effect back and keeps the
+row, with its reason. A refusal because the world changed meanwhile (status
+404 or 409: task reassigned, cancelled or done elsewhere, stock gone, ASN
+closed) is a conflict: the row stays OPEN for a supervisor (admin "Handheld
+sync entries") and ``handheld.sync_conflict`` goes to the outbox.
+
+Lock order: the entry row (unique index), then the service's own order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from inbound import selectors as inbound_selectors
+from inbound.services import ReceiptLineSpec, putaway_task_confirm, receipt_post
+from inbound.services.common import units_for_item
+from wms.exceptions import BusinessValidationError, DomainError
+from wms.outbox import outbox_emit
+from wms.scoping import warehouses_visible_to
+
+from . import locks, selectors
+from .models import (
+    ConflictStatus,
+    HandheldDevice,
+    PickTask,
+    PickTaskStatus,
+    SyncEntry,
+    SyncOutcome,
+)
+from .services import pick_confirm, pick_qty, pick_task_report_exception, pick_task_start
+
+MAX_BATCH = 200
+DEFAULT_DOWNLOAD = 20
+APPLIED, ALREADY_APPLIED, REFUSED = "applied", "already_applied", "refused"
+KINDS = (
+    "pick.confirm",
+    "pick.short",
+    "pick.problem",
+    "putaway.confirm",
+    "receipt.asn",
+    "receipt.blind",
+)
+_CONFLICT_STATUSES = (404, 409)
+
+
+def download_limit() -> int:
+    return int(getattr(settings, "WMS_HANDHELD_DOWNLOAD_TASKS", DEFAULT_DOWNLOAD))
+
+
+# --- work downloaded ahead --------------------------------------------------------
+
+
+@transaction.atomic
+def pick_tasks_claim_ahead(*, picker, warehouse, zone=None, limit: int | None = None) -> int:
+    """Assign released manual tasks to ``picker`` until they hold ``limit`` (the
+    setting by default) in ``warehouse``: work for the shift without network.
+    Each claim skips tasks another picker is taking (``SKIP LOCKED``). Returns
+    how many were claimed now."""
+    limit = download_limit() if limit is None else limit
+    held = selectors.pick_tasks_in_hand(picker=picker, warehouse=warehouse).count()
+    claimed = 0
+    now = timezone.now()
+    while held + claimed < limit:
+        task = locks.pick_task_claim_next(
+            warehouse_id=warehouse.pk, zone_id=zone.pk if zone is not None else None
+        )
+        if task is None:
+            break
+        task.status = PickTaskStatus.ASSIGNED
+        task.assigned_to = picker
+        task.assigned_at = now
+        task._change_reason = "downloaded for offline work"
+        task._history_user = picker
+        task.save(update_fields=["status", "assigned_to", "assigned_at", "updated_at"])
+        claimed += 1
+    return claimed
+
+
+def _plain(qty: Decimal) -> str:
+    return format(qty.normalize(), "f")
+
+
+def _pick_payload(task: PickTask) -> dict:
+    item, location = task.item, task.from_location
+    return {
+        "id": str(task.pk),
+        "label": task.label,
+        "warehouse": task.warehouse.code,
+        "status": task.status,
+        "location": location.code,
+        "locationCodes": [c for c in (location.code, location.barcode) if c],
+        "sku": item.sku,
+        "itemCodes": [c for c in (item.sku, item.gtin) if c],
+        "description": item.description,
+        "qty": _plain(task.qty_open),
+        "uom": item.base_uom.code,
+    }
+
+
+def _putaway_payload(task) -> dict:
+    to = task.to_location
+    return {
+        "id": task.pk,
+        "label": f"PA{task.pk}",
+        "warehouse": task.warehouse.code,
+        "from": task.from_location.code,
+        "location": to.code if to else "",
+        "locationCodes": [c for c in (to.code, to.barcode) if c] if to else [],
+        "sku": task.item.sku,
+        "itemCodes": [c for c in (task.item.sku, task.item.gtin) if c],
+        "qty": _plain(task.qty),
+        "uom": task.item.base_uom.code,
+    }
+
+
+def handheld_work_download(*, user, limit: int | None = None) -> dict:
+    """What a device keeps for offline work: the user's pick tasks in hand and the
+    open put-aways of their warehouses (oldest first, ``limit`` of each)."""
+    limit = download_limit() if limit is None else limit
+    picks = []
+    if user.has_perm("tasking.change_picktask"):
+        picks = [_pick_payload(t) for t in selectors.pick_tasks_in_hand(picker=user)[:limit]]
+    putaways = []
+    if user.has_perm("inbound.change_putawaytask"):
+        putaways = [
+            _putaway_payload(t)
+            for t in inbound_selectors.putaway_task_list_open(actor=user)[:limit]
+        ]
+    return {
+        "user": user.pk,
+        "serverTime": timezone.now().isoformat(),
+        "limit": limit,
+        "picks": picks,
+        "putaways": putaways,
+    }
+
+
+# --- the batch: shape ---------------------------------------------------------------
+
+
+class SyncBatchInvalid(BusinessValidationError):
+    """The batch is malformed or too large: nothing was applied."""
+
+    status = 400
+    code = "sync_batch_invalid"
+
+
+class SyncBatchForbidden(DomainError):
+    """The batch holds another user's entries or tasks of a warehouse not granted."""
+
+    status = 403
+    code = "sync_batch_forbidden"
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    kind: str
+    seq: int
+    happened_at: datetime
+    data: dict
+    raw: dict
+
+    @property
+    def fingerprint(self) -> str:
+        content = {"kind": self.kind, "data": self.data}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _invalid(index, field: str, message: str) -> SyncBatchInvalid:
+    return SyncBatchInvalid(
+        _("The sync batch is malformed; nothing was applied."),
+        errors=[{"field": f"entries[{index}].{field}", "code": "invalid", "message": message}],
+    )
+
+
+_REQUIRED = {
+    "pick.confirm": ("taskId", "location", "item", "qty"),
+    "pick.short": ("taskId", "location", "item", "qty"),
+    "pick.problem": ("taskId", "type", "qty"),
+    "putaway.confirm": ("taskId", "location"),
+    "receipt.asn": ("shipmentId", "item", "qty"),
+    "receipt.blind": ("warehouse", "item", "qty"),
+}
+
+
+def _parse_entry(index: int, raw, user) -> Entry:
+    if not isinstance(raw, dict):
+        raise _invalid(index, "", "an object")
+    key = raw.get("key")
+    if not isinstance(key, str) or not 1 <= len(key) <= 64 or not key.isprintable():
+        raise _invalid(index, "key", "1 to 64 printable characters")
+    if raw.get("user") != user.pk:
+        raise SyncBatchForbidden(
+            _("This batch holds actions of another user; nothing was applied.")
+        )
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise _invalid(index, "kind", "one of " + ", ".join(KINDS))
+    seq = raw.get("seq", index)
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise _invalid(index, "seq", "an integer ≥ 0")
+    try:
+        happened_at = datetime.fromisoformat(str(raw.get("happenedAt")).replace("Z", "+00:00"))
+    except ValueError:
+        happened_at = None
+    if happened_at is None or timezone.is_naive(happened_at):
+        raise _invalid(index, "happenedAt", "an ISO 8601 time with its offset")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise _invalid(index, "data", "an object")
+    for field in _REQUIRED[kind]:
+        value = data.get(field)
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
+            raise _invalid(index, f"data.{field}", "required")
+    for field, value in data.items():
+        if not isinstance(value, (str, int)) or len(str(value)) > 500:
+            raise _invalid(index, f"data.{field}", "a string of at most 500 characters")
+    return Entry(key, kind, seq, happened_at, data, raw)
+
+
+def sync_batch_parse(*, body, user) -> tuple[str, int, list[Entry]]:
+    """(device id, entries the device still holds, the entries in the order they
+    happened) of a sync request body; ``SyncBatchInvalid`` (400) or
+    ``SyncBatchForbidden`` (403) before anything is applied."""
+    if not isinstance(body, dict):
+        raise SyncBatchInvalid(_("The sync batch is malformed; nothing was applied."))
+    device_key = body.get("deviceId")
+    if not isinstance(device_key, str) or not 1 <= len(device_key) <= 64:
+        raise SyncBatchInvalid(
+            _("The sync batch is malformed; nothing was applied."),
+            errors=[{"field": "deviceId", "code": "invalid", "message": "1 to 64 characters"}],
+        )
+    raw_entries = body.get("entries")
+    if not isinstance(raw_entries, list) or not raw_entries:
+        raise SyncBatchInvalid(
+            _("The sync batch is malformed; nothing was applied."),
+            errors=[{"field": "entries", "code": "invalid", "message": "a non-empty list"}],
+        )
+    if len(raw_entries) > MAX_BATCH:
+        raise SyncBatchInvalid(
+            _("At most %(max)s actions per sync; nothing was applied.") % {"max": MAX_BATCH},
+            code="sync_batch_too_large",
+        )
+    entries = [_parse_entry(i, raw, user) for i, raw in enumerate(raw_entries)]
+    if len({e.key for e in entries}) != len(entries):
+        raise SyncBatchInvalid(_("The same action twice in one batch; nothing was applied."))
+    _check_warehouses(entries, user)
+    pending = body.get("pending", 0)
+    pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else 0
+    return device_key, max(pending, 0), sorted(entries, key=lambda e: e.seq)
+
+
+def _check_warehouses(entries: list[Entry], user) -> None:
+    """Refuse (403) a batch naming tasks of warehouses the user was not granted."""
+    granted = set(warehouses_visible_to(user).values_list("pk", flat=True))
+    pick_ids = [e.data["taskId"] for e in entries if e.kind.startswith("pick.")]
+    try:
+        pick_warehouses = set(
+            PickTask.objects.filter(pk__in=pick_ids).values_list("warehouse_id", flat=True)
+        )
+    except ValidationError as exc:  # a task id that is not a UUID
+        raise SyncBatchInvalid(_("The sync batch is malformed; nothing was applied.")) from exc
+    if not pick_warehouses <= granted:
+        raise SyncBatchForbidden(
+            _("This batch holds tasks of a warehouse you have no access to; nothing was applied.")
+        )
+
+
+# --- the batch: applying --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    key: str
+    status: str
+    code: str = ""
+    message: str = ""
+    conflict: bool = False
+
+    def as_json(self) -> dict:
+        return {
+            "key": self.key,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "conflict": self.conflict,
+        }
+
+
+def handheld_sync(
+    *, user, device_key: str, entries: list[Entry], pending: int = 0, user_agent: str = ""
+) -> list[EntryResult]:
+    """Apply a parsed batch (``sync_batch_parse``), one transaction per entry, in order."""
+    device = _device(device_key, user, user_agent)
+    results = [_apply(entry, user=user, device=device) for entry in entries]
+    _count(device, results, user=user, pending=pending)
+    return results
+
+
+def _device(device_key: str, user, user_agent: str) -> HandheldDevice:
+    device, _created = HandheldDevice.objects.get_or_create(
+        device_key=device_key, defaults={"last_user": user, "user_agent": user_agent[:300]}
+    )
+    return device
+
+
+def _count(device: HandheldDevice, results: list[EntryResult], *, user, pending: int) -> None:
+    """The operator view's counters, in one statement (F(): other batches of the
+    device may count at the same time)."""
+    HandheldDevice.objects.filter(pk=device.pk).update(
+        last_user=user,
+        last_sync_at=timezone.now(),
+        last_pending=pending,
+        entries_received=F("entries_received") + len(results),
+        entries_applied=F("entries_applied") + sum(r.status == APPLIED for r in results),
+        entries_refused=F("entries_refused") + sum(r.status == REFUSED for r in results),
+        conflicts=F("conflicts") + sum(r.conflict for r in results),
+    )
+
+
+@transaction.atomic
+def _apply(entry: Entry, *, user, device) -> EntryResult:
+    row = SyncEntry(
+        device=device,
+        user=user,
+        key=entry.key,
+        fingerprint=entry.fingerprint,
+        kind=entry.kind,
+        subject=str(entry.data.get("taskId") or entry.data.get("shipmentId") or "")[:64],
+        payload=entry.raw,
+        happened_at=entry.happened_at,
+        sequence=min(entry.seq, 2**31 - 1),
+        outcome=SyncOutcome.APPLIED,
+    )
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:
+        return _answer_replay(entry, user=user)
+    try:
+        with transaction.atomic():
+            message = _HANDLERS[entry.kind](entry, user=user)
+    except DomainError as exc:
+        return _refuse(row, exc)
+    row.message = str(message)[:500]
+    row.save(update_fields=["message"])
+    # Applied before by the online page (same key): this entry changed nothing.
+    status = ALREADY_APPLIED if isinstance(message, _Replayed) else APPLIED
+    return EntryResult(entry.key, status, message=row.message)
+
+
+def _answer_replay(entry: Entry, *, user) -> EntryResult:
+    first = SyncEntry.objects.get(user=user, key=entry.key)
+    if first.fingerprint != entry.fingerprint:
+        return EntryResult(
+            entry.key,
+            REFUSED,
+            code="idempotency_key_reused",
+            message=_("This key was already used for another action; nothing was changed."),
+        )
+    if first.outcome == SyncOutcome.APPLIED:
+        return EntryResult(entry.key, ALREADY_APPLIED, message=first.message)
+    return EntryResult(
+        entry.key,
+        REFUSED,
+        code=first.reason_code,
+        message=first.message,
+        conflict=bool(first.conflict_status),
+    )
+
+
+def _refuse(row: SyncEntry, exc: DomainError) -> EntryResult:
+    conflict = exc.status in _CONFLICT_STATUSES
+    row.outcome = SyncOutcome.REFUSED
+    row.reason_code = exc.code[:64]
+    row.message = str(exc.detail)[:500]
+    row.conflict_status = ConflictStatus.OPEN if conflict else ConflictStatus.NONE
+    row.save(update_fields=["outcome", "reason_code", "message", "conflict_status"])
+    if conflict:
+        outbox_emit(
+            event_type="handheld.sync_conflict",
+            aggregate_type="SyncEntry",
+            aggregate_id=row.pk,
+            data={
+                "syncEntryId": row.pk,
+                "kind": row.kind,
+                "subject": row.subject,
+                "user": row.user.get_username(),
+                "device": row.device.device_key,
+                "reasonCode": row.reason_code,
+                "message": row.message,
+                "happenedAt": row.happened_at.isoformat(),
+                "receivedAt": row.received_at.isoformat(),
+                "entry": row.payload,
+            },
+        )
+    return EntryResult(
+        row.key, REFUSED, code=row.reason_code, message=row.message, conflict=conflict
+    )
+
+
+# --- one handler per kind: the online page's service ------------------------------------
+
+
+class _Replayed(str):
+    """A handler's message when the service answered a replay (nothing changed)."""
+
+
+def _qty(value) -> Decimal:
+    return pick_qty(value, field_name="qty")
+
+
+def _floor_time(entry: Entry) -> datetime:
+    """When it happened: the device's time, but never later than the server's (a
+    clock ahead is not trusted with the future; both are kept on the entry)."""
+    return min(entry.happened_at, timezone.now())
+
+
+def _pick(entry: Entry, *, user) -> str:
+    data, short = entry.data, entry.kind == "pick.short"
+    qty = _qty(data["qty"])
+    task = PickTask.objects.filter(pk=data["taskId"]).only("status", "assigned_to_id").first()
+    if task is not None and task.assigned_to_id == user.pk:
+        open_qty = task.qty_to_pick - task.qty_picked
+        if task.status in (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS):
+            if not short and qty < open_qty:
+                raise BusinessValidationError(
+                    _("You picked less than %(open)s: use Short pick if the rest is not there.")
+                    % {"open": _plain(open_qty)},
+                    code="short_needs_short_pick",
+                )
+            if short and qty >= open_qty:
+                raise BusinessValidationError(
+                    _("Nothing is missing: use Confirm."), code="nothing_missing"
+                )
+        if task.status == PickTaskStatus.ASSIGNED:
+            # The location scan happened on the device: start the task as the
+            # online page does at that scan (the order goes PICKING).
+            pick_task_start(task_id=task.pk, picker=user)
+    result = pick_confirm(
+        task_id=data["taskId"],
+        qty=qty,
+        request_key=f"user:{user.pk}:{entry.key}",
+        actor=user,
+        location_code=str(data["location"]),
+        item_code=str(data["item"]),
+        confirmed_at=_floor_time(entry),
+        warehouse_ids=list(warehouses_visible_to(user).values_list("pk", flat=True)),
+    )
+    task = result.task
+    if result.replayed:
+        return _Replayed(_("Already confirmed: this pick was sent before."))
+    message = _("Picked %(qty)s %(uom)s of %(sku)s from %(location)s.") % {
+        "qty": _plain(result.confirmation.qty_picked),
+        "uom": task.item.base_uom.code,
+        "sku": task.item.sku,
+        "location": task.from_location.code,
+    }
+    if result.exception_case is not None:
+        message += " " + _("Exception %(case)s opened for the supervisor.") % {
+            "case": result.exception_case.label
+        }
+    return message
+
+
+def _problem(entry: Entry, *, user) -> str:
+    data = entry.data
+    result = pick_task_report_exception(
+        task_id=data["taskId"],
+        type=str(data["type"]),
+        qty_picked=_qty(data["qty"]),
+        request_key=f"user:{user.pk}:{entry.key}",
+        picker=user,
+        note=str(data.get("note", "")),
+    )
+    if result.replayed:
+        return _Replayed(_("Already reported."))
+    case = result.exception_case
+    return _("Problem reported: %(type)s. Exception %(case)s opened for the supervisor.") % {
+        "type": case.get_type_display(),
+        "case": case.label,
+    }
+
+
+def _putaway(entry: Entry, *, user) -> str:
+    data = entry.data
+    task_id = str(data["taskId"]).removeprefix("PA")
+    if not task_id.isdigit():
+        raise BusinessValidationError(_("No such put-away task."), code="invalid_task")
+    task = inbound_selectors.putaway_task_get(actor=user, pk=int(task_id))
+    location = inbound_selectors.location_by_scan(
+        warehouse=task.warehouse, code=str(data["location"])
+    )
+    result = putaway_task_confirm(task=task, location=location, actor=user)
+    done = result.task
+    if result.replayed:
+        return _Replayed(
+            _("Already put away at %(location)s.") % {"location": done.confirmed_location.code}
+        )
+    return _("Put away %(qty)s %(uom)s of %(sku)s at %(location)s.") % {
+        "qty": _plain(done.qty),
+        "uom": done.item.base_uom.code,
+        "sku": done.item.sku,
+        "location": done.confirmed_location.code,
+    }
+
+
+def _receipt(entry: Entry, *, user) -> str:
+    data = entry.data
+    if entry.kind == "receipt.asn":
+        shipment = inbound_selectors.inbound_shipment_get(actor=user, pk=data["shipmentId"])
+        warehouse = shipment.warehouse
+        door = inbound_selectors.dock_door_by_code(warehouse=warehouse, code=data.get("door"))
+        where = {"shipment": shipment, "dock_door": door}
+    else:
+        shipment = None
+        warehouse = (
+            inbound_selectors.receipt_warehouses(actor=user).filter(code=data["warehouse"]).first()
+        )
+        if warehouse is None:
+            raise DomainError(
+                _("No access to this warehouse."), code="permission_denied", status=403
+            )
+        where = {"warehouse": warehouse}
+    item = inbound_selectors.item_by_scan(warehouse=warehouse, code=str(data["item"]))
+    if shipment is not None:
+        inbound_selectors.asn_line_for_item(shipment=shipment, item=item)
+    units = units_for_item(item)
+    uom_code = str(data.get("uom") or units[0].code)
+    uom = next((u for u in units if u.code == uom_code), None)
+    if uom is None:
+        raise BusinessValidationError(
+            _("Unknown unit %(uom)s.") % {"uom": uom_code}, code="invalid_uom"
+        )
+    result = receipt_post(
+        **where,
+        client_key=entry.key,
+        lines=[
+            ReceiptLineSpec(
+                item=item,
+                uom=uom,
+                qty=_qty(data["qty"]),
+                status_code=str(data.get("condition") or "") or None,
+            )
+        ],
+        actor=user,
+    )
+    if result.replayed:
+        return _Replayed(_("Already received: this form was sent before."))
+    return _("Received %(qty)s %(uom)s of %(sku)s.") % {
+        "qty": _plain(_qty(data["qty"])),
+        "uom": uom.code,
+        "sku": item.sku,
+    }
+
+
+_HANDLERS = {
+    "pick.confirm": _pick,
+    "pick.short": _pick,
+    "pick.problem": _problem,
+    "putaway.confirm": _putaway,
+    "receipt.asn": _receipt,
+    "receipt.blind": _receipt,
+}
+
+
+# --- the supervisor's side ---------------------------------------------------------------
+
+
+@transaction.atomic
+def sync_conflict_resolve(*, entry_id: int, actor) -> SyncEntry:
+    """The supervisor dealt with a refused offline action: the case is closed."""
+    row = SyncEntry.objects.select_for_update().get(pk=entry_id)
+    if row.conflict_status == ConflictStatus.OPEN:
+        row.conflict_status = ConflictStatus.RESOLVED
+        row.resolved_by = actor
+        row.resolved_at = timezone.now()
+        row.save(update_fields=["conflict_status", "resolved_by", "resolved_at"])
+    return row
