@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("inbound.urls")),
     path("", include("outbound.urls")),
     path("", include("integrations.automation_urls")),
+    path("", include("integrations.reports_api")),
 ]

@@ -1,0 +1,328 @@
+"""What every report shares: its columns, a keyset-paged or streamed row source, and
+the CSV / XLSX files written row by row.
+
+A report is a list of ``Column`` and a ``ReportSource``: rows are tuples whose
+first ``key_len`` values are the report's order key (hidden; a JSON page's
+cursor is the last row's key, signed) followed by one value per column. The
+apps' ``reports.py`` build sources (selectors only: nothing here writes);
+``integrations.reports_api`` turns them into JSON pages and files.
+
+Memory stays flat whatever the size: ``SqlSource.stream`` reads through a
+server-side cursor in chunks, CSV leaves PostgreSQL by ``COPY … TO STDOUT``
+(the report's own query, only formatted by the server) and XLSX is written by
+xlsxwriter in ``constant_memory`` mode to a temporary file that is then sent in
+blocks (a zip's directory comes last, so no library streams XLSX before it ends).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core import signing
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .exceptions import BusinessValidationError
+
+CSV_MEDIA_TYPE = "text/csv"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STREAM_CHUNK = 5_000
+_CURSOR_SALT = "wms.reporting.cursor"
+
+
+class ReportFilterInvalid(BusinessValidationError):
+    """A filter value that is not valid: never a 500, never a silently empty report."""
+
+    status = 400
+    code = "invalid_report_filter"
+    title = "Invalid report filter"
+
+    def __init__(self, field_name: str, message: str, *, code: str = "invalid"):
+        super().__init__(message, errors=[{"field": field_name, "code": code, "message": message}])
+
+
+@dataclass(frozen=True)
+class Column:
+    """``key`` is the JSON field (camelCase) and the CSV header; ``kind`` says how a file
+    shows it (text, int, decimal, money, datetime); ``sensitive`` columns (values at
+    cost) are left empty for people who may not see values."""
+
+    key: str
+    label: object  # a lazy translation: the XLSX header and the page's column title
+    kind: str = "text"
+    sensitive: bool = False
+
+
+# --- row sources ---------------------------------------------------------------------
+
+
+@dataclass
+class SqlSource:
+    """Rows of one hand-written query (the owning app's ``queries.py``): ``sql`` selects
+    the key columns ``k0..k{n-1}`` then one column per report column, named by the
+    column's key, ordered by the key; ``{after}`` and ``{limit}`` mark where a page's
+    keyset condition and limit go."""
+
+    sql: str
+    params: dict
+    key_exprs: list[str]  # the key's SQL expressions, in order
+    columns: list[Column]
+
+    @property
+    def key_len(self) -> int:
+        return len(self.key_exprs)
+
+    def _statement(self, *, after: tuple | None, limit: int | None) -> tuple[str, dict]:
+        params = dict(self.params)
+        condition, tail = "", ""
+        if after is not None:
+            keys = ", ".join(f"%(after{i})s" for i in range(self.key_len))
+            condition = f"AND ({', '.join(self.key_exprs)}) > ({keys})"
+            params.update({f"after{i}": value for i, value in enumerate(after)})
+        if limit is not None:
+            tail, params["limit"] = "LIMIT %(limit)s", limit
+        return self.sql.format(after=condition, limit=tail), params
+
+    def page(self, *, after: tuple | None, limit: int) -> list[tuple]:
+        sql, params = self._statement(after=after, limit=limit)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def stream(self) -> Iterator[tuple]:
+        """Every row, read ``STREAM_CHUNK`` at a time through a server-side cursor.
+
+        The cursor lives in a read-only transaction of its own, opened when the first
+        row is asked for and closed with the generator (also when a client goes away)."""
+        sql, params = self._statement(after=None, limit=None)
+        with transaction.atomic(), connection.chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(STREAM_CHUNK):
+                yield from rows
+
+    def copy_csv(self, *, hide_sensitive: bool) -> Iterator[bytes]:
+        """The rows as CSV data (no header), formatted by PostgreSQL's ``COPY``."""
+        sql, params = self._statement(after=None, limit=None)
+        outer = ", ".join(
+            "NULL" if hide_sensitive and c.sensitive else _quote(c.key) for c in self.columns
+        )
+        statement = f"COPY (SELECT {outer} FROM ({sql}) r) TO STDOUT (FORMAT csv)"
+        connection.ensure_connection()
+        with (
+            transaction.atomic(),
+            connection.connection.cursor() as cursor,
+            cursor.copy(statement, params) as copy,
+        ):
+            for block in copy:
+                yield bytes(block)
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+@dataclass
+class ListSource:
+    """Rows computed in Python (aggregates: a handful of rows), sorted by their key."""
+
+    rows: list[tuple]
+    key_len: int
+
+    def page(self, *, after: tuple | None, limit: int) -> list[tuple]:
+        rows = self.rows if after is None else [r for r in self.rows if r[: self.key_len] > after]
+        return rows[:limit]
+
+    def stream(self) -> Iterator[tuple]:
+        return iter(self.rows)
+
+
+@dataclass
+class QuerySetSource:
+    """Rows of a ``values_list`` queryset whose first value is a unique key it is
+    ordered by (keyset pages on that one field)."""
+
+    queryset: object
+    key_field: str
+    key_len: int = field(default=1)
+
+    def page(self, *, after: tuple | None, limit: int) -> list[tuple]:
+        queryset = self.queryset
+        if after is not None:
+            queryset = queryset.filter(**{f"{self.key_field}__gt": after[0]})
+        return list(queryset[:limit])
+
+    def stream(self) -> Iterator[tuple]:
+        with transaction.atomic():
+            yield from self.queryset.iterator(chunk_size=STREAM_CHUNK)
+
+
+# --- cursors -------------------------------------------------------------------------
+
+
+def cursor_encode(key: tuple) -> str:
+    return signing.dumps([_json_key(v) for v in key], salt=_CURSOR_SALT, compress=True)
+
+
+def cursor_decode(raw: str | None) -> tuple | None:
+    if not raw:
+        return None
+    try:
+        values = signing.loads(raw, salt=_CURSOR_SALT)
+    except signing.BadSignature:
+        raise ReportFilterInvalid(
+            "cursor", "Not a cursor this API gave.", code="invalid_cursor"
+        ) from None
+    return tuple(_from_json_key(v) for v in values)
+
+
+def _json_key(value):
+    if isinstance(value, dt.datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"d": str(value)}
+    return value
+
+
+def _from_json_key(value):
+    if isinstance(value, dict) and "t" in value:
+        return dt.datetime.fromisoformat(value["t"])
+    if isinstance(value, dict) and "d" in value:
+        return Decimal(value["d"])
+    return value
+
+
+# --- values as text (JSON, CSV) -------------------------------------------------------
+
+
+def text_value(value) -> str | int | None:
+    """A cell as the JSON and CSV show it: decimals as plain strings, times in ISO 8601
+    with the instance's offset."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).isoformat()
+    if isinstance(value, dt.timedelta):
+        return f"{value.total_seconds():.0f}"
+    return value
+
+
+def visible_row(row: tuple, columns: list[Column], key_len: int, hide_sensitive: bool) -> list:
+    values = list(row[key_len:])
+    if hide_sensitive:
+        for index, column in enumerate(columns):
+            if column.sensitive:
+                values[index] = None
+    return values
+
+
+# --- files -------------------------------------------------------------------------
+
+
+def csv_header(columns: list[Column]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([c.key for c in columns])
+    return buffer.getvalue().encode()
+
+
+def csv_stream(
+    columns: list[Column], rows: Iterable[tuple], *, key_len: int, hide_sensitive: bool
+) -> Iterator[bytes]:
+    """A header row then the rows, ``STREAM_CHUNK`` rows per block."""
+    yield csv_header(columns)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for count, row in enumerate(rows, start=1):
+        values = visible_row(row, columns, key_len, hide_sensitive)
+        writer.writerow([text_value(v) for v in values])
+        if count % STREAM_CHUNK == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()
+
+
+def _xlsx_cell(value):
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).replace(tzinfo=None)
+    if isinstance(value, Decimal):
+        return float(value)  # a spreadsheet has floats only; the CSV keeps every digit
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def xlsx_stream(
+    columns: list[Column],
+    rows: Iterable[tuple],
+    *,
+    key_len: int,
+    hide_sensitive: bool,
+    sheet_title: str,
+    block_size: int = 256 * 1024,
+) -> Iterator[bytes]:
+    """The workbook, built on disk in constant memory, then sent in blocks."""
+    import xlsxwriter  # only the download needs it
+
+    with tempfile.TemporaryFile() as out:
+        workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False})
+        sheet = workbook.add_worksheet(sheet_title[:31])
+        bold = workbook.add_format({"bold": True})
+        formats = {
+            "datetime": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+            "money": workbook.add_format({"num_format": "#,##0.00"}),
+            "decimal": workbook.add_format({"num_format": "#,##0.###"}),
+        }
+        cell_formats = [formats.get(c.kind) for c in columns]
+        sheet.write_row(0, 0, [str(c.label) for c in columns], bold)
+        for number, row in enumerate(rows, start=1):
+            values = visible_row(row, columns, key_len, hide_sensitive)
+            for col, value in enumerate(values):
+                if value is not None:
+                    sheet.write(number, col, _xlsx_cell(value), cell_formats[col])
+        workbook.close()
+        out.seek(0)
+        while block := out.read(block_size):
+            yield block
+
+
+def file_name(slug: str, extension: str) -> str:
+    return f"{slug}-{timezone.localtime():%Y%m%d-%H%M}.{extension}"
+
+
+# --- shared aggregates -----------------------------------------------------------------
+
+#: Age buckets of open work (exceptions): label, lower bound in minutes.
+AGE_BUCKETS = (("ageUnder15m", 0), ("age15To60m", 15), ("age1To4h", 60), ("ageOver4h", 240))
+
+
+def age_bucket_counts(field_name: str, now: dt.datetime) -> dict:
+    """``Count`` annotations of rows per age bucket of ``field_name`` (a start time)."""
+    counts = {}
+    bounds = [minutes for _label, minutes in AGE_BUCKETS[1:]] + [None]
+    for (label, lower), upper in zip(AGE_BUCKETS, bounds, strict=True):
+        condition = Q(**{f"{field_name}__lte": now - dt.timedelta(minutes=lower)})
+        if upper is not None:
+            condition &= Q(**{f"{field_name}__gt": now - dt.timedelta(minutes=upper)})
+        counts[label] = Count("pk", filter=condition)
+    return counts
+
+
+def age_bucket_columns() -> list[Column]:
+    labels = {
+        "ageUnder15m": _("Under 15 min"),
+        "age15To60m": _("15 to 60 min"),
+        "age1To4h": _("1 to 4 h"),
+        "ageOver4h": _("Over 4 h"),
+    }
+    return [Column(key, labels[key], "int") for key, _minutes in AGE_BUCKETS]
