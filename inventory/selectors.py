@@ -25,6 +25,7 @@ from .models import (
     ItemUnitConversion,
     Location,
     UnitOfMeasure,
+    Zone,
 )
 
 
@@ -702,3 +703,7 @@ def location_ids_in_scope(*, warehouse, zone=None, codes=None) -> list[int]:
     if codes is not None:
         qs = qs.filter(code__in=list(codes))
     return list(qs.order_by("pk").values_list("pk", flat=True))
+
+
+def zone_for_code(*, warehouse, code: str) -> Zone | None:
+    return Zone.objects.filter(warehouse=warehouse, code=code).first()

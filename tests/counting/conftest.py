@@ -18,6 +18,17 @@ from tests.factories import (
 from wms.roles import INVENTORY_CONTROLLER
 
 
+@pytest.fixture(autouse=True)
+def count_reason(django_db_blocker):
+    """The reason code counting's migration creates (again after a transactional test's flush)."""
+    from inventory.models import ReasonCode
+
+    with django_db_blocker.unblock():
+        ReasonCode.objects.get_or_create(
+            code="COUNT_DIFF", defaults={"description": "Count difference", "use": "ADJUSTMENT"}
+        )
+
+
 @pytest.fixture
 def available(db):
     return InventoryStatusFactory(code="AVAILABLE", description="Available", allocatable=True)

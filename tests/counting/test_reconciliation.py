@@ -125,9 +125,9 @@ def test_count_close_empty_location_counts_every_line_zero(
 
 
 @pytest.mark.django_db
-def test_count_close_leaves_uncounted_lines_alone(warehouse, stocked, controller, counter_one):
+@pytest.mark.usefixtures("stocked")
+def test_count_close_leaves_uncounted_lines_alone(warehouse, controller, counter_one):
     """Lines nobody counted are marked not counted and adjust nothing."""
-    stocked  # noqa: B018 (the stock to count)
     count = count_open(warehouse=warehouse, type=CountType.FULL, actor=controller)
     count_result_record(
         count=count,
