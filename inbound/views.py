@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from wms.exceptions import DomainError, NotFoundError
+from wms.quantities import qty_text
 
 from . import selectors
 from .forms import BlindReceiveForm, PutAwayConfirmForm, ReceiveQtyForm, ScanForm
@@ -61,10 +62,10 @@ def _report_receipt(request, result) -> None:
             request,
             _("Received %(qty)s %(uom)s of %(sku)s (%(base)s %(base_uom)s, %(status)s).")
             % {
-                "qty": line.qty_received.normalize(),
+                "qty": qty_text(line.qty_received),
                 "uom": line.uom.code,
                 "sku": line.item.sku,
-                "base": line.qty_base.normalize(),
+                "base": qty_text(line.qty_base),
                 "base_uom": line.item.base_uom.code,
                 "status": line.inventory_status.code,
             },
@@ -301,7 +302,7 @@ def putaway_task(request, pk: int):
             request,
             _("Put away %(qty)s %(uom)s of %(sku)s at %(location)s.")
             % {
-                "qty": done.qty.normalize(),
+                "qty": qty_text(done.qty),
                 "uom": done.item.base_uom.code,
                 "sku": done.item.sku,
                 "location": done.confirmed_location.code,

@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from wms.exceptions import DomainError, NotFoundError
+from wms.quantities import qty_text
 
 from . import selectors
 from .exceptions import ConfirmationKeyReused
@@ -145,7 +146,7 @@ def _qty_form(task, location: str, item: str) -> PickQtyForm:
             "location": location,
             "item": item,
             "client_key": uuid.uuid4().hex,
-            "qty": task.qty_open.normalize(),
+            "qty": qty_text(task.qty_open),
         }
     )
 
@@ -154,7 +155,6 @@ def _render_step(request, task, step, *, status=200, **extra):
     context = {
         "task": task,
         "step": step,
-        "open_qty": task.qty_open.normalize(),
         "form": ScanForm(),
         **extra,
     }
@@ -224,7 +224,7 @@ def _confirm(request, task, *, short: bool):
             task,
             form,
             _("You picked less than %(open)s: use Short pick if the rest is not there.")
-            % {"open": task.qty_open.normalize()},
+            % {"open": qty_text(task.qty_open)},
         )
     if still_open and short and qty >= task.qty_open:
         return _refuse(request, task, form, _("Nothing is missing: use Confirm."))
@@ -271,7 +271,7 @@ def _report(request, result) -> str:
         return message
     confirmation = result.confirmation
     message = _("Picked %(qty)s %(uom)s of %(sku)s from %(location)s → %(to)s.") % {
-        "qty": confirmation.qty_picked.normalize(),
+        "qty": qty_text(confirmation.qty_picked),
         "uom": task.item.base_uom.code,
         "sku": task.item.sku,
         "location": task.from_location.code,
@@ -283,7 +283,7 @@ def _report(request, result) -> str:
             request,
             _("Short pick: %(missing)s missing. Exception %(case)s opened for the supervisor.")
             % {
-                "missing": result.exception_case.qty_missing.normalize(),
+                "missing": qty_text(result.exception_case.qty_missing),
                 "case": result.exception_case.label,
             },
         )
@@ -384,11 +384,6 @@ def pack_start(request):
     return redirect("handheld-pack-order", pk=order.pk)
 
 
-def _plain(qty: Decimal) -> str:
-    """10.000 → "10", 2.500 → "2.5" (``normalize`` alone gives "1E+1")."""
-    return format(qty.normalize(), "f")
-
-
 def _pack_view_or_404(request, pk):
     try:
         return selectors.pack_order_view(actor=request.user, order_id=pk)
@@ -412,7 +407,7 @@ def _render_pack(request, view, *, status=200, qty=None, **extra):
         initial={
             "client_key": uuid.uuid4().hex,
             "package_type": package_type,
-            "qty": _plain(qty or Decimal("1")),
+            "qty": qty_text(qty or Decimal("1")),
         }
     )
     open_package = view.open_package.package if view.open_package else None
@@ -470,7 +465,7 @@ def _pack_scan(request, view):
             request,
             _("Packed %(qty)s %(uom)s of %(sku)s into package %(sscc)s.")
             % {
-                "qty": _plain(entry.qty),
+                "qty": qty_text(entry.qty),
                 "uom": item.base_uom.code,
                 "sku": item.sku,
                 "sscc": package.sscc,
@@ -509,7 +504,7 @@ def _pack_close(request, view):
     messages.success(
         request,
         _("Package %(sscc)s closed (%(weight)s kg): print its label.")
-        % {"sscc": package.sscc, "weight": _plain(package.weight_kg)},
+        % {"sscc": package.sscc, "weight": qty_text(package.weight_kg)},
     )
     if order_packed:
         messages.success(

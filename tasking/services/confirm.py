@@ -51,6 +51,7 @@ from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError
 from wms.history import current_history_user_id, history_snapshot_sql
 from wms.outbox import outbox_emit, outbox_insert
+from wms.quantities import qty_text
 
 from .. import locks, queries
 from ..exceptions import (
@@ -393,12 +394,12 @@ def _check(task: PickTask, request: _PickRequest, open_qty: Decimal) -> None:
     if qty > open_qty:
         raise OverPick(
             _("%(qty)s is more than the %(open)s still open on the task; nothing was posted.")
-            % {"qty": qty.normalize(), "open": open_qty.normalize()},
+            % {"qty": qty_text(qty), "open": qty_text(open_qty)},
             errors=[
                 {
                     "field": "qtyPicked",
                     "code": "over_pick",
-                    "message": f"at most {format(open_qty.normalize(), 'f')}",
+                    "message": f"at most {qty_text(open_qty)}",
                 }
             ],
             extra={"qtyOpen": format(open_qty, "f")},

@@ -32,6 +32,7 @@ from inventory import services as inventory_services
 from outbound.services import order_line_reallocate, order_line_short, order_pick_lock
 from wms.exceptions import BusinessValidationError, NotFoundError
 from wms.outbox import outbox_emit
+from wms.quantities import qty_text
 
 from .. import locks
 from ..exceptions import ExceptionNotOpen, NoStockElsewhere
@@ -201,7 +202,7 @@ def _quarantine_location(case: ExceptionCase, *, actor) -> list[str]:
             source_ref=f"ExceptionCase:{case.pk}",
             actor=user_or_none(actor),
         )
-        moved.append(f"{balance.available.normalize()} {balance.item.sku}")
+        moved.append(f"{qty_text(balance.available)} {balance.item.sku}")
     return moved
 
 
@@ -285,7 +286,7 @@ def _remainder_resolve(
     new_tasks: list[PickTask] = []
     if action == ACTION_SHORT:
         resolution = ExceptionResolution.SHORTED
-        notes.append(f"released {released.normalize()}")
+        notes.append(f"released {qty_text(released)}")
     elif action == ACTION_REALLOCATE:
         new_tasks = _reallocate(task, released, actor=actor)
         if not new_tasks:
@@ -308,10 +309,10 @@ def _remainder_resolve(
         resolution = ExceptionResolution.QUARANTINED
     picked_again = sum((t.qty_to_pick for t in new_tasks), ZERO)
     if new_tasks:
-        where = (f"{t.qty_to_pick.normalize()} @ {t.from_location.code}" for t in new_tasks)
+        where = (f"{qty_text(t.qty_to_pick)} @ {t.from_location.code}" for t in new_tasks)
         notes.append("re-allocated " + ", ".join(where))
     if released - picked_again > 0:
-        notes.append(f"shorted {(released - picked_again).normalize()}")
+        notes.append(f"shorted {qty_text(released - picked_again)}")
     return resolution, new_tasks
 
 
