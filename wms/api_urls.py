@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("inbound.urls")),
     path("", include("outbound.urls")),
     path("", include("integrations.automation_urls")),
+    path("", include("counting.urls")),
     path("", include("integrations.reports_api")),
 ]

@@ -14,5 +14,6 @@ urlpatterns = [
     path("logout/", handheld.HandheldLogoutView.as_view(), name="handheld-logout"),
     path("inbound/", include("inbound.handheld_urls")),
     path("picking/", include("tasking.handheld_urls")),
+    path("counting/", include("counting.handheld_urls")),
     path("offline/", include("tasking.offline_urls")),
 ]
