@@ -4,12 +4,17 @@ package types (master data), packages (with their labels) and shipments (with
 the packing list, contents and events).
 
 Orders arrive through the store API and change only through services: the
-admin shows them read-only and acts through ``outbound.services``. Every list
+admin shows them read-only and acts through ``outbound.services`` (packed
+orders of one store are shipped by an action that asks for the dock door,
+carrier and tracking reference and calls ``shipment_confirm``). Every list
 stops at the user's warehouse grants (``WarehouseScopedAdminMixin``).
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -24,11 +29,12 @@ from wms.exceptions import DomainError
 from wms.models import OutboxEvent
 from wms.scoping import warehouses_visible_to
 
-from . import selectors, services
+from . import dock_selectors, selectors, services
 from .models import (
     Allocation,
     Package,
     PackageLine,
+    PackageStatus,
     PackageType,
     PlanningJob,
     ReplenishmentOrder,
@@ -39,7 +45,7 @@ from .models import (
     WavePolicy,
     WaveStatus,
 )
-from .services.shipping import SHIPMENT_AGGREGATE
+from .services.shipping import SHIPMENT_AGGREGATE, shipment_confirm
 
 
 class ReadOnlyInline(WarehouseScopedInlineMixin, admin.TabularInline):
@@ -136,7 +142,7 @@ class ReplenishmentOrderAdmin(_ReadOnlyAdmin):
         "updated_at",
     ]
     inlines = [OrderLineInline, AllocationInline]
-    actions = ["cancel_orders", "plan_now"]
+    actions = ["cancel_orders", "plan_now", "ship_orders"]
 
     def has_change_permission(self, request, obj=None):
         # The change view is a read-only detail page; actions check their own perms.
@@ -172,6 +178,86 @@ class ReplenishmentOrderAdmin(_ReadOnlyAdmin):
             lambda o: services.order_plan(order_id=o.pk),
             _("%(count)d order(s) planned."),
         )
+
+    @admin.action(description=_("Ship selected packed orders at a dock door…"))
+    def ship_orders(self, request, queryset):
+        """Packed orders of one store leave together: choose the door, the carrier and
+        the tracking reference, then ``shipment_confirm`` posts it. Refusals (not packed,
+        several stores, unknown door) are messages, and nothing is posted."""
+        if not request.user.has_perm("outbound.add_shipment"):
+            raise PermissionDenied
+        closed = Count("packages", filter=Q(packages__status=PackageStatus.CLOSED))
+        orders = list(
+            queryset.select_related("warehouse")
+            .annotate(package_count=closed)
+            .order_by("external_order_id")
+        )
+        try:
+            dock_selectors.orders_check_shippable(orders=orders)
+        except DomainError as exc:
+            self.message_user(request, _refusal(exc), messages.ERROR)
+            return None
+        doors = dock_selectors.outbound_dock_doors(warehouse_id=orders[0].warehouse_id)
+        form = ShipOrdersForm(
+            request.POST if "dock_door" in request.POST else None,
+            doors=[door.code for door in doors],
+        )
+        if form.is_valid():
+            return self._ship(request, orders, form.cleaned_data)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Ship packed orders"),
+            "opts": self.model._meta,
+            "orders": orders,
+            "store_code": orders[0].store_code,
+            "warehouse": orders[0].warehouse,
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/outbound/ship_orders.html", context)
+
+    def _ship(self, request, orders, data):
+        try:
+            shipment, replayed = shipment_confirm(
+                order_ids=[order.pk for order in orders],
+                dock_door_code=data["dock_door"],
+                carrier=data["carrier"],
+                tracking_ref=data["tracking_ref"],
+                actor=request.user,
+            )
+        except DomainError as exc:
+            self.message_user(request, _refusal(exc), messages.ERROR)
+            return None
+        url = reverse("admin:outbound_shipment_change", args=[shipment.pk])
+        if replayed:
+            message = _("These orders already left in shipment %(number)s; nothing changed.")
+            level = messages.INFO
+        else:
+            message = _("Shipment %(number)s confirmed: %(count)d order(s) shipped.")
+            level = messages.SUCCESS
+        self.message_user(
+            request, message % {"number": shipment.shipment_number, "count": len(orders)}, level
+        )
+        return HttpResponseRedirect(url)
+
+
+def _refusal(exc: DomainError) -> str:
+    """An admin message for a refused shipment: the reason and its stable code."""
+    return f"{exc.detail} ({exc.code})"
+
+
+class ShipOrdersForm(forms.Form):
+    """Where and how the selected orders leave (the admin's ship action)."""
+
+    dock_door = forms.CharField(label=_("Dock door"), max_length=32)
+    carrier = forms.CharField(label=_("Carrier"), max_length=100)
+    tracking_ref = forms.CharField(label=_("Tracking reference"), max_length=100, required=False)
+
+    def __init__(self, *args, doors=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        # A select of the outbound doors; a code that is not one of them (a door
+        # deleted meanwhile, a crafted post) is refused by the shipping service.
+        self.fields["dock_door"].widget = forms.Select(choices=[(code, code) for code in doors])
 
 
 class WaveOrderInline(ReadOnlyInline):
@@ -497,7 +583,8 @@ class ShipmentOrderInline(ReadOnlyInline):
 
 @admin.register(Shipment)
 class ShipmentAdmin(_ReadOnlyAdmin):
-    """Confirmed shipments, read-only: they are written once, by ``shipment_confirm``."""
+    """Confirmed shipments, read-only: they are written once, by ``shipment_confirm``
+    (from the orders' ship action, the handheld dock page or the automation API)."""
 
     list_display = [
         "shipment_number",
@@ -531,9 +618,15 @@ class ShipmentAdmin(_ReadOnlyAdmin):
     ]
     fields = readonly_fields
     inlines = [ShipmentOrderInline, ShipmentPackageInline, ShipmentLineInline]
+    # "Ship packed orders" leads to the packed orders and their ship action.
+    change_list_template = "admin/outbound/shipment/change_list.html"
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        can_ship = request.user.has_perm("outbound.add_shipment")
+        return super().changelist_view(request, {**(extra_context or {}), "can_ship": can_ship})
 
     @admin.display(description=_("packing list"))
     def packing_list_link(self, shipment):

@@ -36,3 +36,13 @@ class TaskingConfig(AppConfig):
                 order=40,
             )
         )
+        register_menu_entry(
+            MenuEntry(
+                key="tasking.dock",
+                label=_("Load"),
+                hint=_("Scan a dock door, load packed orders, ship"),
+                url_name="handheld-dock",
+                permissions=("outbound.add_shipment",),
+                order=50,
+            )
+        )

@@ -84,3 +84,12 @@ class PackageChoiceForm(forms.Form):
     """Reopen a closed package (by id; the view checks it is the order's)."""
 
     package = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class DockConfirmForm(forms.Form):
+    """Confirm the load at the dock as a shipment. ``client_key`` is the load's key:
+    sending the form twice (double tap, reload) ships once."""
+
+    client_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    carrier = forms.CharField(label=_("Carrier"), max_length=100)
+    tracking_ref = forms.CharField(label=_("Tracking reference"), max_length=100, required=False)

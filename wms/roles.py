@@ -41,6 +41,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "tasking.view_packtask",
         "tasking.change_packtask",
         "outbound.view_package",
+        # Floor staff who pick and pack also load the trucks (the handheld dock page).
+        "outbound.add_shipment",
+        "outbound.view_shipment",
     ],
     RECEIVER: [
         "inventory.view_item",
