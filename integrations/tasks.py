@@ -13,8 +13,10 @@ from django.conf import settings
 
 from tasking.signals import pick_tasks_released
 
+from .alerts import alert_rules_evaluate
 from .automation import automation_dispatch
 from .relay import BrokerUnavailable, outbox_relay_run
+from .scheduled_reports import subscriptions_send_due
 from .webhooks import deliveries_deliver_due, deliveries_due, delivery_attempt
 
 logger = logging.getLogger(__name__)
@@ -76,3 +78,15 @@ def connect_kicks() -> None:
     pick_tasks_released.connect(
         kick_automation_dispatch, dispatch_uid="integrations.tasks.automation"
     )
+
+
+@shared_task(name="integrations.tasks.alerts_evaluate_task", ignore_result=True)
+def alerts_evaluate_task() -> int:
+    """Evaluate every alert rule (issue 17); the number of rules evaluated."""
+    return len(alert_rules_evaluate())
+
+
+@shared_task(name="integrations.tasks.report_subscriptions_send_task", ignore_result=True)
+def report_subscriptions_send_task() -> int:
+    """Mail the scheduled reports that are due (issue 17)."""
+    return subscriptions_send_due()

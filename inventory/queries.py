@@ -672,3 +672,26 @@ def stock_on_hand_report(*, as_of: bool, zone: bool, items: bool, status: bool) 
         f"WHERE {' AND '.join(conditions)} {{after}} "
         "ORDER BY b.location_id, b.item_id, b.status_id {limit}"
     )
+
+
+#: On hand in allocatable statuses per item of a warehouse, for the items given
+#: (low-stock alerts on warehouse-wide minimums). Parameters: warehouse id, item ids
+#: (array). An array, not ``item_id__in``: 100,000 minimums are one parameter, not
+#: 100,000 (bench/reports.py, alert evaluation).
+ON_HAND_PER_ITEM = (
+    f"SELECT b.item_id, sum(b.on_hand) FROM {BALANCE} b "
+    f"JOIN {InventoryBalance._meta.get_field('status').related_model._meta.db_table} s "
+    "ON s.id = b.status_id AND s.allocatable "
+    "WHERE b.warehouse_id = %s AND b.item_id = ANY(%s) GROUP BY b.item_id"
+)
+
+#: The same per item and location, for the (item, location) pairs given as two
+#: arrays of equal length (minimums of pick faces).
+ON_HAND_PER_ITEM_LOCATION = (
+    f"SELECT b.item_id, b.location_id, sum(b.on_hand) FROM {BALANCE} b "
+    f"JOIN {InventoryBalance._meta.get_field('status').related_model._meta.db_table} s "
+    "ON s.id = b.status_id AND s.allocatable "
+    "JOIN unnest(%s::bigint[], %s::bigint[]) AS p(item_id, location_id) "
+    "ON p.item_id = b.item_id AND p.location_id = b.location_id "
+    "GROUP BY b.item_id, b.location_id"
+)

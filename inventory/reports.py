@@ -9,7 +9,9 @@ refuse the same bad input with the same message.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
+from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -153,3 +155,20 @@ def stock_movements(
         )
     )
     return QuerySetSource(queryset=rows, key_field="id")
+
+
+def on_hand_per_item(*, warehouse_id: int, item_ids: list[int]) -> dict[int, Decimal]:
+    """On hand in allocatable statuses per item (items without stock are absent)."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.ON_HAND_PER_ITEM, [warehouse_id, list(item_ids)])
+        return dict(cursor.fetchall())
+
+
+def on_hand_per_item_location(*, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Decimal]:
+    """On hand in allocatable statuses per (item, location) pair given."""
+    if not pairs:
+        return {}
+    items, locations = zip(*pairs, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(queries.ON_HAND_PER_ITEM_LOCATION, [list(items), list(locations)])
+        return {(item, location): qty for item, location, qty in cursor.fetchall()}

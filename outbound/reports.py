@@ -6,14 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Count, F, FloatField, Func, Min, Q, Sum
+from django.db.models import Count, F, FloatField, Func, Max, Min, Q, Sum
 from django.db.models.aggregates import Aggregate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from wms.reporting import Column, ListSource
 
-from .models import LineStatus, OrderStatus, ReplenishmentOrder, ReplenishmentOrderLine
+from .models import (
+    LineStatus,
+    OrderStatus,
+    PlanningJob,
+    PlanningJobStatus,
+    ReplenishmentOrder,
+    ReplenishmentOrderLine,
+)
 
 #: Accepted and not yet shipped, cancelled or rejected.
 OPEN_STATUSES = (
@@ -145,7 +152,7 @@ def order_cycle_time(
             p50=_Percentile(seconds, fraction=0.5),
             p90=_Percentile(seconds, fraction=0.9),
             p95=_Percentile(seconds, fraction=0.95),
-            longest=Func(seconds, function="MAX", output_field=FloatField()),
+            longest=Max(seconds),
         )
         .order_by("warehouse__code", "store_code")
     )
@@ -188,3 +195,14 @@ def unplanned_backlog(*, warehouse_ids: list[int]) -> dict[int, tuple[int, dt.da
         .order_by()
     )
     return {warehouse_id: (n, oldest) for warehouse_id, n, oldest in rows}
+
+
+def planning_jobs_failed(*, warehouse_id: int, since: dt.datetime) -> list[dict]:
+    """Planning jobs of a warehouse that failed or lost their worker since ``since``."""
+    return list(
+        PlanningJob.objects.filter(
+            warehouse_id=warehouse_id,
+            status__in=[PlanningJobStatus.FAILED, PlanningJobStatus.ABANDONED],
+            created_at__gte=since,
+        ).values("id", "status", "planning_group", "last_error", "finished_at")
+    )

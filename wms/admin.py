@@ -14,7 +14,17 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import IdempotencyRecord, OutboxEvent, OutboxStatus
+from .admin_scoping import WarehouseScopedAdminMixin
+from .models import (
+    Alert,
+    AlertRule,
+    AlertStatus,
+    IdempotencyRecord,
+    OutboxEvent,
+    OutboxStatus,
+    ReportSubscription,
+    StockMinimum,
+)
 from .outbox import outbox_events_replay
 from .scoping import warehouses_visible_to
 
@@ -117,3 +127,55 @@ class IdempotencyRecordAdmin(_ReadOnlyAdmin):
         if obj.response_body is None:
             return "-"
         return _pretty_json(json.loads(obj.response_body))
+
+
+# --- alerts and scheduled reports (issue 17) --------------------------------------------
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(WarehouseScopedAdminMixin, admin.ModelAdmin):
+    warehouse_lookup = "warehouse"
+    list_display = ["name", "warehouse_code", "kind", "threshold", "is_active", "open_alerts"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name"]
+
+    @admin.display(description=_("open alerts"))
+    def open_alerts(self, obj):
+        return obj.alerts.filter(status=AlertStatus.OPEN).count()
+
+
+@admin.register(StockMinimum)
+class StockMinimumAdmin(WarehouseScopedAdminMixin, admin.ModelAdmin):
+    warehouse_lookup = "rule__warehouse"
+    warehouse_scoped_fields = {"rule": "warehouse"}
+    list_display = ["rule", "item", "location", "min_qty"]
+    raw_id_fields = ["item", "location"]
+    search_fields = ["item__sku", "location__code"]
+    list_select_related = ["rule", "item", "location"]
+
+
+@admin.register(Alert)
+class AlertAdmin(WarehouseScopedAdminMixin, _ReadOnlyAdmin):
+    """Written by the evaluation only (wms.alerts); read here."""
+
+    warehouse_lookup = "warehouse"
+    list_display = ["message", "rule", "status", "opened_at", "last_seen_at", "closed_at"]
+    list_filter = ["status", "rule__kind"]
+    search_fields = ["subject", "message"]
+    date_hierarchy = "opened_at"
+    list_select_related = ["rule"]
+    show_full_result_count = False
+
+
+@admin.register(ReportSubscription)
+class ReportSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["report", "owner", "frequency", "file_format", "next_run_at", "last_sent_at"]
+    list_filter = ["report", "frequency", "is_active"]
+    readonly_fields = ["last_sent_at", "last_error"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(owner=request.user)
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, "recipients": request.user.email}

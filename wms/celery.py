@@ -41,6 +41,18 @@ app.conf.beat_schedule = {
     # Plans what the order.accepted trigger missed, re-plans backorders that
     # stock appeared for, releases due waves and marks lost planning jobs.
     "planning-sweep": {"task": "outbound.tasks.planning_sweep_task", "schedule": 15.0},
+    # Alert rules (issue 17): open, keep or close alerts; expiring like the relay so a
+    # stopped worker does not come back to a pile of evaluations of the same moment.
+    "alerts-evaluate": {
+        "task": "integrations.tasks.alerts_evaluate_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "report-subscriptions": {
+        "task": "integrations.tasks.report_subscriptions_send_task",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
 }
 
 CORRELATION_HEADER = "wms_correlation_id"

@@ -14,4 +14,6 @@ urlpatterns = [
     path("api/v1/", include("wms.api_urls")),
     path("admin/", admin.site.urls),
     path("handheld/", include("wms.handheld_urls")),
+    path("reports/", include("integrations.report_views")),
+    path("dashboard/", include("integrations.dashboard")),
 ]

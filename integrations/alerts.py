@@ -1,0 +1,206 @@
+"""Alert evaluation (issue 17): what each rule finds now, read through the apps'
+``reports`` selectors, handed to ``wms.alerts.alerts_reconcile`` (which opens,
+keeps and closes alerts and sends their events and e-mails).
+
+Run by Celery beat (``alerts_evaluate_task``, wms/celery.py) every minute. An
+evaluator only reads; it returns one ``Finding`` per subject for which the
+rule's condition holds at this moment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from inbound import reports as inbound_reports
+from inventory import reports as inventory_reports
+from outbound import reports as outbound_reports
+from tasking import reports as tasking_reports
+from wms.alerts import Finding, Reconciled, alerts_reconcile
+from wms.models import AlertKind, AlertRule, OutboxEvent, OutboxStatus, StockMinimum
+
+from .models import DeliveryStatus, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+
+def _qty(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def low_stock(rule: AlertRule, now: dt.datetime) -> list[Finding]:
+    """Minimums (per item, or per item and location) that on hand in allocatable
+    statuses is below."""
+    minimums = list(
+        StockMinimum.objects.filter(rule=rule).values_list(
+            "item_id", "location_id", "min_qty", "item__sku", "location__code"
+        )
+    )
+    per_item = inventory_reports.on_hand_per_item(
+        warehouse_id=rule.warehouse_id,
+        item_ids=[m[0] for m in minimums if m[1] is None],
+    )
+    per_location = inventory_reports.on_hand_per_item_location(
+        pairs=[(m[0], m[1]) for m in minimums if m[1] is not None]
+    )
+    findings = []
+    zero = Decimal("0")
+    for item_id, location_id, minimum, sku, location in minimums:
+        if location_id is None:
+            on_hand = per_item.get(item_id, zero)
+        else:
+            on_hand = per_location.get((item_id, location_id), zero)
+        if on_hand < minimum:
+            where = location or "*"
+            findings.append(
+                Finding(
+                    subject=f"stock:{sku}@{where}",
+                    message=f"{sku} at {where}: {_qty(on_hand)} on hand, minimum {_qty(minimum)}",
+                    detail={"sku": sku, "location": location, "onHand": on_hand, "min": minimum},
+                )
+            )
+    return findings
+
+
+def exception_age(rule: AlertRule, now: dt.datetime) -> list[Finding]:
+    """Picking and receiving exceptions open longer than ``threshold`` minutes."""
+    before = now - dt.timedelta(minutes=float(rule.threshold))
+    cases = [
+        ("picking", c)
+        for c in tasking_reports.exceptions_older_than(
+            warehouse_id=rule.warehouse_id, opened_before=before
+        )
+    ] + [
+        ("receiving", c)
+        for c in inbound_reports.receiving_exceptions_older_than(
+            warehouse_id=rule.warehouse_id, opened_before=before
+        )
+    ]
+    return [
+        Finding(
+            subject=f"exception:{source}:{case['id']}",
+            message=f"{source} exception {case['id']} ({case['type']}) open for "
+            f"{int((now - case['opened_at']).total_seconds() // 60)} min",
+            detail={"source": source, "id": case["id"], "type": case["type"]},
+        )
+        for source, case in cases
+    ]
+
+
+def unplanned_backlog(rule: AlertRule, now: dt.datetime) -> list[Finding]:
+    """At least ``threshold`` orders accepted and not planned yet."""
+    count, oldest = outbound_reports.unplanned_backlog(warehouse_ids=[rule.warehouse_id]).get(
+        rule.warehouse_id, (0, None)
+    )
+    if count < max(rule.threshold, 1):
+        return []
+    return [
+        Finding(
+            subject="orders:unplanned",
+            message=f"{count} orders wait for planning (oldest accepted {oldest:%Y-%m-%d %H:%M})",
+            detail={"count": count, "oldestAcceptedAt": oldest},
+        )
+    ]
+
+
+def outbox_lag(rule: AlertRule, now: dt.datetime) -> list[Finding]:
+    """The outbox or a system's webhooks have waited more than ``threshold`` minutes."""
+    before = now - dt.timedelta(minutes=float(rule.threshold))
+    findings = []
+    oldest = OutboxEvent.objects.filter(status=OutboxStatus.PENDING).aggregate(
+        oldest=Min("occurred_at")
+    )["oldest"]
+    if oldest is not None and oldest < before:
+        findings.append(
+            Finding("outbox:lag", f"Outbox events waiting since {oldest:%H:%M}", {"since": oldest})
+        )
+    waiting = (
+        WebhookDelivery.objects.filter(
+            status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], created_at__lt=before
+        )
+        .values_list("system__code")
+        .annotate(n=Count("pk"), oldest=Min("created_at"))
+        .order_by()
+    )
+    findings += [
+        Finding(
+            f"webhook:lag:{system}",
+            f"{n} webhook deliveries to {system} waiting since {since:%H:%M}",
+            {"system": system, "count": n, "since": since},
+        )
+        for system, n, since in waiting
+    ]
+    return findings
+
+
+def dead_letters(rule: AlertRule, now: dt.datetime) -> list[Finding]:
+    """At least ``threshold`` (1 when 0) dead outbox events or dead webhook deliveries."""
+    least = max(int(rule.threshold), 1)
+    findings = []
+    dead = OutboxEvent.objects.filter(status=OutboxStatus.DEAD).count()
+    if dead >= least:
+        findings.append(Finding("outbox:dead", f"{dead} outbox events dead", {"count": dead}))
+    per_system = (
+        WebhookDelivery.objects.filter(status=DeliveryStatus.DEAD)
+        .values_list("system__code")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    findings += [
+        Finding(f"webhook:dead:{system}", f"{n} dead deliveries to {system}", {"count": n})
+        for system, n in per_system
+        if n >= least
+    ]
+    return findings
+
+
+def planning_failed(rule: AlertRule, now: dt.datetime) -> list[Finding]:
+    """Planning jobs failed within the last ``threshold`` minutes (60 when 0)."""
+    since = now - dt.timedelta(minutes=float(rule.threshold or 60))
+    jobs = outbound_reports.planning_jobs_failed(warehouse_id=rule.warehouse_id, since=since)
+    return [
+        Finding(
+            f"planning:{job['id']}",
+            f"Planning job {job['id']} {job['status'].lower()}: {job['last_error'][:200]}",
+            {"id": job["id"], "group": job["planning_group"]},
+        )
+        for job in jobs
+    ]
+
+
+EVALUATORS = {
+    AlertKind.LOW_STOCK: low_stock,
+    AlertKind.EXCEPTION_AGE: exception_age,
+    AlertKind.UNPLANNED_BACKLOG: unplanned_backlog,
+    AlertKind.OUTBOX_LAG: outbox_lag,
+    AlertKind.DEAD_LETTERS: dead_letters,
+    AlertKind.PLANNING_FAILED: planning_failed,
+}
+
+
+def alert_rule_evaluate(*, rule_id: int) -> Reconciled:
+    rule = AlertRule.objects.get(pk=rule_id)
+    if not rule.is_active:
+        return alerts_reconcile(rule_id=rule_id, findings=[])  # a switched-off rule clears
+    findings = EVALUATORS[rule.kind](rule, timezone.now())
+    return alerts_reconcile(rule_id=rule_id, findings=findings)
+
+
+def alert_rules_evaluate() -> dict[int, Reconciled]:
+    """Every rule once; one failing rule is logged and does not stop the others."""
+    results = {}
+    rules = (
+        AlertRule.objects.filter(Q(is_active=True) | Q(alerts__status="OPEN"))
+        .order_by("pk")
+        .distinct()
+    )
+    for rule_id in rules.values_list("pk", flat=True):
+        try:
+            results[rule_id] = alert_rule_evaluate(rule_id=rule_id)
+        except Exception:
+            logger.exception("alert rule %s could not be evaluated", rule_id)
+    return results
