@@ -17,6 +17,11 @@ class IntegrationsConfig(AppConfig):
         # Delivered pick-task batches are recorded.
         connect_automation()
 
+        from .metrics import register_collector
+
+        # /metrics carries the conditions the alert rules watch (ops/prometheus/alerts.yml).
+        register_collector()
+
         from .tasks import connect_kicks
 
         # Due deliveries and released automation work are enqueued at once.
