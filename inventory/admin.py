@@ -1,3 +1,3 @@
-"""Admin of the inventory context: master data, and stock (read-only)."""
+"""Admin of the inventory context: master data, stock (read-only), inventory control."""
 
-from . import admin_masterdata, admin_stock  # noqa: F401  (registers the ModelAdmins)
+from . import admin_adjustments, admin_masterdata, admin_stock  # noqa: F401  (registers the ModelAdmins)

@@ -15,6 +15,8 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from wms.history import history_user
+
 
 class Warehouse(models.Model):
     code = models.CharField(_("code"), max_length=32, unique=True)
@@ -806,7 +808,7 @@ class InventoryAdjustment(models.Model):
     correlation_id = models.CharField(_("correlation id"), max_length=128, blank=True)
     created_at = models.DateTimeField(_("requested at"), db_default=Now())
     applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-id"]
@@ -841,6 +843,15 @@ class InventoryAdjustment(models.Model):
             .order_by("line_no")
             .values_list("pk", flat=True)
         )
+
+
+class PendingAdjustment(InventoryAdjustment):
+    """The approvals queue in the admin: the pending adjustments, for approvers."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("adjustment awaiting approval")
+        verbose_name_plural = _("approvals queue")
 
 
 class ApprovalDecision(models.TextChoices):
@@ -882,7 +893,7 @@ class AdjustmentApproval(models.Model):
     )
     decided_at = models.DateTimeField(_("decided at"), db_default=Now())
     note = models.TextField(_("note"), blank=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-id"]
@@ -928,7 +939,7 @@ class AdjustmentThreshold(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
         help_text=_("Absolute value in the warehouse's currency. Empty: no limit."),
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         verbose_name = _("adjustment threshold")
