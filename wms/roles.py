@@ -66,6 +66,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "tasking.*",
         "counting.view_*",
         "counting.add_*",
+        # Approvers: the second pair of eyes on adjustments above the thresholds
+        # (inventory.services.adjustments); they set the thresholds (the admin asks for
+        # the approve permission too); inventory.view_* shows them the audit trail.
+        "inventory.approve_inventoryadjustment",
+        "inventory.add_adjustmentthreshold",
+        "inventory.change_adjustmentthreshold",
         "integrations.view_*",
         "integrations.change_webhookdelivery",
         "integrations.change_integrationmessage",
@@ -85,6 +91,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.view_warehouse",
         "inventory.view_inventoryledgerentry",
         "inventory.view_financeevent",
+        "inventory.view_inventoryadjustment",
+        "inventory.view_auditevent",
         "outbound.view_*",
         "counting.view_*",
         "wms.view_outboxevent",
