@@ -34,6 +34,24 @@ def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamil
 class WmsConditionsCollector:
     """Exceptions, unplanned orders, outbox and webhook backlogs, open alerts."""
 
+    #: Every family collect() yields, for describe() (which registering calls, at app
+    #: start, instead of collect(): no query before the apps are ready).
+    NAMES = (
+        "wms_report_metrics_up",
+        "wms_exceptions_open",
+        "wms_exception_oldest_age_seconds",
+        "wms_orders_unplanned",
+        "wms_orders_unplanned_oldest_age_seconds",
+        "wms_delivery_waiting",
+        "wms_delivery_dead",
+        "wms_delivery_oldest_waiting_age_seconds",
+        "wms_alerts_open",
+    )
+
+    def describe(self):
+        for name in self.NAMES:
+            yield GaugeMetricFamily(name, name)
+
     def collect(self):
         up = _gauge("wms_report_metrics_up", "1 when the WMS condition metrics were read.", [])
         try:

@@ -31,3 +31,9 @@ def test_alert_rules_file_uses_only_exposed_series(db):
     rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
     used = {name for r in rules for name in re.findall(r"\bwms_[a-z_]+", r["expr"])}
     assert used and used <= exposed, used - exposed
+
+
+def test_metrics_describe_names_every_collected_family(db):
+    """describe() (used at registration, before the database may be read) lists them all."""
+    collector = WmsConditionsCollector()
+    assert {f.name for f in collector.describe()} == {f.name for f in collector.collect()}
