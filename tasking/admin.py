@@ -369,3 +369,7 @@ class PackTaskAdmin(_ReadOnlyMixin, WarehouseScopedAdminMixin, SimpleHistoryAdmi
         return format_html(
             '<a href="{}?order__id__exact={}">{}</a>', url, task.order_id, _("packages")
         )
+
+
+# Disconnected operations: handhelds and their sync entries (own module).
+from . import offline_admin  # noqa: E402, F401

@@ -46,3 +46,13 @@ class TaskingConfig(AppConfig):
                 order=50,
             )
         )
+        register_menu_entry(
+            MenuEntry(
+                key="tasking.offline",
+                label=_("Offline work"),
+                hint=_("Tasks kept on this device, with or without network"),
+                url_name="handheld-offline",
+                permissions=("tasking.change_picktask",),
+                order=35,
+            )
+        )

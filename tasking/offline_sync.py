@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -196,6 +196,7 @@ class Entry:
     happened_at: datetime
     data: dict
     raw: dict
+    warehouse_id: int | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -281,26 +282,27 @@ def sync_batch_parse(*, body, user) -> tuple[str, int, list[Entry]]:
     entries = [_parse_entry(i, raw, user) for i, raw in enumerate(raw_entries)]
     if len({e.key for e in entries}) != len(entries):
         raise SyncBatchInvalid(_("The same action twice in one batch; nothing was applied."))
-    _check_warehouses(entries, user)
+    entries = _check_warehouses(entries, user)
     pending = body.get("pending", 0)
     pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else 0
     return device_key, max(pending, 0), sorted(entries, key=lambda e: e.seq)
 
 
-def _check_warehouses(entries: list[Entry], user) -> None:
-    """Refuse (403) a batch naming tasks of warehouses the user was not granted."""
+def _check_warehouses(entries: list[Entry], user) -> list[Entry]:
+    """Refuse (403) a batch naming tasks of warehouses the user was not granted; the
+    entries with their task's warehouse."""
     granted = set(warehouses_visible_to(user).values_list("pk", flat=True))
     pick_ids = [e.data["taskId"] for e in entries if e.kind.startswith("pick.")]
     try:
-        pick_warehouses = set(
-            PickTask.objects.filter(pk__in=pick_ids).values_list("warehouse_id", flat=True)
-        )
+        where = dict(PickTask.objects.filter(pk__in=pick_ids).values_list("pk", "warehouse_id"))
     except ValidationError as exc:  # a task id that is not a UUID
         raise SyncBatchInvalid(_("The sync batch is malformed; nothing was applied.")) from exc
-    if not pick_warehouses <= granted:
+    if not set(where.values()) <= granted:
         raise SyncBatchForbidden(
             _("This batch holds tasks of a warehouse you have no access to; nothing was applied.")
         )
+    by_text = {str(pk): warehouse_id for pk, warehouse_id in where.items()}
+    return [replace(e, warehouse_id=by_text.get(str(e.data.get("taskId")))) for e in entries]
 
 
 # --- the batch: applying --------------------------------------------------------------
@@ -360,6 +362,7 @@ def _apply(entry: Entry, *, user, device) -> EntryResult:
     row = SyncEntry(
         device=device,
         user=user,
+        warehouse_id=entry.warehouse_id,
         key=entry.key,
         fingerprint=entry.fingerprint,
         kind=entry.kind,

@@ -7,63 +7,198 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0009_adjustments_approvals_audit'),
-        ('tasking', '0005_packing_shipping_finance'),
+        ("inventory", "0009_adjustments_approvals_audit"),
+        ("tasking", "0005_packing_shipping_finance"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HandheldDevice',
+            name="HandheldDevice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('device_key', models.CharField(max_length=64, unique=True, verbose_name='device id')),
-                ('user_agent', models.CharField(blank=True, max_length=300, verbose_name='browser')),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='first seen')),
-                ('last_sync_at', models.DateTimeField(blank=True, null=True, verbose_name='last sync')),
-                ('last_pending', models.PositiveIntegerField(default=0, help_text='Entries the device said it still held when it last synced.', verbose_name='queued at last sync')),
-                ('entries_received', models.PositiveIntegerField(default=0, verbose_name='entries received')),
-                ('entries_applied', models.PositiveIntegerField(default=0, verbose_name='applied')),
-                ('entries_refused', models.PositiveIntegerField(default=0, verbose_name='refused')),
-                ('conflicts', models.PositiveIntegerField(default=0, verbose_name='conflicts')),
-                ('last_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='last user')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "device_key",
+                    models.CharField(max_length=64, unique=True, verbose_name="device id"),
+                ),
+                (
+                    "user_agent",
+                    models.CharField(blank=True, max_length=300, verbose_name="browser"),
+                ),
+                (
+                    "first_seen_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="first seen"
+                    ),
+                ),
+                (
+                    "last_sync_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last sync"),
+                ),
+                (
+                    "last_pending",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Entries the device said it still held when it last synced.",
+                        verbose_name="queued at last sync",
+                    ),
+                ),
+                (
+                    "entries_received",
+                    models.PositiveIntegerField(default=0, verbose_name="entries received"),
+                ),
+                ("entries_applied", models.PositiveIntegerField(default=0, verbose_name="applied")),
+                ("entries_refused", models.PositiveIntegerField(default=0, verbose_name="refused")),
+                ("conflicts", models.PositiveIntegerField(default=0, verbose_name="conflicts")),
+                (
+                    "last_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="last user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'handheld device',
-                'verbose_name_plural': 'handheld devices',
-                'ordering': ['-last_sync_at', 'device_key'],
+                "verbose_name": "handheld device",
+                "verbose_name_plural": "handheld devices",
+                "ordering": ["-last_sync_at", "device_key"],
             },
         ),
         migrations.CreateModel(
-            name='SyncEntry',
+            name="SyncEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64, verbose_name='key')),
-                ('fingerprint', models.CharField(editable=False, max_length=64)),
-                ('kind', models.CharField(max_length=32, verbose_name='action')),
-                ('subject', models.CharField(blank=True, help_text='The task (or ASN) it is about.', max_length=64, verbose_name='subject')),
-                ('payload', models.JSONField(verbose_name='entry as sent')),
-                ('happened_at', models.DateTimeField(verbose_name='time on the floor (device clock)')),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='received (server clock)')),
-                ('sequence', models.PositiveIntegerField(default=0, verbose_name='order on the device')),
-                ('outcome', models.CharField(choices=[('APPLIED', 'Applied'), ('REFUSED', 'Refused')], max_length=10, verbose_name='outcome')),
-                ('reason_code', models.CharField(blank=True, max_length=64, verbose_name='reason code')),
-                ('message', models.CharField(blank=True, max_length=500, verbose_name='message')),
-                ('conflict_status', models.CharField(blank=True, choices=[('', 'No conflict'), ('OPEN', 'Open'), ('RESOLVED', 'Resolved')], default='', max_length=10, verbose_name='conflict')),
-                ('resolved_at', models.DateTimeField(blank=True, null=True, verbose_name='resolved at')),
-                ('device', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='tasking.handhelddevice')),
-                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('warehouse', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.warehouse')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=64, verbose_name="key")),
+                ("fingerprint", models.CharField(editable=False, max_length=64)),
+                ("kind", models.CharField(max_length=32, verbose_name="action")),
+                (
+                    "subject",
+                    models.CharField(
+                        blank=True,
+                        help_text="The task (or ASN) it is about.",
+                        max_length=64,
+                        verbose_name="subject",
+                    ),
+                ),
+                ("payload", models.JSONField(verbose_name="entry as sent")),
+                (
+                    "happened_at",
+                    models.DateTimeField(verbose_name="time on the floor (device clock)"),
+                ),
+                (
+                    "received_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="received (server clock)"
+                    ),
+                ),
+                (
+                    "sequence",
+                    models.PositiveIntegerField(default=0, verbose_name="order on the device"),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("APPLIED", "Applied"), ("REFUSED", "Refused")],
+                        max_length=10,
+                        verbose_name="outcome",
+                    ),
+                ),
+                (
+                    "reason_code",
+                    models.CharField(blank=True, max_length=64, verbose_name="reason code"),
+                ),
+                ("message", models.CharField(blank=True, max_length=500, verbose_name="message")),
+                (
+                    "conflict_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[("", "No conflict"), ("OPEN", "Open"), ("RESOLVED", "Resolved")],
+                        default="",
+                        max_length=10,
+                        verbose_name="conflict",
+                    ),
+                ),
+                (
+                    "resolved_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="resolved at"),
+                ),
+                (
+                    "device",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="tasking.handhelddevice",
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "warehouse",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.warehouse",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'handheld sync entry',
-                'verbose_name_plural': 'handheld sync entries',
-                'ordering': ['-received_at', '-id'],
-                'indexes': [models.Index(fields=['device', 'received_at'], name='sync_entry_device_idx'), models.Index(condition=models.Q(('conflict_status', 'OPEN')), fields=['received_at'], name='sync_entry_open_conflict_idx')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'key'), name='sync_entry_user_key_uniq'), models.CheckConstraint(condition=models.Q(('conflict_status', ''), ('outcome', 'REFUSED'), _connector='OR'), name='sync_entry_conflict_is_refused')],
+                "verbose_name": "handheld sync entry",
+                "verbose_name_plural": "handheld sync entries",
+                "ordering": ["-received_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["device", "received_at"], name="sync_entry_device_idx"),
+                    models.Index(
+                        condition=models.Q(("conflict_status", "OPEN")),
+                        fields=["received_at"],
+                        name="sync_entry_open_conflict_idx",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "key"), name="sync_entry_user_key_uniq"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("conflict_status", ""), ("outcome", "REFUSED"), _connector="OR"
+                        ),
+                        name="sync_entry_conflict_is_refused",
+                    ),
+                ],
             },
         ),
     ]

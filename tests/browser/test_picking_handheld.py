@@ -179,8 +179,8 @@ def test_picking_confirm_while_offline_is_replayed_once_back_online(
     release_order,
     picker,
 ):
-    """The Wi-Fi drops at "confirm": the pick waits on the device, nothing is posted;
-    back online it is sent once, with the form's own key."""
+    """The Wi-Fi drops at "confirm": the pick waits in the device's queue (IndexedDB),
+    nothing is posted; back online it is sent once, with the form's own key."""
     release_order([("SKU-A", 4)])
     base = live_server.url
     _login(page, base, "pablo", "/handheld/picking/")
@@ -194,9 +194,10 @@ def test_picking_confirm_while_offline_is_replayed_once_back_online(
     page.click("[data-testid=confirm]")
     pending = page.locator("[data-testid=offline-pending]")
     pending.wait_for()
-    assert "1 pick will be sent when the network is back" in pending.inner_text()
-    stored = page.evaluate("JSON.parse(localStorage.getItem('wms.picking.outbox'))")
-    assert len(stored) == 1 and "client_key" in stored[0]["body"]
+    assert "1 action saved on this device" in pending.inner_text()
+    stored = page.evaluate("WmsOffline.pending()")
+    client_key = page.locator("input[name=client_key]").input_value()
+    assert [(e["kind"], e["key"]) for e in stored] == [("pick.confirm", client_key)]
     assert not PickConfirmation.objects.exists()
 
     page.context.set_offline(False)
@@ -204,5 +205,5 @@ def test_picking_confirm_while_offline_is_replayed_once_back_online(
     assert PickConfirmation.objects.count() == 1
     task.refresh_from_db()
     assert task.status == PickTaskStatus.DONE
-    assert page.evaluate("localStorage.getItem('wms.picking.outbox')") == "[]"
+    assert page.evaluate("WmsOffline.pending()") == []
     assert balance(layout.sku_a, layout.staging, layout.available) == (D("4"), D("0"))

@@ -105,7 +105,7 @@ def test_handheld_sync_applies_each_entry_once_in_order(pablo, picker, release_o
     """Confirm, short pick and problem report from one batch: applied through the
     online services; the same batch again → already applied, nothing twice."""
     order, _ = release_order([("SKU-A", 5), ("SKU-B", 4)])
-    other, _ = release_order([("SKU-A", 3)])
+    release_order([("SKU-A", 3)])
     t1, t2, t3 = _claimed(picker, layout)
     entries = [
         _pick(picker, t1, 1),

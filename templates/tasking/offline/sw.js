@@ -43,10 +43,13 @@ async function networkFirst(request) {
     return response;
   } catch (err) {
     // The shell precached at install, or the copy last seen.
-    const copy = await caches.match(request) || await caches.match(request, {ignoreSearch: true});
+    // ignoreVary: the server varies on the cookie and language; this cache is the
+    // device's own, and the copy is what this device saw last.
+    const copy = await caches.match(request, {ignoreVary: true})
+      || await caches.match(request, {ignoreVary: true, ignoreSearch: true});
     if (copy) { return copy; }
     if (request.mode === "navigate") {
-      const offline = await caches.match(OFFLINE_PAGE);
+      const offline = await caches.match(OFFLINE_PAGE, {ignoreVary: true});
       if (offline) { return offline; }
     }
     throw err;

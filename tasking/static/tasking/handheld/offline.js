@@ -18,7 +18,7 @@
   "use strict";
   var cfg = document.body.dataset;
   var USER = cfg.userId ? Number(cfg.userId) : null;
-  var BATCH = 100;
+  var BATCH = 100;  // entries per request (window.WMS_SYNC_BATCH overrides: tests)
 
   function word(name, args) {
     var text = (window.WMS_WORDS || {})[name] || name;
@@ -153,7 +153,8 @@
       var banner = el("offline-pending");
       if (banner) { banner.textContent = word("syncing", {n: rows.length}); }
       function next(start) {
-        var batch = rows.slice(start, start + BATCH);
+        var size = window.WMS_SYNC_BATCH || BATCH;
+        var batch = rows.slice(start, start + size);
         if (!batch.length) { return Promise.resolve(tally); }
         return fetch(cfg.syncUrl, {
           method: "POST", credentials: "same-origin",
@@ -165,7 +166,7 @@
               say("error", r.status === 401 ? word("loggedOut") : (body.detail || "HTTP " + r.status), "sync-problem");
               return null;
             }
-            return settle(body.results || []).then(function () { return next(start + BATCH); });
+            return settle(body.results || []).then(function () { return next(start + size); });
           });
         });
       }
