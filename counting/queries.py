@@ -67,3 +67,41 @@ def count_lines_not_counted(*, count_id: int) -> int:
             [CountLineState.NOT_COUNTED, count_id, CountLineState.OPEN],
         )
         return cursor.rowcount
+
+
+#: The columns a recorded result writes, with their SQL array types.
+_RESULT_COLUMNS = (
+    ("state", "varchar"),
+    ("qty_counted", "numeric"),
+    ("scanned_ledger_mark", "bigint"),
+    ("counted_by_id", "integer"),
+    ("counted_by_label", "varchar"),
+    ("counted_at", "timestamptz"),
+    ("recount_qty", "numeric"),
+    ("recount_ledger_mark", "bigint"),
+    ("recount_by_id", "integer"),
+    ("recount_by_label", "varchar"),
+    ("recounted_at", "timestamptz"),
+    ("qty_moved", "numeric"),
+    ("variance", "numeric"),
+)
+
+
+def count_lines_record(lines: list[CountLine]) -> None:
+    """Write what results changed on ``lines`` (their ``_RESULT_COLUMNS``) in one
+    ``UPDATE … FROM unnest``. Replaces ``bulk_update``, which compiled a CASE of 13
+    columns for every line: 9.3 of 9.6 s for a batch of 500 results
+    (``bench/counting_full.py``: 98 results/s before)."""
+    if not lines:
+        return
+    arrays = [[line.pk for line in lines]]
+    arrays += [[getattr(line, column) for line in lines] for column, _type in _RESULT_COLUMNS]
+    names = ", ".join(column for column, _type in _RESULT_COLUMNS)
+    casts = ", ".join(f"%s::{sql_type}[]" for _column, sql_type in _RESULT_COLUMNS)
+    sets = ", ".join(f"{column} = v.{column}" for column, _type in _RESULT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {LINE} l SET {sets} FROM unnest(%s::bigint[], {casts}) "
+            f"AS v(id, {names}) WHERE l.id = v.id",
+            arrays,
+        )

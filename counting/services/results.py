@@ -22,22 +22,6 @@ from .common import actor_fields, count_settings_for, counted_qty, default_statu
 
 ZERO = Decimal("0")
 
-_LINE_FIELDS = [
-    "state",
-    "qty_counted",
-    "scanned_ledger_mark",
-    "counted_by",
-    "counted_by_label",
-    "counted_at",
-    "recount_qty",
-    "recount_ledger_mark",
-    "recount_by",
-    "recount_by_label",
-    "recounted_at",
-    "qty_moved",
-    "variance",
-]
-
 
 @dataclass(frozen=True)
 class ResultEntry:
@@ -151,7 +135,7 @@ def _record(count_id, entries, actor, request_key, fingerprint) -> RecordedResul
     for line, qty in targets:
         mark = marks[line.key].ledger_mark if line.item_id is not None else 0
         _apply(line, qty, mark, moved.get(id(line), ZERO), user, label, now, tolerance)
-    CountLine.objects.bulk_update([line for line, _qty in targets], _LINE_FIELDS)
+    queries.count_lines_record([line for line, _qty in targets])
     line_ids = sorted(line.pk for line, _qty in targets)
     CountSubmission.objects.filter(pk=claimed[0]).update(line_ids=line_ids)
     return RecordedResults(count, sorted((line for line, _q in targets), key=lambda x: x.pk))
