@@ -121,7 +121,7 @@ def _seed(events: int) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {table}")
     _system, key, _created = external_system_ensure(
-        system_type="finance", code="FIN-BENCH", warehouse_codes=["BENCH"]
+        system_type="finance", code="FIN-BENCH", warehouse_codes=["BENCH"], rotate=True
     )
     return key
 
@@ -272,7 +272,7 @@ def main() -> None:
         from integrations.services import external_system_ensure
 
         key = external_system_ensure(
-            system_type="finance", code="FIN-BENCH", warehouse_codes=["BENCH"]
+            system_type="finance", code="FIN-BENCH", warehouse_codes=["BENCH"], rotate=True
         )[1]
     else:
         print(f"database {args.database_url}; migrating and seeding ...", flush=True)

@@ -75,7 +75,7 @@ tokens = {}
 for n in range(20):
     code = f"S{n:03d}"
     _system, key, _ = external_system_ensure(
-        system_type="store", code=code, warehouse_codes=["BENCH1"]
+        system_type="store", code=code, warehouse_codes=["BENCH1"], rotate=True
     )
     tokens[code] = key
 print("TOKENS=" + json.dumps(tokens))

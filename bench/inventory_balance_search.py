@@ -120,7 +120,7 @@ def main() -> None:
         raise SystemExit("no data: run bench/inventory_seed_large.py first")
     warehouse = Warehouse.objects.get(code="BS1")
     _system, key, _created = external_system_ensure(
-        system_type="finance", code="BENCH-SEARCH", warehouse_codes=["BS1"]
+        system_type="finance", code="BENCH-SEARCH", warehouse_codes=["BS1"], rotate=True
     )
     client = APIClient(HTTP_HOST="localhost")
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")

@@ -189,10 +189,10 @@ def _seed() -> dict:
         )  # fmt: skip
     external_system_ensure(system_type="store", code=STORE, warehouse_codes=[WAREHOUSE])
     robot, robot_key, _ = external_system_ensure(
-        system_type="automation", code="ROBO", warehouse_codes=[WAREHOUSE]
+        system_type="automation", code="ROBO", warehouse_codes=[WAREHOUSE], rotate=True
     )
     _line, pack_key, _ = external_system_ensure(
-        system_type="automation", code="PACK1", warehouse_codes=[WAREHOUSE]
+        system_type="automation", code="PACK1", warehouse_codes=[WAREHOUSE], rotate=True
     )
     AutomationZone.objects.create(zone=auto, system=robot)
     WavePolicy.objects.update_or_create(
@@ -387,6 +387,43 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+class _LockWaits:
+    """Samples, every 20 ms, how many of the bench database's backends wait on a lock, and
+    how many of those wait on the finance counter (its ``UPDATE``): the mean over a phase
+    is how many gunicorn workers stood waiting instead of working."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.samples = self.waiting = self.on_counter = 0
+        self.stopped = threading.Event()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        statement = (
+            "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) FILTER "
+            "(WHERE wait_event_type = 'Lock' AND query ILIKE '%%financesequence%%') "
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stopped.wait(0.02):
+                waiting, on_counter = conn.execute(statement).fetchone()
+                with self.lock:
+                    self.samples += 1
+                    self.waiting += waiting
+                    self.on_counter += on_counter
+
+    def take(self) -> tuple[float, float]:
+        """Mean backends waiting on any lock, on the finance counter, since the last take."""
+        with self.lock:
+            n = max(self.samples, 1)
+            figures = (self.waiting / n, self.on_counter / n)
+            self.samples = self.waiting = self.on_counter = 0
+        return figures
+
+
 def _pct(values, p) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p * (len(values) - 1)))]
@@ -505,6 +542,7 @@ def main() -> None:
 
     port = _free_port()
     log_path = Path(tempfile.gettempdir()) / f"bench-order-to-ship-gunicorn-{port}.log"
+    waits = _LockWaits(args.database_url)
     gunicorn = _gunicorn_start(args, port, log_path)
     rows = []
     try:
@@ -514,15 +552,17 @@ def main() -> None:
             target=_load, args=(port, args.concurrency, phases, results)
         )
         cpu = _cpu_seconds(workers)
+        waits.thread.start()
         load.start()
         for _ in phases:
             name, elapsed, samples = results.get()
             cpu_now = _cpu_seconds(workers)
-            rows.append((name, elapsed, samples, cpu_now - cpu))
+            rows.append((name, elapsed, samples, cpu_now - cpu, waits.take()))
             cpu = cpu_now
             print(f"  {name} done in {elapsed:.1f} s", flush=True)
         load.join()
     finally:
+        waits.stopped.set()
         gunicorn.terminate()
         gunicorn.wait(timeout=30)
 
@@ -534,10 +574,10 @@ def main() -> None:
     )
     print(
         f"{'phase':13s} {'n':>6s} {'req/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s} "
-        f"{'max ms':>7s} {'app CPU':>8s}  statuses"
+        f"{'max ms':>7s} {'app CPU':>8s} {'waiting':>8s}  statuses"
     )
     figures, failures = {}, []
-    for name, elapsed, samples, app_cpu in rows:
+    for name, elapsed, samples, app_cpu, (waiting, on_counter) in rows:
         statuses: dict[int, int] = {}
         for _latency, status in samples:
             statuses[status] = statuses.get(status, 0) + 1
@@ -551,10 +591,13 @@ def main() -> None:
         figures[name] = {"rate": len(ok) / elapsed, "seconds": elapsed, "cpu": app_cpu}
         print(
             f"{name:13s} {len(samples):6d} {len(ok) / elapsed:7.1f} {_pct(ok, 0.5):7.1f} "
-            f"{_pct(ok, 0.99):7.1f} {max(ok):7.1f} {1000 * app_cpu / len(samples):6.1f}ms  "
-            f"{statuses}"
+            f"{_pct(ok, 0.99):7.1f} {max(ok):7.1f} {1000 * app_cpu / len(samples):6.1f}ms "
+            f"{waiting:4.2f}/{on_counter:4.2f}  {statuses}"
         )
-    print("(app CPU: gunicorn workers' CPU time per request)")
+    print(
+        "(app CPU: gunicorn workers' CPU time per request; waiting: mean database sessions "
+        "waiting on a lock / of them on the finance counter, sampled every 20 ms)"
+    )
     if failures:
         tail = log_path.read_text(errors="replace")[-2000:]
         raise SystemExit(

@@ -138,7 +138,7 @@ def _seed(tasks_wanted: int) -> dict:
         items.append(item)
     external_system_ensure(system_type="store", code="S001", warehouse_codes=["PICK1"])
     robot, robot_key, _ = external_system_ensure(
-        system_type="automation", code="ROBO", warehouse_codes=["PICK1"]
+        system_type="automation", code="ROBO", warehouse_codes=["PICK1"], rotate=True
     )
     AutomationZone.objects.create(zone=auto, system=robot)
     WavePolicy.objects.update_or_create(

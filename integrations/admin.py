@@ -82,7 +82,7 @@ def _show_secret_once(request, label, secret):
 
 class ApiTokenInline(admin.TabularInline):
     model = ApiToken
-    fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ["prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False

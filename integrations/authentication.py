@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 from rest_framework import authentication, exceptions
 
 from .models import ApiToken, ExternalSystem
@@ -75,6 +77,7 @@ def _lookup(key_hash: str):
     token = (
         ApiToken.objects.select_related("system")
         .filter(key_hash=key_hash, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=Now()))
         .first()
     )
     if token is None or not token.system.is_active:
@@ -99,12 +102,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         key_hash = ApiToken.hash_key(key)
         now = time.monotonic()
         known = _KNOWN.get(key_hash)
-        if known is not None and known[0] > now:
+        if known is not None and known[0] > now and not known[1].is_expired():
             _expires, token, system, warehouse_ids = known
         else:
             found = _lookup(key_hash)
             if found is None:
-                raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+                raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
             token, system, warehouse_ids = found
             ttl = settings.WMS_TOKEN_CACHE_SECONDS
             if ttl > 0:

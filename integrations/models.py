@@ -7,6 +7,7 @@ import hashlib
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -44,18 +45,19 @@ class ExternalSystem(models.Model):
 
 
 class ApiToken(models.Model):
-    """A token is stored only as its SHA-256 hash; the key is shown when issued.
+    """A token is stored only as its SHA-256 hash; the key is shown once, when issued.
 
-    The key itself is derived from ``SECRET_KEY`` and a random salt (see
-    ``integrations.services.api_token_key``), so an operator who holds the
-    instance secret can show it again without the database holding it.
+    The key is 160 random bits (``integrations.services``): nothing, not even
+    ``SECRET_KEY``, can show it again; a lost key is replaced by rotating it.
+    A token stops working when revoked or once ``expires_at`` has passed
+    (``WMS_API_TOKEN_DAYS`` after it was issued; none when that is 0).
     """
 
     system = models.ForeignKey(ExternalSystem, on_delete=models.CASCADE, related_name="tokens")
-    salt = models.CharField(max_length=32, editable=False)
     prefix = models.CharField(max_length=12, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
@@ -76,7 +78,11 @@ class ApiToken(models.Model):
 
     @staticmethod
     def hash_key(key: str) -> str:
+        # A fast hash is enough: the key is 160 random bits, not a password to guess.
         return hashlib.sha256(key.encode()).hexdigest()
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
 
 # --- Integration messages -----------------------------------------------------

@@ -1,15 +1,14 @@
 """Writes of the integration layer: external systems and their API tokens.
 
-A token key is ``wms_<prefix><secret>`` where the secret is an HMAC of the
-instance ``SECRET_KEY`` over the system code and a random salt; only its hash
-is stored. Showing an existing system's key recomputes it, so
-``create_api_client`` and ``seed_demo`` can run again and change nothing.
+A token key is ``wms_`` and 32 base32 characters of 160 random bits; only its
+SHA-256 hash is stored, so a key is shown once, when it is issued (the system
+created, or its token rotated), and never again. Each key expires
+``WMS_API_TOKEN_DAYS`` after it was issued (0: never).
 """
 
 import base64
-import hashlib
-import hmac
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -22,21 +21,19 @@ from .authentication import token_cache_clear
 from .models import ApiToken, ExternalSystem, SystemType
 
 
-def api_token_key(*, token: ApiToken) -> str:
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(),
-        f"api-token:{token.system.code}:{token.salt}".encode(),
-        hashlib.sha256,
-    ).digest()
-    return "wms_" + base64.b32encode(digest).decode().rstrip("=").lower()
+def _new_key() -> str:
+    return "wms_" + base64.b32encode(secrets.token_bytes(20)).decode().lower()
 
 
 def _token_issue(*, system: ExternalSystem) -> tuple[ApiToken, str]:
-    token = ApiToken(system=system, salt=secrets.token_hex(16))
-    key = api_token_key(token=token)
-    token.prefix = key[:12]
-    token.key_hash = ApiToken.hash_key(key)
-    token.save()
+    key = _new_key()
+    days = settings.WMS_API_TOKEN_DAYS
+    token = ApiToken.objects.create(
+        system=system,
+        prefix=key[:12],
+        key_hash=ApiToken.hash_key(key),
+        expires_at=timezone.now() + timedelta(days=days) if days else None,
+    )
     return token, key
 
 
@@ -48,10 +45,13 @@ def external_system_ensure(
     name: str = "",
     warehouse_codes: list[str] | None = None,
     endpoint_url: str | None = None,
-) -> tuple[ExternalSystem, str, bool]:
-    """Create the system (or find it) and return it with its live token key.
+    rotate: bool = False,
+) -> tuple[ExternalSystem, str | None, bool]:
+    """Create the system (or find it) and return ``(system, key, created)``.
 
-    Returns ``(system, key, created)``. An existing system of another type is
+    ``key`` is the token key when one was issued by this call (a new system, a
+    system without a live token, or ``rotate``), else ``None``: a key already
+    issued cannot be shown again. An existing system of another type is
     refused: a code names one system.
     """
     if system_type not in SystemType.values:
@@ -83,17 +83,15 @@ def external_system_ensure(
     if missing:
         system.warehouses.add(*missing)
 
-    token = system.tokens.filter(revoked_at__isnull=True).first()
-    if token is None:
-        token, key = _token_issue(system=system)
-    else:
-        key = api_token_key(token=token)
-    return system, key, created
+    live = system.tokens.filter(revoked_at__isnull=True).first()
+    if rotate or live is None or live.is_expired():
+        return system, api_token_rotate(system=system), created
+    return system, None, created
 
 
 @transaction.atomic
 def api_token_rotate(*, system: ExternalSystem) -> str:
-    """Revoke the live token and issue a new one; returns the new key."""
+    """Revoke the live token (if any) and issue a new one; returns the new key."""
     system.tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
     # This process forgets the old token at once; others within WMS_TOKEN_CACHE_SECONDS.
     token_cache_clear()

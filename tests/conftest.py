@@ -27,7 +27,10 @@ def system_client(db):
 
     def make(system_type: str, code: str, warehouses=()):
         system, key, _created = external_system_ensure(
-            system_type=system_type, code=code, warehouse_codes=[w.code for w in warehouses]
+            system_type=system_type,
+            code=code,
+            warehouse_codes=[w.code for w in warehouses],
+            rotate=True,  # a key is shown only when issued
         )
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {key}")

@@ -389,4 +389,5 @@ AXES_FAILURE_LIMIT = env.int("WMS_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("WMS_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # its banner at every start would break commands' one-line output
 AXES_LOCKOUT_TEMPLATE = "handheld/locked_out.html"

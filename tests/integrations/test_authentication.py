@@ -1,8 +1,11 @@
 """Token authentication: a valid token is remembered per process for a few seconds,
 and a revocation takes effect within that bound (at once in the revoking process)."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import RequestFactory
+from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
 from integrations import authentication
@@ -111,3 +114,34 @@ def test_token_auth_bad_token_is_not_remembered(store_key, django_assert_num_que
     for _ in range(2):
         with django_assert_num_queries(1), pytest.raises(AuthenticationFailed):
             authenticate("not-a-token")
+
+
+def test_token_auth_key_is_random_and_stored_only_as_hash(store_key, settings):
+    """The key is not derived from SECRET_KEY: the database holds its hash and prefix only."""
+    system, key = store_key
+    token = ApiToken.objects.get(system=system)
+    stored = [str(getattr(token, f.attname)) for f in ApiToken._meta.concrete_fields]
+    assert key not in " ".join(stored)
+    assert token.key_hash == ApiToken.hash_key(key) and key.startswith(token.prefix)
+    _again, shown, _created = external_system_ensure(system_type="store", code=system.code)
+    assert shown is None  # never shown twice
+
+
+def test_token_auth_expired_token_is_refused(store_key, clock, monkeypatch):
+    """A token past expires_at is refused, even while this process remembers it."""
+    system, key = store_key
+    authenticate(key)  # remembered, with its expiry a year ahead
+    ApiToken.objects.filter(system=system).update(expires_at="2020-01-01T00:00:00Z")
+    later = timezone.now() + timedelta(days=400)
+    monkeypatch.setattr("integrations.models.timezone.now", lambda: later)
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        authenticate(key)
+
+
+def test_token_auth_expired_token_is_replaced_by_ensure(store_key):
+    """external_system_ensure issues a new key for a system whose token expired."""
+    system, key = store_key
+    ApiToken.objects.filter(system=system).update(expires_at="2020-01-01T00:00:00Z")
+    _system, new_key, _created = external_system_ensure(system_type="store", code=system.code)
+    assert new_key and new_key != key
+    assert authenticate(new_key)[0].system.pk == system.pk

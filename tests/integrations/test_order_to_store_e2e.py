@@ -250,7 +250,7 @@ def warehouse_mad1(transactional_db):
 
 def _token(system_type, code) -> str:
     _system, key, _ = external_system_ensure(
-        system_type=system_type, code=code, warehouse_codes=["MAD1"]
+        system_type=system_type, code=code, warehouse_codes=["MAD1"], rotate=True
     )
     return key
 

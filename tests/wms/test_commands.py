@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -122,7 +123,8 @@ def test_seed_demo_puts_stock_in_pick_faces_and_reserve():
 
 
 def test_seed_demo_twice_changes_nothing():
-    """A second run writes no row in any table and prints the same logins and tokens."""
+    """A second run writes no row in any table, prints the same logins and names the
+    tokens by prefix only (a key is shown once, when issued)."""
     first_output = run("seed_demo")
     after_first = table_counts()
     second_output = run("seed_demo")
@@ -135,7 +137,27 @@ def test_seed_demo_twice_changes_nothing():
     assert changed == {}
     assert after_first["inventory_historicalitem"] > 0  # history tables are counted too
     assert after_first["inventory_inventoryledgerentry"] > 0  # and the ledger
-    assert first_output.split("Demo warehouse")[1] == second_output.split("Demo warehouse")[1]
+    logins = lambda output: output.split("Demo warehouse")[1].split("API tokens")[0]  # noqa: E731
+    assert logins(first_output) == logins(second_output)
+    keys = re.findall(r"\bwms_[a-z2-7]{32}\b", first_output)
+    assert len(keys) == 3
+    for key in keys:
+        assert key not in second_output
+        assert f"{key[:12]}… (issued earlier" in second_output
+
+
+def test_seed_demo_rotate_tokens_prints_new_working_tokens():
+    """--rotate-tokens issues and prints new keys; the old ones are refused."""
+    from rest_framework.test import APIClient
+
+    first = re.findall(r"S042 +(wms_[a-z2-7]{32})", run("seed_demo"))[0]
+    second = re.findall(r"S042 +(wms_[a-z2-7]{32})", run("seed_demo", "--rotate-tokens"))[0]
+    assert first != second
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {first}")
+    assert client.get("/api/v1/items?warehouse=MAD1").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Token {second}")
+    assert client.get("/api/v1/items?warehouse=MAD1").status_code == 200
 
 
 def test_seed_demo_api_token_works():
@@ -150,18 +172,21 @@ def test_seed_demo_api_token_works():
     assert client.get("/api/v1/items?warehouse=MAD1").status_code == 200
 
 
-def test_create_api_client_creates_then_shows_same_token(warehouse):
-    """First call creates the system and token; the second shows the same token."""
+def test_create_api_client_shows_token_once(warehouse):
+    """First call creates the system and prints its token; the second finds the system,
+    names the token by prefix and says --rotate shows a new one; only the hash is stored."""
     first = run("create_api_client", "--type", "store", "--code", "S077", "--warehouse", "MAD1")
     second = run("create_api_client", "--type", "store", "--code", "S077")
     assert first.startswith("Created store system S077 (warehouses: MAD1).")
     assert second.startswith("Found store system S077")
-    token_first = next(li for li in first.splitlines() if li.startswith("API token:"))
-    token_second = next(li for li in second.splitlines() if li.startswith("API token:"))
-    assert token_first == token_second
-    key = token_first.split()[-1]
-    assert ApiToken.objects.get(system__code="S077").key_hash == ApiToken.hash_key(key)
+    key = next(li for li in first.splitlines() if li.startswith("API token:")).split()[-1]
+    token = ApiToken.objects.get(system__code="S077")
+    assert token.key_hash == ApiToken.hash_key(key) and token.expires_at is not None
+    assert key not in second
+    assert f"API token: {key[:12]}… exists" in second and "--rotate" in second
     assert ExternalSystem.objects.filter(code="S077").count() == 1
+    with pytest.raises(CommandError, match="add --rotate"):
+        run("create_api_client", "--type", "store", "--code", "S077", "--token-only")
 
 
 def test_create_api_client_rotate_issues_new_token(warehouse):

@@ -3,15 +3,16 @@
     manage.py create_api_client --type store --code S042 --warehouse MAD1
     manage.py create_api_client --type automation --code AUTO1 --rotate
 
-Running it again for the same system shows the same token (keys derive from
-``SECRET_KEY``); ``--rotate`` revokes it and issues a new one. Bad input ends
-with one line on stderr and a non-zero exit status.
+The token is printed once, when it is issued: only its hash is stored. Run
+again for the same system, it shows the system and says the token exists;
+``--rotate`` revokes it and prints a new one. Bad input ends with one line on
+stderr and a non-zero exit status (also ``--token-only`` without a token to print).
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.models import SystemType
-from integrations.services import api_token_rotate, external_system_ensure
+from integrations.services import external_system_ensure
 from wms.exceptions import DomainError
 
 
@@ -58,15 +59,18 @@ class Command(BaseCommand):
                 name=options["name"],
                 warehouse_codes=[c.strip() for c in options["warehouse"] if c.strip()],
                 endpoint_url=options["endpoint_url"],
+                rotate=options["rotate"],
             )
-            rotated = False
-            if options["rotate"] and not created:
-                key = api_token_rotate(system=system)
-                rotated = True
         except DomainError as exc:
             raise CommandError(exc.detail) from exc
+        rotated = options["rotate"] and not created
 
         if options["token_only"]:
+            if key is None:
+                raise CommandError(
+                    f"{code} has a token already and it cannot be shown again: "
+                    "add --rotate to replace it with a new one."
+                )
             self.stdout.write(key)
             return
         verb = "Created" if created else "Found"
@@ -77,5 +81,14 @@ class Command(BaseCommand):
         )
         if rotated:
             self.stdout.write("Rotated: the previous token no longer works.")
+        if key is None:
+            token = system.tokens.filter(revoked_at__isnull=True).get()
+            self.stdout.write(
+                f"API token: {token.prefix}… exists (issued {token.created_at:%Y-%m-%d}, "
+                f"expires {f'{token.expires_at:%Y-%m-%d}' if token.expires_at else 'never'}). "
+                "It was shown once, when issued; --rotate replaces it and shows the new one."
+            )
+            return
         self.stdout.write(f"API token: {key}")
+        self.stdout.write("Shown only now: it is stored as a hash and cannot be shown again.")
         self.stdout.write(f"Use it as the header  Authorization: Token {key}")
