@@ -9,9 +9,8 @@ apps' ``reports.py`` build sources (selectors only: nothing here writes);
 
 Memory stays flat whatever the size: ``SqlSource.stream`` reads through a
 server-side cursor in chunks, CSV leaves PostgreSQL by ``COPY … TO STDOUT``
-(the report's own query, only formatted by the server) and XLSX is written by
-xlsxwriter in ``constant_memory`` mode to a temporary file that is then sent in
-blocks (a zip's directory comes last, so no library streams XLSX before it ends).
+(the report's own query, only formatted by the server) and XLSX is written row by
+row into a zip that leaves as it is made (``wms.xlsx``: why not xlsxwriter).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,6 +28,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import xlsx
 from .exceptions import BusinessValidationError
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -252,16 +251,6 @@ def csv_stream(
         yield buffer.getvalue().encode()
 
 
-def _xlsx_cell(value):
-    if isinstance(value, dt.datetime):
-        return timezone.localtime(value).replace(tzinfo=None)
-    if isinstance(value, Decimal):
-        return float(value)  # a spreadsheet has floats only; the CSV keeps every digit
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return value
-
-
 def xlsx_stream(
     columns: list[Column],
     rows: Iterable[tuple],
@@ -269,31 +258,14 @@ def xlsx_stream(
     key_len: int,
     hide_sensitive: bool,
     sheet_title: str,
-    block_size: int = 256 * 1024,
 ) -> Iterator[bytes]:
-    """The workbook, built on disk in constant memory, then sent in blocks."""
-    import xlsxwriter  # only the download needs it
-
-    with tempfile.TemporaryFile() as out:
-        workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False})
-        sheet = workbook.add_worksheet(sheet_title[:31])
-        bold = workbook.add_format({"bold": True})
-        formats = {
-            "datetime": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-            "money": workbook.add_format({"num_format": "#,##0.00"}),
-            "decimal": workbook.add_format({"num_format": "#,##0.###"}),
-        }
-        cell_formats = [formats.get(c.kind) for c in columns]
-        sheet.write_row(0, 0, [str(c.label) for c in columns], bold)
-        for number, row in enumerate(rows, start=1):
-            values = visible_row(row, columns, key_len, hide_sensitive)
-            for col, value in enumerate(values):
-                if value is not None:
-                    sheet.write(number, col, _xlsx_cell(value), cell_formats[col])
-        workbook.close()
-        out.seek(0)
-        while block := out.read(block_size):
-            yield block
+    """The workbook, streamed as it is written (``wms.xlsx``)."""
+    return xlsx.xlsx_stream(
+        sheet_name=sheet_title,
+        headers=[str(c.label) for c in columns],
+        kinds=[c.kind for c in columns],
+        rows=(visible_row(row, columns, key_len, hide_sensitive) for row in rows),
+    )
 
 
 def file_name(slug: str, extension: str) -> str:
