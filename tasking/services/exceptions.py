@@ -27,10 +27,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from counting.models import CountType
+from counting.services import count_open
 from inventory import selectors as inventory_selectors
 from inventory import services as inventory_services
 from outbound.services import order_line_reallocate, order_line_short, order_pick_lock
-from wms.exceptions import BusinessValidationError, NotFoundError
+from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
 from wms.outbox import outbox_emit
 from wms.quantities import qty_text
 
@@ -297,13 +299,14 @@ def _remainder_resolve(
         resolution = ExceptionResolution.REALLOCATED
     else:
         moved = _quarantine_location(case, actor=actor)
-        CountRequest.objects.create(
+        request = CountRequest.objects.create(
             warehouse_id=case.warehouse_id,
             location_id=case.location_id,
             exception_case=case,
             reason=f"{case.get_type_display()} ({case.label})"[:200],
             requested_by=user_or_none(actor),
         )
+        notes.append(_spot_count_open(case, request, actor=actor))
         notes.append("quarantined: " + (", ".join(moved) if moved else "nothing available"))
         new_tasks = _reallocate(task, released, actor=actor)
         resolution = ExceptionResolution.QUARANTINED
@@ -314,6 +317,24 @@ def _remainder_resolve(
     if released - picked_again > 0:
         notes.append(f"shorted {qty_text(released - picked_again)}")
     return resolution, new_tasks
+
+
+def _spot_count_open(case: ExceptionCase, request: CountRequest, *, actor) -> str:
+    """The count request becomes a real count: a blind SPOT count of the location, in
+    this transaction (it counts the stock just quarantined). A location with nothing
+    to count opens none; the resolution goes on and says so."""
+    try:
+        count = count_open(
+            warehouse=case.warehouse,
+            type=CountType.SPOT,
+            blind=True,
+            locations=[case.location.code],
+            source_ref=f"CountRequest:{request.pk}",
+            actor=actor,
+        )
+    except DomainError as exc:
+        return f"no count opened: {exc.detail}"
+    return f"spot count {count.count_number}"
 
 
 @transaction.atomic
