@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from wms.correlation import get_correlation_id
 
@@ -61,21 +62,44 @@ def audit_record_many(
     """Several records of one actor and warehouse in one INSERT (a decision and its effect)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit records are written in the transaction of what they record")
+    events = audit_events(entries=entries, actor=actor, warehouse=warehouse)
+    return AuditEvent.objects.bulk_create(events)
+
+
+def audit_events(*, entries: list[AuditEntry], actor, warehouse: Warehouse | None):
+    """The unsaved ``AuditEvent`` rows of ``entries`` (actor, time and correlation id now)."""
     actor_id, actor_label = _actor_fields(actor)
     correlation_id = get_correlation_id()
-    return AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                event_type=entry.event_type,
-                actor_id=actor_id,
-                actor_label=actor_label,
-                warehouse=warehouse,
-                entity_type=entry.entity_type,
-                entity_id=entry.entity_id,
-                before=entry.before,
-                after=entry.after,
-                correlation_id=correlation_id,
-            )
-            for entry in entries
-        ]
-    )
+    now = timezone.now()
+    return [
+        AuditEvent(
+            event_type=entry.event_type,
+            occurred_at=now,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            warehouse=warehouse,
+            entity_type=entry.entity_type,
+            entity_id=entry.entity_id,
+            before=entry.before,
+            after=entry.after,
+            correlation_id=correlation_id,
+        )
+        for entry in entries
+    ]
+
+
+_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+
+
+def audit_insert(events: list[AuditEvent]) -> tuple[str, list]:
+    """``(sql, params)`` inserting ``events`` (from ``audit_events``), for a caller that
+    batches it with its other writes in one round trip (``wms.sql.execute``)."""
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
+    row = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+    params = [
+        f.get_db_prep_save(getattr(event, f.attname), connection=connection)
+        for event in events
+        for f in _FIELDS
+    ]
+    values = ", ".join([row] * len(events))
+    return f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) VALUES {values}", params

@@ -695,3 +695,24 @@ ON_HAND_PER_ITEM_LOCATION = (
     "ON p.item_id = b.item_id AND p.location_id = b.location_id "
     "GROUP BY b.item_id, b.location_id"
 )
+
+
+# --- adjustments (``inventory.services.adjustments``) ------------------------------------
+
+#: Everything ``adjustment_request`` needs to know before it posts, in one round trip:
+#: the reason code (id, use, requires approval), an earlier adjustment of the request
+#: key, the warehouse's thresholds, and the new adjustment's number and id (taken from
+#: their sequences even when not used: numbers may skip, as any sequence's do).
+#: Parameters: reason code, request key, warehouse id. Replaces four ORM queries
+#: (round trips per applied adjustment 10 -> 5 with the pipelined writes of the
+#: service; bench/adjustments.py 0.21 -> 0.48 of the raw ADJUST posting rate).
+ADJUSTMENT_REQUEST_LOOKUP = (
+    "SELECT r.id, r.use, r.requires_approval, "
+    "(SELECT a.id FROM inventory_inventoryadjustment a WHERE a.request_key = %s), "
+    "t.max_abs_qty, t.max_abs_value, "
+    "nextval('inventory_adjustment_number'), "
+    "nextval(pg_get_serial_sequence('inventory_inventoryadjustment', 'id')) "
+    "FROM (SELECT 1) AS one "
+    "LEFT JOIN inventory_reasoncode r ON r.code = %s "
+    "LEFT JOIN inventory_adjustmentthreshold t ON t.warehouse_id = %s"
+)

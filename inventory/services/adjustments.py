@@ -29,6 +29,13 @@ Invariants (here, and again in the database, see migration ``0009``):
 Lock order: the adjustment row (decisions only, ``inventory.locks``) → the
 posting's locks (posting key, then the balance) → the finance counter, last
 (``inventory.finance``: it serialises finance writers until commit).
+
+Write path of a request applied at once (the hot one, ``bench/adjustments.py``):
+one look-up statement (``queries.ADJUSTMENT_REQUEST_LOOKUP``: reason, earlier
+request, thresholds, number and id), the posting, then the adjustment, its
+history record and its audit records pipelined with the finance event (one
+round trip and the pipeline's sync), then COMMIT: five round trips where the
+raw posting has two. Decisions (approve, reject) are rare and use the ORM.
 """
 
 from __future__ import annotations
@@ -39,11 +46,13 @@ from decimal import Decimal
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from wms import sql
 from wms.correlation import get_correlation_id
+from wms.history import history_records
 from wms.scoping import actor_may_use_warehouse
 
-from .. import locks
-from ..audit import AuditEntry, audit_record_many
+from .. import locks, queries
+from ..audit import AuditEntry, audit_events, audit_insert, audit_record_many
 from ..exceptions import (
     AdjustmentAlreadyDecided,
     AdjustmentNotFound,
@@ -59,7 +68,6 @@ from ..models import (
     AdjustmentApproval,
     AdjustmentSource,
     AdjustmentState,
-    AdjustmentThreshold,
     ApprovalDecision,
     FinanceEventType,
     InventoryAdjustment,
@@ -176,24 +184,28 @@ def _adjustment_request(
     source_ref,
     request_key,
 ) -> InventoryAdjustment:
+    """Round trips of an applied one: the look-up, the posting, the rest in one pipeline
+    (adjustment, its history, two audit records, the finance event), the commit."""
     if source not in AdjustmentSource.values:
         raise InvalidPosting(f"Unknown adjustment source {source!r}.", code="invalid_source")
     if not isinstance(request_key, str) or not 0 < len(request_key) <= 255:
         raise InvalidPosting("request_key must be 1 to 255 characters.", code="invalid_request_key")
-    request = _checked(warehouse, item, location, status, qty_delta, reason_code)
-    existing = InventoryAdjustment.objects.filter(request_key=request_key).first()
-    if existing is not None:
-        return _replayed(request, request_key, existing)
+    qty, code = _checked_input(warehouse, item, location, qty_delta, reason_code)
+    found = _lookup(code=code, request_key=request_key, warehouse=warehouse)
+    request = _Request(warehouse, item, location, status, qty, _reason(code, found))
+    if found.existing_id is not None:
+        return _replayed(request, request_key)
     unit_cost = item.unit_cost
-    value = (request.qty_delta * unit_cost).quantize(AMOUNT_PLACES)
+    value = (qty * unit_cost).quantize(AMOUNT_PLACES)
     actor_id, actor_label = _actor_fields(actor)
     adjustment = InventoryAdjustment(
-        adjustment_number=_next_adjustment_number(),
+        id=found.adjustment_id,
+        adjustment_number=f"ADJ-{found.number:06d}",
         warehouse=warehouse,
         item=item,
         location=location,
         status=status,
-        qty_delta=request.qty_delta,
+        qty_delta=qty,
         reason_code=request.reason,
         note=note,
         requested_by_id=actor_id,
@@ -204,26 +216,51 @@ def _adjustment_request(
         value=value,
         request_key=request_key,
         correlation_id=get_correlation_id(),
+        created_at=timezone.now(),
     )
-    if _needs_approval(request, value):
+    if request.reason.requires_approval or found.over_threshold(qty, value):
         _check_not_below_reserved(request)
         adjustment.state = AdjustmentState.PENDING_APPROVAL
-        adjustment.save(force_insert=True)
         adjustment.ledger_entry_ids = []
-        _audit(adjustment, actor, [_requested_entry(adjustment)])
+        sql.execute(_inserts(adjustment, actor, [_requested_entry(adjustment)]))
         return adjustment
     result = _post(adjustment, actor)
     adjustment.state = AdjustmentState.APPLIED
     adjustment.posting_id = result.posting.pk
-    adjustment.applied_at = timezone.now()
-    adjustment.save(force_insert=True)
+    adjustment.applied_at = adjustment.created_at
     adjustment.ledger_entry_ids = result.entry_ids
-    _audit(adjustment, actor, [_requested_entry(adjustment), _applied_entry(adjustment, result)])
-    _finance_record(adjustment)
+    entries = [_requested_entry(adjustment), _applied_entry(adjustment, result)]
+    _pipelined(_inserts(adjustment, actor, entries), then=lambda: _finance_record(adjustment))
     return adjustment
 
 
-def _checked(warehouse, item, location, status, qty_delta, reason_code) -> _Request:
+@dataclass(frozen=True)
+class _Found:
+    """What ``queries.ADJUSTMENT_REQUEST_LOOKUP`` found."""
+
+    reason_id: int | None
+    reason_use: str | None
+    requires_approval: bool
+    existing_id: int | None
+    max_abs_qty: Decimal | None
+    max_abs_value: Decimal | None
+    number: int
+    adjustment_id: int
+
+    def over_threshold(self, qty: Decimal, value: Decimal) -> bool:
+        """Above either limit of the warehouse (no row, no limit)."""
+        return (self.max_abs_qty is not None and abs(qty) > self.max_abs_qty) or (
+            self.max_abs_value is not None and abs(value) > self.max_abs_value
+        )
+
+
+def _lookup(*, code: str, request_key: str, warehouse: Warehouse) -> _Found:
+    with sql.server_bound_cursor() as cursor:
+        cursor.execute(queries.ADJUSTMENT_REQUEST_LOOKUP, [request_key, code, warehouse.pk])
+        return _Found(*cursor.fetchone())
+
+
+def _checked_input(warehouse, item, location, qty_delta, reason_code) -> tuple[Decimal, str]:
     qty = qty_checked(qty_delta, field_name="qty_delta", allow_negative=True)
     if item.warehouse_id != warehouse.pk:
         raise InvalidPosting(
@@ -231,28 +268,76 @@ def _checked(warehouse, item, location, status, qty_delta, reason_code) -> _Requ
             code="warehouse_mismatch",
         )
     same_warehouse(item, location)
-    return _Request(warehouse, item, location, status, qty, _reason(reason_code))
-
-
-def _reason(reason_code: str) -> ReasonCode:
-    """The reason, if it exists and is one for adjustments; else 422 ``invalid_reason_code``."""
     code = reason_code.code if isinstance(reason_code, ReasonCode) else reason_code
-    reason = ReasonCode.objects.filter(code=code).first() if code else None
-    if reason is None or reason.use != ReasonCodeUse.ADJUSTMENT:
-        problem = "Unknown reason code" if reason is None else "Not a reason for adjustments"
+    return qty, code or ""
+
+
+def _checked(warehouse, item, location, status, qty_delta, reason_code) -> _Request:
+    """A request as ``_adjustment_request`` checks it (for the replay after a race)."""
+    qty, code = _checked_input(warehouse, item, location, qty_delta, reason_code)
+    reason = ReasonCode.objects.filter(code=code).first()
+    found = _Found(
+        reason.pk if reason else None,
+        reason.use if reason else None,
+        bool(reason and reason.requires_approval),
+        None, None, None, 0, 0,
+    )  # fmt: skip
+    return _Request(warehouse, item, location, status, qty, _reason(code, found))
+
+
+def _reason(code: str, found: _Found) -> ReasonCode:
+    """The reason, if it exists and is one for adjustments; else 422 ``invalid_reason_code``."""
+    if found.reason_id is None or found.reason_use != ReasonCodeUse.ADJUSTMENT:
+        problem = (
+            "Unknown reason code" if found.reason_id is None else "Not a reason for adjustments"
+        )
         raise InvalidReasonCode(
             f"{problem}: {code!r}.",
             errors=[{"field": "reasonCode", "code": "invalid_reason_code", "message": problem}],
         )
+    reason = ReasonCode(
+        id=found.reason_id,
+        code=code,
+        use=found.reason_use,
+        requires_approval=found.requires_approval,
+    )
+    reason._state.adding, reason._state.db = False, connection.alias
     return reason
 
 
-def _replayed(
-    request: _Request, request_key: str, existing: InventoryAdjustment | None = None
-) -> InventoryAdjustment:
+def _inserts(adjustment: InventoryAdjustment, actor, entries: list) -> list[tuple[str, list]]:
+    """The adjustment, its first history record and its audit records, as statements."""
+    return [
+        sql.insert(adjustment),
+        history_records(InventoryAdjustment, [adjustment.pk], history_type="+"),
+        audit_insert(audit_events(entries=entries, actor=actor, warehouse=adjustment.warehouse)),
+    ]
+
+
+def _pipelined(statements: list[tuple[str, list]], *, then) -> None:
+    """``statements``, then ``then()`` (whose first read sends them all), in one round trip.
+
+    psycopg's pipeline mode queues the writes; the finance event's statement reads
+    its row back, which flushes the queue and waits once for everything.
+    """
+    connection.ensure_connection()
+    cursors = []
+    with connection.wrap_database_errors:
+        try:
+            with connection.connection.pipeline():
+                for statement, params in statements:
+                    cursor = sql.server_bound_cursor()
+                    cursor.execute(statement, params)
+                    cursors.append(cursor)
+                then()
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+
+def _replayed(request: _Request, request_key: str) -> InventoryAdjustment:
     """The first adjustment of ``request_key``, if the request is the same one."""
-    if existing is None:
-        existing = InventoryAdjustment.objects.get(request_key=request_key)
+    existing = InventoryAdjustment.objects.get(request_key=request_key)
     if not request.matches(existing):
         raise AdjustmentRequestKeyReused(
             f"Request key {request_key!r} was used for adjustment "
@@ -261,17 +346,6 @@ def _replayed(
         )
     existing.ledger_entry_ids = existing.ledger_entry_id_list()
     return existing
-
-
-def _needs_approval(request: _Request, value: Decimal) -> bool:
-    if request.reason.requires_approval:
-        return True
-    threshold = AdjustmentThreshold.objects.filter(warehouse=request.warehouse).first()
-    if threshold is None:
-        return False
-    return (
-        threshold.max_abs_qty is not None and abs(request.qty_delta) > threshold.max_abs_qty
-    ) or (threshold.max_abs_value is not None and abs(value) > threshold.max_abs_value)
 
 
 def _check_not_below_reserved(request: _Request) -> None:
@@ -303,13 +377,6 @@ def _check_not_below_reserved(request: _Request) -> None:
                 "requested": format(-request.qty_delta, "f"),
             },
         )
-
-
-def _next_adjustment_number() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('inventory_adjustment_number')")
-        (number,) = cursor.fetchone()
-    return f"ADJ-{number:06d}"
 
 
 # --- decisions ----------------------------------------------------------------------

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from integrations.authentication import SystemPrincipal
-from inventory import services
 from inventory.models import (
     AdjustmentState,
+    AdjustmentThreshold,
     AuditEvent,
     FinanceEvent,
     InventoryAdjustment,
@@ -99,7 +99,7 @@ def test_adjustment_request_above_qty_threshold_waits_and_posts_nothing(
 
 def test_adjustment_request_above_value_threshold_waits(request_adjustment, controller_user):
     """19 units x 2.50 = 47.50 is under 100; a threshold of 40 makes it wait."""
-    threshold_row = services.adjustments.AdjustmentThreshold.objects.get()
+    threshold_row = AdjustmentThreshold.objects.get()
     threshold_row.max_abs_value = D("40")
     threshold_row.save()
     adjustment = request_adjustment("19", reason="FOUND", actor=controller_user)

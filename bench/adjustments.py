@@ -1,0 +1,255 @@
+"""Benchmark: adjustments applied per second beside the posting service's own rate.
+
+Two paths, alternated in short rounds on the same database and SKUs:
+
+- ``adjustment_request`` below the thresholds: the adjustment row (with its
+  history record), the ADJUST posting (ledger entry, balance, outbox event),
+  two audit records and the finance event, in one transaction;
+- ``stock_adjust`` alone: the raw ADJUST posting the first one contains.
+
+Prints both, per round and as medians, and their ratio. Target: the
+adjustment rate ≥ 0.7 x the raw posting rate. Not a test: figures on a shared
+2-core machine are noisy (other engineers run suites at the same time).
+Finance events are numbered under one counter lock held until commit
+(``inventory.finance``), so adjustments from several workers queue there;
+``--workers 1`` (the default) measures the path itself.
+
+    .venv/bin/python bench/adjustments.py [--seconds 5] [--rounds 3] [--workers 1]
+
+Uses its own database (default ``wms_bench_adjustments``; ``--database-url``),
+created and migrated by the script. Exits non-zero if it could not run or the
+books do not verify afterwards.
+"""
+
+import argparse
+import multiprocessing
+import os
+import queue
+import random
+import statistics
+import sys
+import time
+import traceback
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# The posting bench's Django set-up and database creation, not a copy of them.
+from inventory_postings import _django, _ensure_database  # noqa: E402
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/wms_bench_adjustments"
+TARGET = 0.7
+
+
+def _setup(skus: int) -> dict:
+    """Master data, one million units per SKU, a reason code, no thresholds (idempotent)."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from inventory import services
+    from inventory.models import (
+        InventoryStatus,
+        Item,
+        Location,
+        LocationType,
+        ReasonCode,
+        ReasonCodeUse,
+        UnitOfMeasure,
+        Warehouse,
+    )
+
+    warehouse, _ = Warehouse.objects.get_or_create(code="BENCH", defaults={"name": "Bench"})
+    uom, _ = UnitOfMeasure.objects.get_or_create(code="EA", defaults={"description": "Each"})
+    status, _ = InventoryStatus.objects.get_or_create(
+        code="AVAILABLE", defaults={"description": "Available", "allocatable": True}
+    )
+    ReasonCode.objects.get_or_create(
+        code="COUNT_DIFF",
+        defaults={"description": "Count difference", "use": ReasonCodeUse.ADJUSTMENT},
+    )
+    location, _ = Location.objects.get_or_create(
+        warehouse=warehouse,
+        code="BENCH-A",
+        defaults={"barcode": "BENCH-A", "type": LocationType.PICK_FACE},
+    )
+    existing = set(Item.objects.filter(warehouse=warehouse).values_list("sku", flat=True))
+    Item.objects.bulk_create(
+        [
+            Item(
+                warehouse=warehouse,
+                sku=f"B-{n:05d}",
+                description="bench",
+                base_uom=uom,
+                unit_cost=Decimal("2.5000"),
+            )
+            for n in range(skus)
+            if f"B-{n:05d}" not in existing
+        ]
+    )
+    items = list(
+        Item.objects.filter(warehouse=warehouse, sku__in=[f"B-{n:05d}" for n in range(skus)])
+    )
+    for item in items:
+        services.stock_receive(
+            item=item,
+            location=location,
+            status=status,
+            qty=Decimal("1000000"),
+            posting_key=f"bench-stock-{item.sku}",
+            source_ref="bench",
+        )
+    return {
+        "items": [item.pk for item in items],
+        "location": location.pk,
+        "status": status.pk,
+        "warehouse": warehouse.pk,
+    }
+
+
+def _worker(path, number, ids, seconds, start, results):
+    """One process: ``path`` ("adjustment" or "posting") as often as it can for ``seconds``."""
+    try:
+        from django.db import connections
+
+        from inventory import services
+        from inventory.models import InventoryStatus, Item, Location, Warehouse
+
+        connections.close_all()
+        items = list(
+            Item.objects.filter(pk__in=ids["items"]).select_related("warehouse", "base_uom")
+        )
+        location = Location.objects.get(pk=ids["location"])
+        status = InventoryStatus.objects.get(pk=ids["status"])
+        warehouse = Warehouse.objects.get(pk=ids["warehouse"])
+        rng = random.Random(number)
+        run = uuid.uuid4().hex[:8]
+        start.wait()
+        done, deadline = 0, time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            item = items[rng.randrange(len(items))]
+            qty = Decimal(rng.choice((-2, -1, 1, 2)))  # stock stays around a million
+            key = f"bench-{path}-{run}-{number}-{done}"
+            if path == "adjustment":
+                services.adjustment_request(
+                    warehouse=warehouse,
+                    item=item,
+                    location=location,
+                    status=status,
+                    qty_delta=qty,
+                    reason_code="COUNT_DIFF",
+                    actor="bench",
+                    source="api",
+                    request_key=key,
+                )
+            else:
+                services.stock_adjust(
+                    item=item,
+                    location=location,
+                    status=status,
+                    qty_delta=qty,
+                    reason_code="COUNT_DIFF",
+                    posting_key=key,
+                    source_ref=key,
+                    actor="bench",
+                )
+            done += 1
+        results.put(done)
+    except BaseException:
+        traceback.print_exc()
+        raise SystemExit(1) from None
+
+
+def _run(path: str, ids: dict, seconds: float, workers: int) -> int:
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(workers)
+    results = context.Queue()
+    processes = [
+        context.Process(target=_worker, args=(path, n, ids, seconds, start, results))
+        for n in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    counts = []
+    while len(counts) < workers:
+        try:
+            counts.append(results.get(timeout=1))
+        except queue.Empty:
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed:
+                for process in processes:
+                    process.kill()
+                raise SystemExit(
+                    f"a {path} worker failed (exit codes {failed}); see above"
+                ) from None
+    for process in processes:
+        process.join()
+    return sum(counts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--seconds", type=float, default=5.0, help="per path and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--skus", type=int, default=200)
+    args = parser.parse_args()
+
+    _ensure_database(args.database_url)
+    _django(args.database_url)
+    from django.db import connections
+
+    print(f"database {args.database_url}; migrating and seeding {args.skus} SKUs …", flush=True)
+    ids = _setup(args.skus)
+    connections.close_all()  # forked workers open their own connections
+    print(
+        f"{args.workers} worker process(es), {args.rounds} rounds of {args.seconds:.0f} s per "
+        f"path, {os.cpu_count()} CPU cores",
+        flush=True,
+    )
+    adjustment_rates, posting_rates = [], []
+    for round_no in range(1, args.rounds + 1):
+        load = os.getloadavg()[0]
+        adjustments = _run("adjustment", ids, args.seconds, args.workers)
+        postings = _run("posting", ids, args.seconds, args.workers)
+        adjustment_rates.append(adjustments / args.seconds)
+        posting_rates.append(postings / args.seconds)
+        print(
+            f"  round {round_no}: adjustment_request {adjustment_rates[-1]:>6.0f} /s, "
+            f"stock_adjust {posting_rates[-1]:>6.0f} /s, "
+            f"ratio {adjustment_rates[-1] / posting_rates[-1]:.2f} (load average before: "
+            f"{load:.1f})",
+            flush=True,
+        )
+    adjustment_rate = statistics.median(adjustment_rates)
+    posting_rate = statistics.median(posting_rates)
+    ratio = adjustment_rate / posting_rate
+
+    from inventory.selectors import inventory_verify
+
+    report = inventory_verify()
+    print()
+    print(f"medians of {args.rounds} rounds:")
+    print(f"adjustments applied (adjustment_request): {adjustment_rate:>8.0f} /s")
+    print(f"raw ADJUST postings (stock_adjust):        {posting_rate:>8.0f} /s")
+    print(f"ratio:                                     {ratio:>8.2f}")
+    print(f"target >= {TARGET}x the posting rate: {'met' if ratio >= TARGET else 'NOT met'}")
+    print(
+        f"verify_inventory after both: {'OK' if report.ok else 'DRIFT'} "
+        f"({len(report.problems)} problems)"
+    )
+    print("note: shared 2-core machine, other test suites running; figures are noisy.")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SystemExit:
+        raise
+    except BaseException:
+        traceback.print_exc()
+        sys.exit(2)
