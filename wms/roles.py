@@ -13,6 +13,7 @@ PICKER = "picker"
 RECEIVER = "receiver"
 SUPERVISOR = "supervisor"
 INVENTORY_CONTROLLER = "inventory_controller"
+COUNTER = "counter"
 FINANCE = "finance"
 ADMINISTRATOR = "administrator"
 
@@ -85,6 +86,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "counting.*",
         "tasking.view_*",
         "tasking.change_exceptioncase",
+    ],
+    # Counters record what they find (handheld count pages, the results API); they
+    # see no balances: counts are blind unless a controller opened one that is not.
+    COUNTER: [
+        "inventory.view_item",
+        "inventory.view_location",
+        "counting.view_inventorycount",
+        "counting.view_countline",
+        "counting.change_countline",
     ],
     FINANCE: [
         "inventory.view_item",
