@@ -144,7 +144,9 @@ def _reconcile(count: InventoryCount) -> list[tuple[int, Decimal]]:
 def _adjust(count, variances, actor) -> tuple[list, list[int]]:
     """One adjustment per line with a variance; the adjustments and the blocked line ids."""
     adjustments, blocked = [], []
-    lines = CountLine.objects.in_bulk([pk for pk, _v in variances])
+    lines = CountLine.objects.select_related("item", "location", "status").in_bulk(
+        [pk for pk, _v in variances]
+    )
     reason = count_reason_code()
     for pk, variance in variances:
         line = lines[pk]
