@@ -159,7 +159,7 @@ class AlertAdmin(WarehouseScopedAdminMixin, _ReadOnlyAdmin):
     """Written by the evaluation only (wms.alerts); read here."""
 
     warehouse_lookup = "warehouse"
-    list_display = ["message", "rule", "status", "opened_at", "last_seen_at", "closed_at"]
+    list_display = ["message", "rule", "status", "opened_at", "closed_at"]
     list_filter = ["status", "rule__kind"]
     search_fields = ["subject", "message"]
     date_hierarchy = "opened_at"

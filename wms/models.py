@@ -229,7 +229,6 @@ class Alert(models.Model):
     message = models.CharField(_("message"), max_length=500)
     detail = models.JSONField(_("detail"), encoder=DjangoJSONEncoder, default=dict)
     opened_at = models.DateTimeField(_("opened at"), db_default=Now())
-    last_seen_at = models.DateTimeField(_("last seen at"), db_default=Now())
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
     class Meta:
