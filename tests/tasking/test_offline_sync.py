@@ -293,3 +293,45 @@ def test_handheld_sync_chaos_answers_lost_and_retried_concurrently(picker, relea
     assert set(PickTask.objects.values_list("status", flat=True)) == {PickTaskStatus.DONE}
     assert balance(layout.sku_a, layout.staging, layout.available) == (D("8"), D("0"))
     _verify_clean()
+
+
+@pytest.mark.django_db
+def test_handheld_shell_worker_manifest_and_words(pablo):
+    """The worker is served with a scope over /handheld/, the manifest makes the
+    shell installable, and the device's words come in the session's language."""
+    worker = pablo.get("/handheld/offline/sw.js")
+    assert worker["Service-Worker-Allowed"] == "/handheld/"
+    assert worker["Content-Type"].startswith("application/javascript")
+    assert "/static/tasking/handheld/offline.js" in worker.content.decode()
+    manifest = pablo.get("/handheld/offline/manifest.webmanifest").json()
+    assert (manifest["scope"], manifest["display"]) == ("/handheld/", "standalone")
+    pablo.cookies["django_language"] = "es"
+    words = pablo.get("/handheld/offline/i18n.js").content.decode()
+    assert "acciones guardadas en este dispositivo" in words
+    page = pablo.get("/handheld/offline/").content.decode()
+    assert "Trabajo en este dispositivo" in page
+
+
+@pytest.mark.django_db
+def test_handheld_sync_admin_shows_devices_and_resolves_conflicts(
+    client, pablo, picker, picker2, supervisor, release_order, layout
+):
+    """The operator view lists each device's last sync, refusals and open conflicts;
+    a supervisor marks a conflict resolved."""
+    release_order([("SKU-A", 5)])
+    [task] = _claimed(picker, layout)
+    pick_task_reassign(task_id=task.pk, picker=picker2, actor=supervisor)
+    _sync(pablo, [_pick(picker, task, 1)])
+    client.force_login(supervisor)
+    devices = client.get("/admin/tasking/handhelddevice/").content.decode()
+    assert "dev-1" in devices and "pablo" in devices
+    entry = SyncEntry.objects.get()
+    response = client.post(
+        "/admin/tasking/syncentry/",
+        {"action": "resolve_conflicts", "_selected_action": [entry.pk]},
+    )
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert (entry.conflict_status, entry.resolved_by) == ("RESOLVED", supervisor)
+    detail = client.get(f"/admin/tasking/syncentry/{entry.pk}/change/").content.decode()
+    assert str(task.pk) in detail
