@@ -259,11 +259,13 @@
   }
 
   // --- the confirm forms of the online pages ---------------------------------------------
-  /* A form marked data-offline-kind is sent as usual (JSON answer); when the
-   * network is down it is kept in the queue under its own client_key. */
+  /* A form marked data-offline-kind is sent as usual (fetch, JSON answer; with
+   * data-offline-mode="fallback" a plain post); when the network is down it is
+   * kept in the queue under its own client_key. */
   function bindForms() {
     document.querySelectorAll("form[data-offline-kind]").forEach(function (form) {
       form.addEventListener("submit", function (ev) {
+        if (form.dataset.offlineMode === "fallback" && navigator.onLine) { return; }
         ev.preventDefault();
         var data = new URLSearchParams(new FormData(form));
         if (ev.submitter && ev.submitter.name) { data.set(ev.submitter.name, ev.submitter.value); }
@@ -279,7 +281,8 @@
           });
           return enqueue(kind, entry, data.get("client_key")).then(function () {
             form.querySelectorAll("input, button, select").forEach(function (x) { x.disabled = true; });
-            document.body.dataset.afterFlush = "queue";
+            // A pick kept this way: back to the picker's queue once it is sent.
+            if (kind.indexOf("pick.") === 0) { document.body.dataset.afterFlush = "queue"; }
           });
         }
         if (!navigator.onLine) { keep(); return; }
