@@ -211,9 +211,14 @@ def dock_load(*, warehouse_id: int, package_ids) -> DockLoad:
     return DockLoad(orders=list(rows.values()))
 
 
-def dock_orders_ready(*, warehouse_id: int, store_code: str | None = None, limit: int = 30):
-    """Packed orders waiting for a truck (oldest packed first), with their package counts."""
-    orders = ReplenishmentOrder.objects.filter(warehouse_id=warehouse_id, status=OrderStatus.PACKED)
+def dock_orders_ready(
+    *, warehouse_id: int, store_code: str | None = None, exclude_ids=(), limit: int = 30
+):
+    """Packed orders waiting for a truck (oldest packed first), with their package counts;
+    ``exclude_ids``: those already on the truck."""
+    orders = ReplenishmentOrder.objects.filter(
+        warehouse_id=warehouse_id, status=OrderStatus.PACKED
+    ).exclude(pk__in=list(exclude_ids))
     if store_code:
         orders = orders.filter(store_code=store_code)
     return orders.annotate(

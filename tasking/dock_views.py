@@ -116,7 +116,7 @@ def _render_load(request, warehouse, load, *, status=200, confirm_form=None, **e
         "door": load["door"],
         "load": view,
         "ready": dock_selectors.dock_orders_ready(
-            warehouse_id=warehouse.pk, store_code=view.store_code
+            warehouse_id=warehouse.pk, store_code=view.store_code, exclude_ids=view.order_ids
         ),
         "form": ScanForm(),
         "confirm_form": confirm_form or DockConfirmForm(initial={"client_key": load["key"]}),

@@ -12,6 +12,7 @@ import pytest
 
 from inventory.models import InventoryLedgerEntry
 from outbound.models import OrderStatus, PackageStatus, Shipment
+from tests.browser.handheld import login, scan
 from tests.tasking.conftest import (  # noqa: F401 (fixtures, see above)
     carton,
     layout,
@@ -23,25 +24,6 @@ from tests.tasking.conftest import (  # noqa: F401 (fixtures, see above)
 from tests.tasking.dock_support import doors, pack_for_store  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
-PASSWORD = "pw-for-tests-1"
-
-
-def _login(page, base, username, next_url):
-    page.goto(f"{base}{next_url}")
-    page.wait_for_url("**/login/**")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]:has-text('Log in')")
-    page.wait_for_url(f"{base}{next_url}")
-
-
-def _scan(page, value):
-    """A scanner types into the focused field and sends Enter."""
-    field = page.locator("[data-scan]")
-    assert field.evaluate("el => el === document.activeElement"), "scan field not focused"
-    field.fill(value)
-    field.press("Enter")
-    page.wait_for_load_state()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -54,15 +36,15 @@ def test_dock_flow_door_wrong_package_two_packages_confirm(
     order, (first, second) = pack_for_store("S042", [[("SKU-A", 6)], [("SKU-A", 4), ("SKU-B", 5)]])
     other, (foreign,) = pack_for_store("S077", [[("SKU-B", 1)]])
     base = live_server.url
-    _login(page, base, "pablo", "/handheld/picking/dock/")
+    login(page, base, "pablo", "/handheld/picking/dock/")
     ready = page.locator("[data-testid=ready-orders]").inner_text()
     assert order.external_order_id in ready and "S077" in ready
 
-    _scan(page, "D02")
+    scan(page, "D02")
     page.wait_for_url(f"{base}/handheld/picking/dock/load/")
     assert page.locator("[data-testid=door]").inner_text() == "D02"
 
-    _scan(page, first.sscc)
+    scan(page, first.sscc)
     success = page.locator("[data-testid=flash-success]")
     success.wait_for()
     assert f"Loaded package {first.sscc}" in success.inner_text()
@@ -70,7 +52,7 @@ def test_dock_flow_door_wrong_package_two_packages_confirm(
         "1 / 2"
     )
 
-    _scan(page, foreign.sscc)
+    scan(page, foreign.sscc)
     error = page.locator("[data-testid=flash-error]")
     error.wait_for()
     assert (
@@ -79,7 +61,7 @@ def test_dock_flow_door_wrong_package_two_packages_confirm(
     )
     assert page.locator("[data-testid=load-count]").inner_text() == "1 package"
 
-    _scan(page, f"]C100{second.sscc}")  # the label's GS1-128 as the scanner sends it
+    scan(page, f"]C100{second.sscc}")  # the label's GS1-128 as the scanner sends it
     page.locator("[data-testid=flash-success]").wait_for()
     assert page.locator(f"[data-testid=loaded-count-{order.external_order_id}]").inner_text() == (
         "2 / 2"

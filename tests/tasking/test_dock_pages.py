@@ -4,10 +4,13 @@ once (also when the form is sent twice), permissions, Spanish."""
 
 # ruff: noqa: F811 (fixtures of dock_support imported by name, then requested as arguments)
 
+import threading
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test import Client
 
 from inventory.models import InventoryLedgerEntry
 from outbound.models import OrderStatus, PackageStatus, Shipment
@@ -177,11 +180,13 @@ def test_dock_scan_order_loads_all_its_packages(loader, doors, pack_for_store):
 
 
 def test_dock_two_orders_of_one_store_in_one_shipment(loader, doors, pack_for_store):
-    """Two packed orders of one store go on one truck: one shipment with both."""
+    """Two packed orders of one store go on one truck: one shipment with both. The page
+    lists the store's packed orders not loaded yet."""
     first, _ = pack_for_store("S042", [[("SKU-A", 1)]])
     second, _ = pack_for_store("S042", [[("SKU-B", 2)]])
     _at_door(loader)
-    _scan(loader, first.external_order_id)
+    page = _scan(loader, first.external_order_id)
+    assert [order.pk for order in page.context["ready"]] == [second.pk]
     _scan(loader, second.external_order_id)
     _confirm(loader)
     shipment = Shipment.objects.get()
@@ -203,13 +208,43 @@ def test_dock_confirm_sent_twice_ships_once(loader, doors, pack_for_store):
     assert InventoryLedgerEntry.objects.filter(entry_type="ISSUE").count() == 1
 
 
-def test_dock_two_loaders_confirm_the_same_order_once(
-    client, django_user_model, loader, doors, pack_for_store, picker2
-):
+@pytest.mark.django_db(transaction=True)
+def test_dock_confirm_sent_twice_at_once_ships_once(client, picker, doors, pack_for_store):
+    """The same confirm form sent twice at the same moment (a double tap on two
+    connections): both answers lead to the one shipment, stock issued once."""
+    order, _packages = pack_for_store("S042", [[("SKU-A", 3)], [("SKU-B", 2)]])
+    client.force_login(picker)
+    _at_door(client)
+    _scan(client, order.external_order_id)
+    key = client.get(LOAD).context["confirm_form"].initial["client_key"]
+    data = {"action": "confirm", "client_key": key, "carrier": "DHL", "tracking_ref": ""}
+    start = threading.Barrier(2)
+    answers = []
+
+    def send():
+        handheld = Client()
+        handheld.cookies = client.cookies  # the same session: the same tab, twice
+        start.wait()
+        try:
+            answers.append(handheld.post(LOAD, data))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    shipment = Shipment.objects.get()
+    assert [a.status_code for a in answers] == [302, 302]
+    assert {a["Location"] for a in answers} == {f"/handheld/picking/dock/shipment/{shipment.pk}/"}
+    assert InventoryLedgerEntry.objects.filter(entry_type="ISSUE").count() == 2  # two lines
+    assert order_of(order).status == OrderStatus.SHIPPED
+
+
+def test_dock_two_loaders_confirm_the_same_order_once(loader, doors, pack_for_store, picker2):
     """Two loaders at two handhelds load the same order and both confirm: the second is
     told it already left; one shipment, stock issued once."""
-    from django.test import Client
-
     order, _packages = pack_for_store("S042", [[("SKU-A", 3)]])
     other = Client()
     other.force_login(picker2)
