@@ -101,11 +101,11 @@ def stock_on_hand(
         params["item_ids"] = _item_ids(warehouse_ids, sku)
     if status:
         params["status_id"] = _status_id(status)
-    sql = queries.stock_on_hand_report(
-        as_of=as_of is not None, zone=bool(zone), items=bool(sku), status=bool(status)
-    )
+    shape = {"as_of": as_of is not None, "zone": bool(zone), "items": bool(sku)}
+    shape["status"] = bool(status)
     return SqlSource(
-        sql=sql,
+        sql=queries.stock_on_hand_report(**shape),
+        page_sql=queries.stock_on_hand_report(**shape, per_balance=True),
         params=params,
         key_exprs=["b.location_id", "b.item_id", "b.status_id"],
         columns=STOCK_ON_HAND_COLUMNS,

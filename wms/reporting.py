@@ -74,6 +74,7 @@ class SqlSource:
     params: dict
     key_exprs: list[str]  # the key's SQL expressions, in order
     columns: list[Column]
+    page_sql: str | None = None  # another plan for a page (a few rows), if one pays
 
     @property
     def key_len(self) -> int:
@@ -81,6 +82,7 @@ class SqlSource:
 
     def _statement(self, *, after: tuple | None, limit: int | None) -> tuple[str, dict]:
         params = dict(self.params)
+        sql = self.page_sql if limit is not None and self.page_sql else self.sql
         condition, tail = "", ""
         if after is not None:
             keys = ", ".join(f"%(after{i})s" for i in range(self.key_len))
@@ -88,7 +90,7 @@ class SqlSource:
             params.update({f"after{i}": value for i, value in enumerate(after)})
         if limit is not None:
             tail, params["limit"] = "LIMIT %(limit)s", limit
-        return self.sql.format(after=condition, limit=tail), params
+        return sql.format(after=condition, limit=tail), params
 
     def page(self, *, after: tuple | None, limit: int) -> list[tuple]:
         sql, params = self._statement(after=after, limit=limit)
