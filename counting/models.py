@@ -269,9 +269,10 @@ class CountLine(models.Model):
                 name="count_line_recount_other_person",
             ),
         ]
+        # Lines of a count (by location, or to filter by state) are found through the
+        # unique index (count, location, item, status); an index on state would make
+        # every result and the reconciliation of 100,000 lines update one more index.
         indexes = [
-            models.Index(fields=["count", "location"], name="count_line_location_idx"),
-            models.Index(fields=["count", "state"], name="count_line_state_idx"),
             models.Index(
                 fields=["location", "counted_at"],
                 condition=Q(counted_at__isnull=False),

@@ -68,6 +68,7 @@ def count_close(*, count, actor) -> ClosedCount:
             % {"n": waiting, "count": count.count_number}
         )
     before = _snapshot(count)
+    queries.jit_off()
     queries.count_lines_not_counted(count_id=count.pk)
     variances = _reconcile(count)
     adjustments, blocked = _adjust(count, variances, actor)
@@ -142,39 +143,42 @@ def _reconcile(count: InventoryCount) -> list[tuple[int, Decimal]]:
 
 
 def _adjust(count, variances, actor) -> tuple[list, list[int]]:
-    """One adjustment per line with a variance; the adjustments and the blocked line ids."""
-    adjustments, blocked = [], []
-    lines = CountLine.objects.select_related("item", "location", "status").in_bulk(
+    """One adjustment per line with a variance; the adjustments and the blocked line ids.
+
+    ``adjustment_request`` runs in a savepoint of its own (its ``atomic`` nests in
+    ours): a refused adjustment (reserved stock) takes back only itself, and its line
+    is left BLOCKED with the reason; the lines are written at the end, in bulk.
+    """
+    adjustments, adjusted, blocked = [], [], []
+    lines = CountLine.objects.select_related("item__base_uom", "location", "status").in_bulk(
         [pk for pk, _v in variances]
     )
     reason = count_reason_code()
     for pk, variance in variances:
         line = lines[pk]
+        # The posting and the finance event read the warehouse of both: ours.
+        line.item.warehouse = line.location.warehouse = count.warehouse
         try:
-            # A savepoint: a refused adjustment must not doom the whole close.
-            with transaction.atomic():
-                adjustment = inventory_services.adjustment_request(
-                    warehouse=count.warehouse,
-                    item=line.item,
-                    location=line.location,
-                    status=line.status,
-                    qty_delta=variance,
-                    reason_code=reason,
-                    note=_("Count %(count)s") % {"count": count.count_number},
-                    actor=actor,
-                    source="count",
-                    source_ref=f"{count.count_number}:line:{line.pk}",
-                    request_key=f"count-line:{line.pk}",
-                )
+            adjustment = inventory_services.adjustment_request(
+                warehouse=count.warehouse,
+                item=line.item,
+                location=line.location,
+                status=line.status,
+                qty_delta=variance,
+                reason_code=reason,
+                note=_("Count %(count)s") % {"count": count.count_number},
+                actor=actor,
+                source="count",
+                source_ref=f"{count.count_number}:line:{line.pk}",
+                request_key=f"count-line:{line.pk}",
+            )
         except DomainError as exc:
-            line.state, line.note = CountLineState.BLOCKED, f"{exc.code}: {exc.detail}"[:500]
-            line.save(update_fields=["state", "note"])
-            blocked.append(line.pk)
+            blocked.append((line.pk, f"{exc.code}: {exc.detail}"[:500]))
             continue
-        line.adjustment = adjustment
-        line.save(update_fields=["adjustment"])
+        adjusted.append((line.pk, adjustment.pk))
         adjustments.append(adjustment)
-    return adjustments, blocked
+    queries.count_lines_adjusted(adjusted=adjusted, blocked=blocked)
+    return adjustments, [pk for pk, _note in blocked]
 
 
 def _adjustments_of(count) -> list:

@@ -142,6 +142,7 @@ def count_open(
     count.save(force_insert=True)
     opened = 0
     if location_ids != [] and item_ids != []:
+        queries.jit_off()
         sheet_sql, sheet_params = inventory_selectors.count_sheet(
             warehouse_id=warehouse.pk,
             location_ids=location_ids,
