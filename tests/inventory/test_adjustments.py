@@ -1,9 +1,11 @@
 """Adjustments with reason codes (``inventory.services.adjustment_request``): applied at once
 below the thresholds, pending above them; idempotent; posted, evented, valued and audited."""
 
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 
 from integrations.authentication import SystemPrincipal
 from inventory.models import (
@@ -203,3 +205,32 @@ def test_adjustment_request_keeps_history(request_adjustment, controller_user):
     """simple-history keeps the adjustment's versions."""
     adjustment = request_adjustment("-1", actor=controller_user)
     assert adjustment.history.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adjustment_request_same_key_from_two_connections_one_effect(
+    request_adjustment, controller_user, stocked, bin_a, available
+):
+    """The same request key sent twice at the same moment (two connections): one adjustment,
+    one posting, one finance event, and both callers get that adjustment."""
+    barrier = threading.Barrier(2)
+    results = []
+
+    def send():
+        try:
+            barrier.wait()
+            results.append(request_adjustment("-2", actor=controller_user, key="race-1").pk)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    [adjustment] = InventoryAdjustment.objects.all()
+    assert results == [adjustment.pk, adjustment.pk]
+    assert InventoryLedgerEntry.objects.filter(entry_type=LedgerEntryType.ADJUSTMENT).count() == 1
+    assert FinanceEvent.objects.count() == 1
+    assert balance_of(stocked, bin_a, available) == (D("8"), D("3"))
