@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F
+from django.db.models.functions import Round
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -132,9 +133,12 @@ def stock_movements(
         if entry_type not in LedgerEntryType.values:
             raise ReportFilterInvalid("type", f"Unknown entry type '{entry_type}'.")
         entries = entries.filter(entry_type=entry_type)
-    value = ExpressionWrapper(
-        F("on_hand_delta") * F("item__unit_cost"),
-        output_field=DecimalField(max_digits=24, decimal_places=4),
+    value = Round(
+        ExpressionWrapper(
+            F("on_hand_delta") * F("item__unit_cost"),
+            output_field=DecimalField(max_digits=24, decimal_places=4),
+        ),
+        4,
     )
     rows = (
         entries.annotate(value=value)
