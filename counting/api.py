@@ -19,8 +19,11 @@ from wms.scoping import warehouse_for_actor
 
 from . import selectors, services
 from .serializers import (
-    AdjustmentOutputSerializer,
+    CountAdjustmentOutputSerializer,
+    CountClosedOutputSerializer,
+    CountDetailOutputSerializer,
     CountLineOutputSerializer,
+    CountOpenedOutputSerializer,
     CountOpenInputSerializer,
     CountOutputSerializer,
     CountResultsInputSerializer,
@@ -80,7 +83,7 @@ class CountCreateApi(APIView):
         tags=["counting"],
         operation_id="counts_create",
         request=CountOpenInputSerializer,
-        responses={201: OpenApiResponse(description="{id, countNumber, status, lines}"), **_ERRORS},
+        responses={201: CountOpenedOutputSerializer, **_ERRORS},
     )
     def post(self, request):
         data = _checked(CountOpenInputSerializer, request.data)
@@ -115,7 +118,11 @@ class CountDetailApi(APIView):
     allowed_system_types = _COUNTERS
     required_user_perms = ("counting.view_inventorycount",)
 
-    @extend_schema(tags=["counting"], operation_id="counts_retrieve", responses={200: None})
+    @extend_schema(
+        tags=["counting"],
+        operation_id="counts_retrieve",
+        responses={200: CountDetailOutputSerializer},
+    )
     def get(self, request, pk):
         count = _count_for(request, pk)
         return Response(_count_body(count, selectors.count_lines(count=count)))
@@ -142,7 +149,7 @@ class CountResultsApi(APIView):
         tags=["counting"],
         operation_id="counts_results_create",
         request=CountResultsInputSerializer,
-        responses={200: None, **_ERRORS},
+        responses={200: CountDetailOutputSerializer, **_ERRORS},
     )
     @idempotent
     def post(self, request, pk):
@@ -179,7 +186,7 @@ class CountCloseApi(APIView):
         tags=["counting"],
         operation_id="counts_close",
         request=None,
-        responses={200: OpenApiResponse(description="{status, adjustments}"), **_ERRORS},
+        responses={200: CountClosedOutputSerializer, **_ERRORS},
     )
     def post(self, request, pk):
         count = _count_for(request, pk)
@@ -187,6 +194,6 @@ class CountCloseApi(APIView):
         return Response(
             {
                 **CountOutputSerializer(closed.count).data,
-                "adjustments": AdjustmentOutputSerializer(closed.adjustments, many=True).data,
+                "adjustments": CountAdjustmentOutputSerializer(closed.adjustments, many=True).data,
             }
         )

@@ -75,7 +75,7 @@ class CountOutputSerializer(serializers.Serializer):
     completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
 
 
-class AdjustmentOutputSerializer(serializers.Serializer):
+class CountAdjustmentOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     adjustmentNumber = serializers.CharField(source="adjustment_number")
     status = serializers.CharField(source="state")
@@ -83,3 +83,34 @@ class AdjustmentOutputSerializer(serializers.Serializer):
     sku = serializers.CharField(source="item.sku")
     inventoryStatus = serializers.CharField(source="status.code")
     qtyDelta = serializers.DecimalField(source="qty_delta", **_QTY)
+
+
+# --- response shapes for the OpenAPI schema (the views build the bodies) ----------------
+
+
+class CountProgressSerializer(serializers.Serializer):
+    counted = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class CountOpenedLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    location = serializers.CharField()
+    sku = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True)
+    qtyExpected = serializers.DecimalField(
+        required=False, help_text="Absent when the count is blind.", **_QTY
+    )
+
+
+class CountOpenedOutputSerializer(CountOutputSerializer):
+    lines = CountOpenedLineSerializer(many=True)
+
+
+class CountDetailOutputSerializer(CountOutputSerializer):
+    progress = CountProgressSerializer()
+    lines = CountLineOutputSerializer(many=True)
+
+
+class CountClosedOutputSerializer(CountOutputSerializer):
+    adjustments = CountAdjustmentOutputSerializer(many=True)
