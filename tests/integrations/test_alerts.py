@@ -11,6 +11,7 @@ from integrations.alerts import alert_rules_evaluate
 from integrations.tasks import alerts_evaluate_task
 from inventory.services.stock import stock_receive
 from tests.factories import InventoryStatusFactory, ItemFactory, LocationFactory
+from tests.integrations.smtp_sink import SmtpSink
 from wms.models import (
     Alert,
     AlertKind,
@@ -22,9 +23,7 @@ from wms.models import (
 )
 
 
-@pytest.fixture
-def low_stock(warehouse):
-    """SKU-LOW: 3 on hand in A-01 against a minimum of 5 there."""
+def _low_stock(warehouse):
     available = InventoryStatusFactory(code="AVAILABLE")
     item = ItemFactory(warehouse=warehouse, sku="SKU-LOW", unit_cost=Decimal("1"))
     location = LocationFactory(warehouse=warehouse, code="A-01")
@@ -38,6 +37,25 @@ def low_stock(warehouse):
     )
     StockMinimum.objects.create(rule=rule, item=item, location=location, min_qty=5)
     return {"rule": rule, "item": item, "location": location, "status": available}
+
+
+@pytest.fixture
+def low_stock(warehouse):
+    """SKU-LOW: 3 on hand in A-01 against a minimum of 5 there."""
+    return _low_stock(warehouse)
+
+
+@pytest.fixture
+def low_stock_committed(transactional_db, warehouse):
+    """``low_stock`` for tests whose writes commit (a real mail server, other threads)."""
+    return _low_stock(warehouse)
+
+
+@pytest.fixture
+def smtp_sink():
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
 
 
 def _events(event_type):
@@ -131,3 +149,35 @@ def test_alerts_evaluate_inactive_rule_clears_its_alerts(low_stock):
     AlertRule.objects.filter(pk=low_stock["rule"].pk).update(is_active=False)
     alert_rules_evaluate()
     assert Alert.objects.get().status == AlertStatus.CLOSED
+
+
+def test_alerts_evaluate_unplanned_backlog(warehouse):
+    """Three orders waiting for planning against a threshold of 3 open one alert; planning
+    one of them clears it."""
+    from outbound.models import OrderStatus, ReplenishmentOrder
+
+    rule = AlertRule.objects.create(
+        warehouse=warehouse, name="Backlog", kind=AlertKind.UNPLANNED_BACKLOG, threshold=3
+    )
+    orders = [
+        ReplenishmentOrder.objects.create(warehouse=warehouse, store_code="S", external_order_id=n)
+        for n in "abc"
+    ]
+    alert_rules_evaluate()
+    assert Alert.objects.get(rule=rule).message.startswith("3 orders wait for planning")
+    ReplenishmentOrder.objects.filter(pk=orders[0].pk).update(status=OrderStatus.PLANNED)
+    alert_rules_evaluate()
+    assert Alert.objects.get(rule=rule).status == AlertStatus.CLOSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alert_mail_reaches_a_real_smtp_server(low_stock_committed, settings, smtp_sink):
+    """Over SMTP (a local sink server), the alert mail arrives once with its message."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_sink.port
+    for _ in range(5):
+        alerts_evaluate_task()
+    assert len(smtp_sink.messages) == 1
+    recipients, body = smtp_sink.messages[0]
+    assert recipients == ["super@example.com", "boss@example.com"]
+    assert "SKU-LOW at A-01: 3 on hand, minimum 5" in body
