@@ -181,3 +181,37 @@ def test_count_close_blocks_a_loss_of_reserved_stock(
 def test_count_reason_code_exists_for_adjustments(db):
     """The migration creates the reason code count adjustments carry."""
     assert ReasonCode.objects.filter(code="COUNT_DIFF", use="ADJUSTMENT").exists()
+
+
+@pytest.mark.django_db
+def test_count_settle_after_the_approver_approves(warehouse, stocked, controller, counter_one):
+    """Above the approval threshold a count's adjustment waits, the count is pending; once
+    a second person approves it, settling reconciles the count."""
+    from django.contrib.auth.models import Group
+
+    from counting.services import count_settle
+    from inventory.models import AdjustmentThreshold
+    from tests.factories import UserFactory
+    from wms.roles import SUPERVISOR
+
+    AdjustmentThreshold.objects.create(warehouse=warehouse, max_abs_qty=D("1"))
+    count = count_open(
+        warehouse=warehouse, type=CountType.SPOT, locations=["A-01"], actor=controller
+    )
+    count_result_record(
+        count=count,
+        lines=[{"location": "A-01", "sku": "SKU-1", "qty_counted": "7"}],
+        actor=counter_one,
+        request_key="s1",
+    )
+    closed = count_close(count=count, actor=controller)
+    [adjustment] = closed.adjustments
+    assert adjustment.state == AdjustmentState.PENDING_APPROVAL
+    assert closed.count.status == CountStatus.PENDING_APPROVAL
+    assert count_settle(count=count).status == CountStatus.PENDING_APPROVAL
+    approver = UserFactory(username="boss", warehouses=[warehouse])
+    approver.groups.add(Group.objects.get(name=SUPERVISOR))
+    inventory_services.adjustment_approve(adjustment_id=adjustment.pk, approver=approver)
+    assert count_settle(count=count).status == CountStatus.RECONCILED
+    bins, items = stocked
+    assert _on_hand(items[0], bins[0], bins[0].balances.first().status) == D("7")
