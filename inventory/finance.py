@@ -14,9 +14,26 @@ after the previous one committed (or rolled back, and then the same number
 again). Numbers are therefore gap-free and visible in order: at any moment the
 committed events are exactly 1..N, and ``sequence > cursor`` never skips.
 
-The cost is that recording finance events is serial across the instance.
-Writers take the counter lock as their *last* step, after their business
-locks and postings, so it is held only from that statement to the commit.
+The cost is that recording finance events is serial across the instance,
+so the lock is held as briefly as the guarantee allows:
+
+- writers record the event as the *last* step of their service, after their
+  business locks, postings and other writes (a shipment's stock postings,
+  lines, orders and outbox event), so the counter's lock is held only from
+  that statement to the commit;
+- the event is rendered (lines valued, JSON built) before the lock is taken;
+- taking the number and writing the row is one statement
+  (``_record_statement``: ``UPDATE … RETURNING`` of the counter feeding the
+  ``INSERT`` of the event, prepared on the server), where the ORM took four
+  round trips under the lock (lock, look for ``source_key``, bump, insert).
+  A ``source_key`` recorded before (a retry, or a writer racing on one key
+  who got the lock second) conflicts and inserts nothing; that writer puts
+  the number back (``last - 1``, still under the lock, so nobody saw it) and
+  returns the first event: idempotent and still gap-free.
+
+What the caller's transaction still does after the statement (the API's
+idempotency record and message log, then COMMIT) is outside this module; the
+guarantee does not depend on it, only the time the next writer waits.
 
 Reading (the API's pages and ``export_finance_events``): a page is the range
 ``(after, end]`` of sequence numbers, ``end`` fixed before a row is read
@@ -32,6 +49,7 @@ another instance.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import uuid
@@ -49,6 +67,7 @@ from django.utils import timezone
 
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError
+from wms.sql import server_bound_cursor
 
 from .models import FinanceEvent, FinanceSequence, Item, Warehouse
 
@@ -79,15 +98,39 @@ def _line(line: FinanceLine) -> tuple[dict, Decimal]:
     )
 
 
-def _sequence_lock() -> int:
-    """The counter's current value, its row locked until this transaction ends."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT last FROM {FinanceSequence._meta.db_table} WHERE id = 1 FOR UPDATE")
-        row = cursor.fetchone()
-    if row is None:  # the migration creates it; a flushed test database may not have it
-        FinanceSequence.objects.create(pk=1, last=0)
-        return _sequence_lock()
-    return row[0]
+_EVENT_COLUMNS = tuple(
+    f for f in FinanceEvent._meta.concrete_fields if f.attname not in ("id", "sequence")
+)
+
+
+@functools.cache
+def _record_statement() -> str:
+    """The counter bumped (its row locked until commit) and the event inserted with the
+    new number, in one statement; one row ``(number, event id)`` back, the id NULL when
+    ``source_key`` was recorded before, no row when the counter row is missing.
+
+    Replaces ``SELECT … FOR UPDATE`` of the counter, a look-up of ``source_key``, the
+    counter's ``UPDATE`` and the ORM's ``INSERT``: four round trips under the lock that
+    serialises every writer, now one. Figures (bench/order_to_ship.py, 300 orders, with
+    the batched pack and ship services of the same change): a shipment's statements
+    from the counter to its service's end 4 -> 1, ship confirmations 5.0 -> 10.6/s.
+    """
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _EVENT_COLUMNS)
+    values = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in _EVENT_COLUMNS)
+    counter, events = FinanceSequence._meta.db_table, FinanceEvent._meta.db_table
+    return (
+        f"WITH n AS (UPDATE {quote(counter)} SET last = last + 1 WHERE id = 1 RETURNING last), "
+        f"e AS (INSERT INTO {quote(events)} (sequence, {columns}) SELECT n.last, {values} FROM n "
+        "ON CONFLICT (source_key) DO NOTHING RETURNING id) "
+        "SELECT n.last, e.id FROM n LEFT JOIN e ON TRUE"
+    )
+
+
+#: A number taken by a writer whose event was there already goes back (lock still held).
+_NUMBER_RETURN = (
+    f"UPDATE {FinanceSequence._meta.db_table} SET last = last - 1 WHERE id = 1 AND last = %s"
+)
 
 
 def finance_event_record(
@@ -108,18 +151,12 @@ def finance_event_record(
     Call it last in the transaction (see the module docstring: it serialises
     writers from here to commit).
     """
-    last = _sequence_lock()
-    existing = FinanceEvent.objects.filter(source_key=source_key).first()
-    if existing is not None:
-        return existing
     rendered, total = [], Decimal("0")
     for line in lines:
         row, amount = _line(line)
         rendered.append(row)
         total += amount
-    FinanceSequence.objects.filter(pk=1).update(last=last + 1)
-    return FinanceEvent.objects.create(
-        sequence=last + 1,
+    event = FinanceEvent(
         event_id=uuid.uuid4(),
         event_type=event_type,
         occurred_at=occurred_at or timezone.now(),
@@ -135,6 +172,25 @@ def finance_event_record(
         source_key=source_key,
         correlation_id=get_correlation_id() or "",
     )
+    params = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _EVENT_COLUMNS]
+    with server_bound_cursor() as cursor:
+        cursor.execute(_record_statement(), params)
+        row = cursor.fetchone()
+        if row is not None and row[1] is None:  # recorded before: the number goes back
+            cursor.execute(_NUMBER_RETURN, [row[0]])
+    if row is None:  # the migration creates it; a flushed test database may not have it
+        FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
+        return finance_event_record(
+            event_type=event_type, warehouse=warehouse, reference_type=reference_type,
+            reference_id=reference_id, reference_number=reference_number,
+            store_code=store_code, reason_code=reason_code, lines=lines,
+            source_key=source_key, occurred_at=occurred_at,
+        )  # fmt: skip
+    if row[1] is None:
+        return FinanceEvent.objects.get(source_key=source_key)
+    event.pk, event.sequence = row[1], row[0]
+    event._state.adding, event._state.db = False, connection.alias
+    return event
 
 
 def finance_events_after(*, after: int, limit: int, warehouse_ids=None):

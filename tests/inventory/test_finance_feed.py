@@ -151,6 +151,18 @@ def test_finance_events_list_has_the_contract_shape(finance, warehouse, items):
 
 
 @pytest.mark.django_db
+def test_finance_event_record_twice_with_one_source_key_records_once(warehouse, items):
+    """The same ``source_key`` again returns the first event and takes no number: the next
+    event gets the next number, no gap."""
+    first = record(warehouse, [(items[0], "1")], key="shipment:one")
+    again = record(warehouse, [(items[1], "5")], key="shipment:one")
+    assert (again.pk, again.sequence, again.lines) == (first.pk, 1, first.lines)
+    assert record(warehouse, [(items[0], "2")]).sequence == 2
+    assert FinanceSequence.objects.get(pk=1).last == 2
+    assert FinanceEvent.objects.count() == 2
+
+
+@pytest.mark.django_db
 def test_finance_events_list_pages_never_repeat_nor_skip(finance, warehouse, items):
     """Following ``next`` with a small limit returns every event once, in sequence order;
     with nothing new, ``next`` is the cursor that was sent."""
@@ -632,3 +644,38 @@ def test_finance_feed_numbers_in_commit_order_where_an_autoincrement_skips(wareh
     fast.join(10)
     assert numbers == {"slow": 1, "fast": 2}
     assert [e.sequence for e in finance_events_after(after=0, limit=10)] == [1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_finance_event_record_racing_on_one_source_key_records_once(warehouse, items):
+    """Two transactions record one ``source_key`` at once: the second waits for the first's
+    commit, then gets the first event back; one row, one number taken."""
+    FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
+    first_recorded, release_first = threading.Event(), threading.Event()
+    results = {}
+
+    def writer(name, before_commit=None):
+        try:
+            with transaction.atomic():
+                results[name] = record(warehouse, [(items[0], "1")], key="shipment:race")
+                if before_commit:
+                    before_commit()
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(
+        target=writer, args=("first", lambda: (first_recorded.set(), release_first.wait(10)))
+    )
+    first.start()
+    assert first_recorded.wait(10)
+    second = threading.Thread(target=writer, args=("second",))
+    second.start()
+    time.sleep(0.5)
+    assert "second" not in results, "the second writer must wait for the first's commit"
+    release_first.set()
+    first.join(10)
+    second.join(10)
+    assert results["second"].pk == results["first"].pk and results["first"].sequence == 1
+    assert FinanceSequence.objects.get(pk=1).last == 1
+    assert FinanceEvent.objects.filter(source_key="shipment:race").count() == 1
+    assert record(warehouse, [(items[0], "1")]).sequence == 2
