@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, F, Min
-from django.utils import timezone
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
-from wms.reporting import Column, QuerySetSource, age_bucket_counts
+from wms.reporting import Column, QuerySetSource, counts_by_type_and_age
 
 from .models import (
     DockAssignment,
@@ -75,16 +74,7 @@ def receiving_exceptions_by_type(
     cases = ReceivingException.objects.filter(warehouse_id__in=warehouse_ids)
     if status:
         cases = cases.filter(status=status)
-    buckets = age_bucket_counts("opened_at", timezone.now())
-    per_type = (
-        cases.values("warehouse__code", "type")
-        .annotate(n=Count("pk"), oldest=Min("opened_at"), **buckets)
-        .order_by("warehouse__code", "type")
-    )
-    return [
-        (row["warehouse__code"], row["type"], row["n"], row["oldest"], *(row[b] for b in buckets))
-        for row in per_type
-    ]
+    return counts_by_type_and_age(cases)
 
 
 def open_receiving_exceptions(*, warehouse_ids: list[int], limit: int = 20) -> list[dict]:

@@ -10,7 +10,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from wms.reporting import Column, ListSource, age_bucket_counts
+from wms.reporting import Column, ListSource, counts_by_type_and_age
 
 from .models import ExceptionCase, ExceptionStatus, PickConfirmation, PickTask, PickTaskStatus
 
@@ -76,20 +76,10 @@ def exceptions_by_type(
 ) -> list[tuple]:
     """Picking exceptions per warehouse and type: count, oldest opened, count per age
     bucket (``wms.reporting.AGE_BUCKETS``); ``(warehouse, type, count, oldest, *buckets)``."""
-    now = timezone.now()
     cases = ExceptionCase.objects.filter(warehouse_id__in=warehouse_ids)
     if status:
         cases = cases.filter(status=status)
-    buckets = age_bucket_counts("opened_at", now)
-    per_type = (
-        cases.values("warehouse__code", "type")
-        .annotate(n=Count("pk"), oldest=Min("opened_at"), **buckets)
-        .order_by("warehouse__code", "type")
-    )
-    return [
-        (row["warehouse__code"], row["type"], row["n"], row["oldest"], *(row[b] for b in buckets))
-        for row in per_type
-    ]
+    return counts_by_type_and_age(cases)
 
 
 def open_exceptions(*, warehouse_ids: list[int], limit: int = 20) -> list[dict]:

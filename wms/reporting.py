@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -300,3 +300,18 @@ def age_bucket_columns() -> list[Column]:
         "ageOver4h": _("Over 4 h"),
     }
     return [Column(key, labels[key], "int") for key, _minutes in AGE_BUCKETS]
+
+
+def counts_by_type_and_age(queryset, *, opened_field: str = "opened_at") -> list[tuple]:
+    """Open work (exceptions) per warehouse and type: ``(warehouse, type, count, oldest,
+    *counts per AGE_BUCKETS)`` in warehouse and type order."""
+    buckets = age_bucket_counts(opened_field, timezone.now())
+    per_type = (
+        queryset.values("warehouse__code", "type")
+        .annotate(n=Count("pk"), oldest=Min(opened_field), **buckets)
+        .order_by("warehouse__code", "type")
+    )
+    return [
+        (row["warehouse__code"], row["type"], row["n"], row["oldest"], *(row[b] for b in buckets))
+        for row in per_type
+    ]

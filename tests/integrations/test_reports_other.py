@@ -119,3 +119,32 @@ def test_delivery_health_counts_the_outbox(db, boss):
     ]
     assert (outbox["pending"], outbox["dead"]) == (1, 1)
     assert outbox["oldestAgeSeconds"] is not None
+
+
+def test_exceptions_report_by_type_and_age(warehouse, boss):
+    """Open receiving exceptions per type with the oldest and their age buckets; resolved
+    ones only with status=ALL; the exception-age alert names the old one."""
+    from inbound.models import ReceivingException, ReceivingExceptionStatus
+    from integrations.alerts import alert_rules_evaluate
+    from wms.models import Alert, AlertKind, AlertRule
+
+    now = timezone.now()
+    for minutes, status in ((5, "OPEN"), (90, "OPEN"), (300, "OPEN"), (10, "APPROVED")):
+        ReceivingException.objects.create(
+            warehouse=warehouse,
+            type="OVER_RECEIPT",
+            status=ReceivingExceptionStatus(status),
+            opened_at=now - dt.timedelta(minutes=minutes),
+            resolved_at=now if status != "OPEN" else None,
+        )
+    [row] = _results(boss.get("/api/v1/reports/exceptions"))
+    assert (row["source"], row["type"], row["count"]) == ("receiving", "OVER_RECEIPT", 3)
+    buckets = [row[k] for k in ("ageUnder15m", "age15To60m", "age1To4h", "ageOver4h")]
+    assert buckets == [1, 0, 1, 1]
+    [row] = _results(boss.get("/api/v1/reports/exceptions", {"status": "ALL"}))
+    assert row["count"] == 4
+    rule = AlertRule.objects.create(
+        warehouse=warehouse, name="Old", kind=AlertKind.EXCEPTION_AGE, threshold=120
+    )
+    alert_rules_evaluate()
+    assert Alert.objects.filter(rule=rule).count() == 1
