@@ -27,6 +27,17 @@ def order_lock(*, order_id) -> ReplenishmentOrder | None:
     )
 
 
+def orders_lock(*, order_ids) -> list[ReplenishmentOrder]:
+    """The orders with their warehouse, locked in primary-key order (one statement: the
+    rows are locked as the sort hands them out); the ones that exist."""
+    return list(
+        ReplenishmentOrder.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(order_ids))
+        .select_related("warehouse")
+        .order_by("pk")
+    )
+
+
 def order_lock_for_pick(
     *, order_id, line_id=None
 ) -> tuple[ReplenishmentOrder, ReplenishmentOrderLine | None] | None:

@@ -12,7 +12,14 @@ from django.db import connection
 from wms import sql
 from wms.history import history_snapshot_sql
 
-from .models import Allocation, ReplenishmentOrder, ReplenishmentOrderLine
+from .models import (
+    Allocation,
+    Package,
+    PackageLine,
+    ReplenishmentOrder,
+    ReplenishmentOrderLine,
+    ShipmentLine,
+)
 
 ORDER_FIELDS = tuple(ReplenishmentOrder._meta.concrete_fields)
 LINE_FIELDS = tuple(ReplenishmentOrderLine._meta.concrete_fields)
@@ -191,4 +198,51 @@ LINE_PICKED = f"UPDATE {LINE} SET qty_picked = qty_picked + %s WHERE id = %s AND
 #: any count; part of the pick's one round trip (commit b69bfbb above).
 ALLOCATIONS_CONSUMED = (
     f"UPDATE {ALLOCATION} SET status = %s WHERE status = %s AND reservation_id = ANY(%s)"
+)
+
+
+# --- packing and shipping (outbound.services.packing, outbound.services.shipping) ----------
+
+PACKAGE = Package._meta.db_table
+PACKAGE_LINE = PackageLine._meta.db_table
+SHIPMENT_LINE = ShipmentLine._meta.db_table
+
+#: A pack confirmation adds to its lines' ``qty_packed`` (the order lock serialises
+#: packing of an order, so the increments are done in the database). Parameters:
+#: arrays of line ids and quantities. Replaces one ``UPDATE … F()`` per packed line;
+#: part of the pack confirmation's one round trip of writes (``wms.sql.execute``).
+LINES_PACKED = (
+    f"UPDATE {LINE} l SET qty_packed = l.qty_packed + v.qty "
+    "FROM unnest(CAST(%s AS uuid[]), CAST(%s AS numeric[])) AS v(id, qty) WHERE l.id = v.id"
+)
+
+#: The package lines of a pack confirmation, one INSERT for any number. Parameters:
+#: arrays of package ids, order line ids, quantities, entry keys and times. Replaces
+#: one ``create()`` per line (part of the same round trip).
+PACKAGE_LINES_INSERT = (
+    f"INSERT INTO {PACKAGE_LINE} (package_id, order_line_id, qty, entry_key, created_at) "
+    "SELECT * FROM unnest(CAST(%s AS uuid[]), CAST(%s AS uuid[]), CAST(%s AS numeric[]), "
+    "CAST(%s AS varchar[]), CAST(%s AS timestamptz[]))"
+)
+
+#: A shipment's lines. Parameters: arrays of shipment ids, order line ids, item ids,
+#: quantities. Replaces ``bulk_create`` (part of the shipment's one round trip).
+SHIPMENT_LINES_INSERT = (
+    f"INSERT INTO {SHIPMENT_LINE} (shipment_id, order_line_id, item_id, qty) "
+    "SELECT * FROM unnest(CAST(%s AS uuid[]), CAST(%s AS uuid[]), CAST(%s AS bigint[]), "
+    "CAST(%s AS numeric[]))"
+)
+
+#: Everything packed on the orders (``%s``: an array of order ids) is shipped. Replaces
+#: one ``UPDATE`` per line (part of the shipment's one round trip).
+LINES_SHIPPED = (
+    f"UPDATE {LINE} SET qty_shipped = qty_packed "
+    "WHERE order_id = ANY(%s) AND qty_packed > qty_shipped"
+)
+
+#: The orders' closed packages leave in the shipment. Parameters: shipment id, an array
+#: of order ids.
+PACKAGES_SHIPPED = (
+    f"UPDATE {PACKAGE} SET status = 'SHIPPED', shipment_id = %s "
+    "WHERE order_id = ANY(%s) AND status = 'CLOSED'"
 )
