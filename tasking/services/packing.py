@@ -9,13 +9,10 @@ Packages and quantities are outbound's (``outbound.services.packing``); this
 module decides *when* and *who*, and finishes the task when everything picked
 is packed (the order is then PACKED).
 
-Lock order: the order (``order_pick_lock``), then the pack task row.
+Lock order: the order (``order_pack_lock``), then the pack task row.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,12 +20,12 @@ from django.utils.translation import gettext as _
 
 from inventory.selectors import item_for_scan
 from outbound.models import OrderStatus, ReplenishmentOrder
-from outbound.services import order_pick_lock
 from outbound.services.packing import (
     OrderNotPackable,
-    order_line_by_number,
+    PackedPackage,
     order_line_for_item,
     order_mark_packed,
+    order_pack_lock,
     pack_qty,
     package_add,
     package_close,
@@ -36,8 +33,11 @@ from outbound.services.packing import (
     package_open,
     package_reopen,
     package_type_for_code,
+    packages_confirm,
 )
+from wms import sql
 from wms.exceptions import BusinessValidationError, NotFoundError
+from wms.history import history_records
 
 from ..models import OPEN_STATUSES as OPEN_PICK_STATUSES
 from ..models import ExceptionCase, ExceptionStatus, PackTask, PackTaskStatus, PickTask
@@ -66,7 +66,7 @@ def pack_task_open_if_picked(*, order: ReplenishmentOrder) -> PackTask | None:
 
 
 def _pack_task_lock(order_id) -> tuple[ReplenishmentOrder, PackTask]:
-    order = order_pick_lock(order_id=order_id)
+    order = order_pack_lock(order_id=order_id)
     task = PackTask.objects.select_for_update().filter(order_id=order.pk).first()
     if task is None or task.status == PackTaskStatus.CANCELLED:
         raise OrderNotPackable(
@@ -161,39 +161,39 @@ def pack_reopen_package(*, package_id, actor=None):
     return package_get(package_id=package_id)
 
 
-@dataclass(frozen=True)
-class PackedPackage:
-    package_type: str
-    weight_kg: Decimal
-    lines: list[tuple[int, Decimal]]  # (line number, qty in the line's order unit)
-
-
 @transaction.atomic
 def pack_confirm(*, order_id, packages: list[PackedPackage], key: str, actor=None):
     """A packing line's confirmation: whole packages, each closed with its weight.
 
     All or nothing: a package that would over-pack refuses the whole request.
-    Quantities are in the order line's unit (as the store ordered).
+    Quantities are in the order line's unit (as the store ordered). The task goes
+    from open to done in one step when the order is packed (one history record).
     """
     order, task = _pack_task_lock(order_id)
     if order.status != OrderStatus.PICKING:
         raise OrderNotPackable(_("The order has nothing left to pack."))
-    _start(task, actor)
-    created = []
-    for n, spec in enumerate(packages, start=1):
-        package = package_open(
-            order=order, package_type=package_type_for_code(spec.package_type), actor=actor
-        )
-        for m, (line_number, qty) in enumerate(spec.lines, start=1):
-            line = order_line_by_number(order=order, line_number=line_number)
-            package_add(
-                package=package,
-                line=line,
-                qty=pack_qty(qty) * line.base_units_per_uom,
-                entry_key=f"{key}:{n}:{m}",
-                actor=actor,
-            )
-        created.append(package_close(package=package, weight_kg=spec.weight_kg, actor=actor))
-    _finish_if_packed(order, task, actor)
-    order.refresh_from_db(fields=["status"])
+    created, packed = packages_confirm(order=order, packages=packages, key=key, actor=actor)
+    _task_record(task, packed=packed, actor=actor)
     return order, created
+
+
+def _task_record(task: PackTask, *, packed: bool, actor) -> None:
+    """The task started (if it was open) and, when the order is packed, done: one UPDATE
+    and its history record in one round trip (``_start`` and ``_finish_if_packed`` as
+    one step)."""
+    now, changed = timezone.now(), []
+    if task.status == PackTaskStatus.OPEN:
+        task.status, task.started_at, task.assigned_to = (
+            PackTaskStatus.IN_PROGRESS, now, user_or_none(actor)
+        )  # fmt: skip
+        changed += ["status", "started_at", "assigned_to"]
+    if packed and task.status != PackTaskStatus.DONE:
+        task.status, task.finished_at = PackTaskStatus.DONE, now
+        changed += ["status", "finished_at"]
+    if changed:
+        sql.execute(
+            [
+                sql.update(task, list(dict.fromkeys(changed))),
+                history_records(PackTask, [task.pk], history_type="~", change_reason="packed"),
+            ]
+        )
