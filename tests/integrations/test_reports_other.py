@@ -148,3 +148,8 @@ def test_exceptions_report_by_type_and_age(warehouse, boss):
     )
     alert_rules_evaluate()
     assert Alert.objects.filter(rule=rule).count() == 1
+
+
+def test_reports_need_credentials(db, api_client):
+    """No token and no session: 401, as every API answers."""
+    assert api_client.get("/api/v1/reports/stock-on-hand").status_code == 401
