@@ -8,6 +8,7 @@ import pytest
 from inventory.models import FinanceEvent
 from outbound.models import OrderStatus, Shipment
 from outbound.sscc import sscc_is_valid
+from tasking.services import pick_confirm, pick_task_next_for_picker, pick_task_start
 from tests.factories import DockDoorFactory
 from wms.models import OutboxEvent
 
@@ -120,3 +121,69 @@ def test_pack_and_ship_refusals(picked_order, carton, packer_line, store, wareho
         ).status_code
         == 403
     )
+
+
+@pytest.fixture
+def picked_order_of_four_lines(release_order, picker, layout):
+    """Four lines (SKU-A twice, SKU-B, SKU-R), all picked in full into staging."""
+    layout.warehouse.gs1_company_prefix = "8412345"
+    layout.warehouse.save()
+    order, tasks = release_order([("SKU-A", 4), ("SKU-B", 5), ("SKU-R", 3), ("SKU-A", 2)])
+    for n in range(len(tasks)):
+        task = pick_task_next_for_picker(picker=picker, warehouse=layout.warehouse)
+        pick_task_start(task_id=task.pk, picker=picker)
+        pick_confirm(
+            task_id=task.pk, qty=str(task.qty_to_pick), request_key=f"pick4-{n}", actor=picker
+        )
+    return order_of(order)
+
+
+#: Statements of one request (the test client's savepoints included) for the four-line
+#: order below, packed in two packages: were 50 (pack, one package) and 41 (ship) before
+#: the batched services, one query or more a line (the N+1 this test keeps out).
+#: Packing sends one INSERT a package, in the one round trip of its writes, and nothing
+#: a line; shipping posts each line through the posting service (its ``stock_issue``,
+#: one statement a line).
+PACK_STATEMENTS = 25 + 2
+SHIP_STATEMENTS = 24 + 4
+
+
+def test_pack_and_ship_confirmations_do_not_query_per_line(
+    picked_order_of_four_lines, carton, packer_line, warehouse, django_assert_max_num_queries
+):
+    """A pack confirmation of a four-line order in two packages takes at most 27 statements
+    and its shipment 28 (4 of them the postings), and both still do all their work."""
+    order = picked_order_of_four_lines
+    DockDoorFactory(warehouse=warehouse, code="D-OUT-1", direction="OUTBOUND")
+    lines = [{"lineNumber": n, "qty": q} for n, q in ((1, "4"), (2, "5"), (3, "3"), (4, "2"))]
+    body = {
+        "orderId": str(order.pk),
+        "packages": [
+            {"packageType": "CARTON-M", "weightKg": "3.1", "lines": lines[:3]},
+            {"packageType": "CARTON-M", "weightKg": "1.2", "lines": lines[3:]},
+        ],
+    }
+    with django_assert_max_num_queries(PACK_STATEMENTS):
+        response = packer_line.post(
+            "/api/v1/automation/pack-confirmations", body, format="json",
+            HTTP_IDEMPOTENCY_KEY="p4",
+        )  # fmt: skip
+    assert response.status_code == 201, response.json()
+    assert response.json()["orderStatus"] == OrderStatus.PACKED
+    assert OutboxEvent.objects.get(event_type="order.packed").data["packages"] == [
+        p["sscc"] for p in response.json()["packages"]
+    ]
+    with django_assert_max_num_queries(SHIP_STATEMENTS):
+        response = _ship(packer_line, order, key="s4")
+    assert response.status_code == 201, response.json()
+    shipped = order_of(order)
+    assert shipped.status == OrderStatus.SHIPPED
+    assert [
+        (line.qty_packed, line.qty_shipped) for line in shipped.lines.order_by("line_number")
+    ] == [(D(q), D(q)) for q in ("4", "5", "3", "2")]
+    event = FinanceEvent.objects.get()
+    assert sorted((line["sku"], line["qty"]) for line in event.lines) == [
+        ("SKU-A", "2"), ("SKU-A", "4"), ("SKU-B", "5"), ("SKU-R", "3"),
+    ]  # fmt: skip
+    confirmed = OutboxEvent.objects.get(event_type="shipment.confirmed").data
+    assert [len(p["lines"]) for p in confirmed["packages"]] == [3, 1]

@@ -7,12 +7,18 @@ from decimal import Decimal
 import pytest
 
 from inventory.models import FinanceEvent, InventoryLedgerEntry
-from outbound.models import OrderStatus, PackageStatus, Shipment
+from outbound.models import OrderStatus, Package, PackageLine, PackageStatus, Shipment
 from outbound.services.packing import ItemNotOnOrder, OrderNotPackable, OverPack
 from outbound.services.shipping import OrderNotPacked, shipment_confirm
 from outbound.sscc import sscc_is_valid
 from tasking.models import PackTask, PackTaskStatus
-from tasking.services.packing import pack_close_package, pack_reopen_package, pack_scan_item
+from tasking.services.packing import (
+    PackedPackage,
+    pack_close_package,
+    pack_confirm,
+    pack_reopen_package,
+    pack_scan_item,
+)
 from tests.factories import DockDoorFactory
 from wms.models import OutboxEvent
 
@@ -104,3 +110,33 @@ def test_reopen_a_closed_package_before_shipping(picked_order, picker, carton):
     assert order_of(picked_order).status == OrderStatus.PICKING
     with pytest.raises(OrderNotPacked):
         shipment_confirm(order_ids=[picked_order.pk])
+
+
+def test_pack_confirm_over_packing_a_line_across_packages_packs_nothing(picked_order, carton):
+    """Two packages that together hold more of a line than is picked: 422 ``over_pack`` and
+    not a package, line or quantity written, although each alone would fit."""
+    packages = [PackedPackage("CARTON-M", D("1"), [(1, D("6"))]) for _ in range(2)]
+    with pytest.raises(OverPack):
+        pack_confirm(order_id=picked_order.pk, packages=packages, key="over")
+    assert not Package.objects.exists() and not PackageLine.objects.exists()
+    assert order_of(picked_order).lines.get(line_number=1).qty_packed == 0
+
+
+def test_pack_confirm_again_with_its_key_changes_nothing(picked_order, carton):
+    """The same confirmation (key) again, the order still being packed: its packages back,
+    nothing packed twice; the rest packed later makes the order PACKED."""
+    first = [PackedPackage("CARTON-M", D("2.5"), [(1, D("10"))])]
+    order, packages = pack_confirm(order_id=picked_order.pk, packages=first, key="k1")
+    assert order.status == OrderStatus.PICKING and len(packages) == 1
+    _order, again = pack_confirm(order_id=picked_order.pk, packages=first, key="k1")
+    assert [p.pk for p in again] == [p.pk for p in packages]
+    assert Package.objects.count() == 1 and PackageLine.objects.count() == 1
+    assert order_of(picked_order).lines.get(line_number=1).qty_packed == D("10")
+    rest = [PackedPackage("CARTON-M", D("1"), [(2, D("5"))])]
+    order, _packages = pack_confirm(order_id=picked_order.pk, packages=rest, key="k2")
+    assert order.status == OrderStatus.PACKED
+    assert PackTask.objects.get(order=picked_order).status == PackTaskStatus.DONE
+    event = OutboxEvent.objects.get(event_type="order.packed")
+    assert event.data["packages"] == list(
+        Package.objects.order_by("created_at").values_list("sscc", flat=True)
+    )
