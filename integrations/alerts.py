@@ -2,6 +2,9 @@
 ``reports`` selectors, handed to ``wms.alerts.alerts_reconcile`` (which opens,
 keeps and closes alerts and sends their events and e-mails).
 
+Messages are in the instance's language (``WMS_LOCALE``, the worker's active
+language) and times in its time zone: they are stored and mailed as written.
+
 Run by Celery beat (``alerts_evaluate_task``, wms/celery.py) every minute. An
 evaluator only reads; it returns one ``Finding`` per subject for which the
 rule's condition holds at this moment.
@@ -15,6 +18,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inbound import reports as inbound_reports
 from inventory import reports as inventory_reports
@@ -26,6 +30,10 @@ from wms.models import AlertKind, AlertRule, OutboxEvent, OutboxStatus, StockMin
 from .models import DeliveryStatus, WebhookDelivery
 
 logger = logging.getLogger(__name__)
+
+
+def _local(moment: dt.datetime, pattern: str = "%H:%M") -> str:
+    return timezone.localtime(moment).strftime(pattern)
 
 
 def _qty(value: Decimal) -> str:
@@ -59,7 +67,8 @@ def low_stock(rule: AlertRule, now: dt.datetime) -> list[Finding]:
             findings.append(
                 Finding(
                     subject=f"stock:{sku}@{where}",
-                    message=f"{sku} at {where}: {_qty(on_hand)} on hand, minimum {_qty(minimum)}",
+                    message=_("%(sku)s at %(where)s: %(qty)s on hand, minimum %(min)s")
+                    % {"sku": sku, "where": where, "qty": _qty(on_hand), "min": _qty(minimum)},
                     detail={"sku": sku, "location": location, "onHand": on_hand, "min": minimum},
                 )
             )
@@ -83,8 +92,13 @@ def exception_age(rule: AlertRule, now: dt.datetime) -> list[Finding]:
     return [
         Finding(
             subject=f"exception:{source}:{case['id']}",
-            message=f"{source} exception {case['id']} ({case['type']}) open for "
-            f"{int((now - case['opened_at']).total_seconds() // 60)} min",
+            message=_("%(source)s exception %(id)s (%(type)s) open for %(minutes)d min")
+            % {
+                "source": source,
+                "id": case["id"],
+                "type": case["type"],
+                "minutes": (now - case["opened_at"]).total_seconds() // 60,
+            },
             detail={"source": source, "id": case["id"], "type": case["type"]},
         )
         for source, case in cases
@@ -101,7 +115,8 @@ def unplanned_backlog(rule: AlertRule, now: dt.datetime) -> list[Finding]:
     return [
         Finding(
             subject="orders:unplanned",
-            message=f"{count} orders wait for planning (oldest accepted {oldest:%Y-%m-%d %H:%M})",
+            message=_("%(count)d orders wait for planning (oldest accepted %(when)s)")
+            % {"count": count, "when": _local(oldest, "%Y-%m-%d %H:%M")},
             detail={"count": count, "oldestAcceptedAt": oldest},
         )
     ]
@@ -116,7 +131,11 @@ def outbox_lag(rule: AlertRule, now: dt.datetime) -> list[Finding]:
     )["oldest"]
     if oldest is not None and oldest < before:
         findings.append(
-            Finding("outbox:lag", f"Outbox events waiting since {oldest:%H:%M}", {"since": oldest})
+            Finding(
+                "outbox:lag",
+                _("Outbox events waiting since %(when)s") % {"when": _local(oldest)},
+                {"since": oldest},
+            )
         )
     waiting = (
         WebhookDelivery.objects.filter(
@@ -129,7 +148,8 @@ def outbox_lag(rule: AlertRule, now: dt.datetime) -> list[Finding]:
     findings += [
         Finding(
             f"webhook:lag:{system}",
-            f"{n} webhook deliveries to {system} waiting since {since:%H:%M}",
+            _("%(count)d webhook deliveries to %(system)s waiting since %(when)s")
+            % {"count": n, "system": system, "when": _local(since)},
             {"system": system, "count": n, "since": since},
         )
         for system, n, since in waiting
@@ -143,7 +163,8 @@ def dead_letters(rule: AlertRule, now: dt.datetime) -> list[Finding]:
     findings = []
     dead = OutboxEvent.objects.filter(status=OutboxStatus.DEAD).count()
     if dead >= least:
-        findings.append(Finding("outbox:dead", f"{dead} outbox events dead", {"count": dead}))
+        message = _("%(count)d outbox events dead") % {"count": dead}
+        findings.append(Finding("outbox:dead", message, {"count": dead}))
     per_system = (
         WebhookDelivery.objects.filter(status=DeliveryStatus.DEAD)
         .values_list("system__code")
@@ -151,7 +172,11 @@ def dead_letters(rule: AlertRule, now: dt.datetime) -> list[Finding]:
         .order_by()
     )
     findings += [
-        Finding(f"webhook:dead:{system}", f"{n} dead deliveries to {system}", {"count": n})
+        Finding(
+            f"webhook:dead:{system}",
+            _("%(count)d dead deliveries to %(system)s") % {"count": n, "system": system},
+            {"count": n},
+        )
         for system, n in per_system
         if n >= least
     ]
@@ -165,7 +190,8 @@ def planning_failed(rule: AlertRule, now: dt.datetime) -> list[Finding]:
     return [
         Finding(
             f"planning:{job['id']}",
-            f"Planning job {job['id']} {job['status'].lower()}: {job['last_error'][:200]}",
+            _("Planning job %(id)s %(status)s: %(error)s")
+            % {"id": job["id"], "status": job["status"], "error": job["last_error"][:200]},
             {"id": job["id"], "group": job["planning_group"]},
         )
         for job in jobs

@@ -181,3 +181,12 @@ def test_alert_mail_reaches_a_real_smtp_server(low_stock_committed, settings, sm
     recipients, body = smtp_sink.messages[0]
     assert recipients == ["super@example.com", "boss@example.com"]
     assert "SKU-LOW at A-01: 3 on hand, minimum 5" in body
+
+
+def test_alert_message_in_the_instance_language(low_stock):
+    """An instance running in Spanish writes its alerts in Spanish."""
+    from django.utils import translation
+
+    with translation.override("es"):
+        alert_rules_evaluate()
+    assert Alert.objects.get().message == "SKU-LOW en A-01: 3 en existencias, mínimo 5"
