@@ -22,7 +22,13 @@ from inventory import reports as inventory_reports
 from outbound import reports as outbound_reports
 from tasking import reports as tasking_reports
 from wms.models import OutboxEvent, OutboxStatus
-from wms.reporting import Column, ListSource, ReportFilterInvalid, age_bucket_columns
+from wms.reporting import (
+    REPORT_TITLES,
+    Column,
+    ListSource,
+    ReportFilterInvalid,
+    age_bucket_columns,
+)
 from wms.scoping import warehouses_visible_to
 
 from .models import DeliveryStatus, WebhookDelivery
@@ -315,6 +321,9 @@ REPORTS: dict[str, ReportDefinition] = {
         ),
     ]
 }
+
+
+REPORT_TITLES.update({slug: report.title for slug, report in REPORTS.items()})
 
 
 def report_source(report: ReportDefinition, *, actor, params) -> tuple[object, dict]:

@@ -8,6 +8,7 @@ are shown only to people granted that warehouse; instance-wide events to all.
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils.html import format_html
@@ -26,6 +27,7 @@ from .models import (
     StockMinimum,
 )
 from .outbox import outbox_events_replay
+from .reporting import report_choices
 from .scoping import warehouses_visible_to
 
 
@@ -167,8 +169,26 @@ class AlertAdmin(WarehouseScopedAdminMixin, _ReadOnlyAdmin):
     show_full_result_count = False
 
 
+class ReportSubscriptionForm(forms.ModelForm):
+    report = forms.ChoiceField(label=_("report"), choices=report_choices)
+
+    class Meta:
+        model = ReportSubscription
+        fields = [
+            "owner",
+            "report",
+            "params",
+            "file_format",
+            "frequency",
+            "recipients",
+            "is_active",
+            "next_run_at",
+        ]
+
+
 @admin.register(ReportSubscription)
 class ReportSubscriptionAdmin(admin.ModelAdmin):
+    form = ReportSubscriptionForm
     list_display = ["report", "owner", "frequency", "file_format", "next_run_at", "last_sent_at"]
     list_filter = ["report", "frequency", "is_active"]
     readonly_fields = ["last_sent_at", "last_error"]

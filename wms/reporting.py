@@ -315,3 +315,14 @@ def counts_by_type_and_age(queryset, *, opened_field: str = "opened_at") -> list
         (row["warehouse__code"], row["type"], row["n"], row["oldest"], *(row[b] for b in buckets))
         for row in per_type
     ]
+
+
+# --- the catalogue's names, for the kernel's admin -------------------------------------
+
+#: slug → title of every report, filled by ``integrations.reports`` when it is imported
+#: (the kernel may not import it): the subscription admin offers these.
+REPORT_TITLES: dict[str, object] = {}
+
+
+def report_choices() -> list[tuple[str, str]]:
+    return [(slug, str(title)) for slug, title in sorted(REPORT_TITLES.items())]

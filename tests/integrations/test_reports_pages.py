@@ -128,3 +128,10 @@ def test_subscriptions_bad_filter_recorded_not_retried(supervisor):
     assert "Unknown warehouse" in subscription.last_error
     assert subscription.next_run_at > timezone.now()
     assert mail.outbox == []
+
+
+def test_subscription_admin_offers_the_reports(db, client):
+    """The subscription form lists the catalogue's reports (the kernel fills no names)."""
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    page = client.get("/admin/wms/reportsubscription/add/").content.decode()
+    assert 'value="stock-on-hand"' in page and 'value="order-cycle-time"' in page
