@@ -136,6 +136,8 @@ def alert_bench() -> dict:
     from wms.models import AlertKind, AlertRule
 
     AlertRule.objects.filter(name__startswith="bench:").delete()
+    with connection.cursor() as cursor:  # the events of earlier runs of this bench
+        cursor.execute("DELETE FROM wms_outboxevent WHERE event_type LIKE 'alert.%%'", [])
     rules = [
         AlertRule.objects.create(warehouse_id=wid, name=f"bench:{code}", kind=AlertKind.LOW_STOCK)
         for wid, code in connection.cursor()
