@@ -31,6 +31,7 @@ _COMMON_ERRORS = {
     "400": "Malformed request or invalid input",
     "401": "Missing or invalid token",
     "403": "Token of the wrong system type or warehouse",
+    "404": "Not found, or not in the caller's warehouses (a warehouse, an id in the path)",
     "421": "X-WMS-Instance names another instance",
     "429": "Rate limited; retry after Retry-After seconds",
     "500": "Internal error; safe to retry with the same Idempotency-Key",
@@ -58,13 +59,35 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+def _cursor_page(operation: dict) -> None:
+    """A list taking ``cursor`` answers a page of wms.pagination.CursorPagination, not
+    the bare array an APIView's ``responses=Serializer(many=True)`` declares."""
+    if not any(
+        p.get("in") == "query" and p.get("name") == "cursor"
+        for p in operation.get("parameters", [])
+    ):
+        return
+    content = operation.get("responses", {}).get("200", {}).get("content", {})
+    media = content.get("application/json")
+    if not media or media.get("schema", {}).get("type") != "array":
+        return
+    link = {"type": "string", "format": "uri", "nullable": True}
+    media["schema"] = {
+        "type": "object",
+        "required": ["next", "previous", "results"],
+        "properties": {"next": link, "previous": link, "results": media["schema"]},
+    }
+
+
 def add_problem_responses(result, generator, request, public):
-    """Postprocessing hook: every operation documents its problem-details errors."""
+    """Postprocessing hook: every operation documents its problem-details errors (and
+    a cursor-paginated list its page)."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     ref = {"$ref": "#/components/schemas/Problem"}
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
+            _cursor_page(operation)
             responses = operation.setdefault("responses", {})
             errors = dict(_COMMON_ERRORS)
             if any(

@@ -95,3 +95,14 @@ def test_login_throttling_locks_out_after_repeated_failures(settings, url, field
     response = client.post(url, {"username": "bea", "password": "right-password-2", **fields})
     assert response.status_code == 302
     assert client.session["_auth_user_id"]
+
+
+@pytest.mark.django_db
+def test_api_docs_page_allows_only_swagger_cdn_and_no_inline_script():
+    """The Swagger UI page loads its bundle from the CDN and its start script from here."""
+    response = Client().get("/api/v1/docs/")
+    assert response.status_code == 200
+    script_src = response["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    assert "https://cdn.jsdelivr.net" in script_src and "'unsafe-inline'" not in script_src
+    html = response.content.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
