@@ -40,7 +40,7 @@ from wms.exceptions import DomainError
 
 from . import selectors
 from .forms import DockConfirmForm, ScanForm
-from .views import REFUSED, _pack_warehouse
+from .views import REFUSED, floor_warehouse
 
 SHIP = "outbound.add_shipment"
 _SESSION_LOAD = "dock.load"
@@ -76,7 +76,7 @@ def _save(request, load) -> None:
 @_dock_required
 def dock_start(request):
     """Scan the dock door the truck stands at; the packed orders waiting are listed."""
-    warehouses, warehouse = _pack_warehouse(request)
+    warehouses, warehouse = floor_warehouse(request)
     context = {
         "warehouses": warehouses,
         "warehouse": warehouse,

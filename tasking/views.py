@@ -341,8 +341,9 @@ def _pack_required(view):
     return login_required(permission_required(PACK, raise_exception=True)(view))
 
 
-def _pack_warehouse(request):
-    """The packer's warehouse (the one chosen for picking, kept in the session)."""
+def floor_warehouse(request):
+    """(the user's warehouses, the one they work in): the one chosen on a floor page
+    (picking, packing, the dock), kept in the session; the only one if they have one."""
     warehouses = list(selectors.picking_warehouses(actor=request.user))
     if "warehouse" in request.GET and not request.GET["warehouse"]:
         request.session.pop(_SESSION_WAREHOUSE, None)  # "Change warehouse"
@@ -359,7 +360,7 @@ def _pack_warehouse(request):
 @_pack_required
 def pack_start(request):
     """Scan the order to pack (its order number); the orders waiting are listed."""
-    warehouses, warehouse = _pack_warehouse(request)
+    warehouses, warehouse = floor_warehouse(request)
     context = {"warehouses": warehouses, "warehouse": warehouse, "form": ScanForm()}
     if warehouse is not None:
         context["waiting"] = selectors.pack_tasks_waiting(warehouse=warehouse)
