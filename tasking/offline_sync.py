@@ -9,7 +9,7 @@ warehouses, with what the device needs to check scans without the network
 ``handheld_sync``: a batch of queued floor actions from one device, applied in
 the order they happened on the device (its ``seq``; the device's clock is
 recorded, never used to reorder), each through the SAME service as the online
-page (``pick_task_start`` + ``pick_confirm``, ``pick_task_report_exception``,
+page (``pick_confirm``, ``pick_task_report_exception``,
 ``putaway_task_confirm``, ``receipt_post``), each answered on its own:
 ``applied``, ``already_applied`` or ``refused`` with a reason.
 
@@ -42,7 +42,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -63,7 +63,7 @@ from .models import (
     SyncEntry,
     SyncOutcome,
 )
-from .services import pick_confirm, pick_qty, pick_task_report_exception, pick_task_start
+from .services import pick_confirm, pick_qty, pick_task_report_exception
 
 MAX_BATCH = 200
 DEFAULT_DOWNLOAD = 20
@@ -357,36 +357,67 @@ def _count(device: HandheldDevice, results: list[EntryResult], *, user, pending:
     )
 
 
-@transaction.atomic
+#: One round trip claims the entry's key: the row, or nothing when the key is
+#: known (a concurrent duplicate waits here for the first to commit). Written by
+#: hand because the ORM's ``ignore_conflicts`` cannot say whether it inserted; with
+#: the savepoint it replaces and the message update, 4 of ~29 round trips an entry
+#: made (bench/offline_sync.py).
+_ENTRY_CLAIM = """
+INSERT INTO tasking_syncentry (device_id, user_id, warehouse_id, key, fingerprint, kind,
+    subject, payload, happened_at, received_at, sequence, outcome, reason_code, message,
+    conflict_status)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (user_id, key) DO NOTHING
+RETURNING id
+"""
+
+
+def _claim(
+    entry: Entry,
+    *,
+    user,
+    device,
+    outcome=SyncOutcome.APPLIED,
+    reason_code="",
+    message="",
+    conflict_status="",
+) -> int | None:
+    params = [
+        device.pk,
+        user.pk,
+        entry.warehouse_id,
+        entry.key,
+        entry.fingerprint,
+        entry.kind,
+        str(entry.data.get("taskId") or entry.data.get("shipmentId") or "")[:64],
+        json.dumps(entry.raw),
+        entry.happened_at,
+        timezone.now(),
+        min(entry.seq, 2**31 - 1),
+        outcome,
+        reason_code,
+        message,
+        conflict_status,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_ENTRY_CLAIM, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def _apply(entry: Entry, *, user, device) -> EntryResult:
-    row = SyncEntry(
-        device=device,
-        user=user,
-        warehouse_id=entry.warehouse_id,
-        key=entry.key,
-        fingerprint=entry.fingerprint,
-        kind=entry.kind,
-        subject=str(entry.data.get("taskId") or entry.data.get("shipmentId") or "")[:64],
-        payload=entry.raw,
-        happened_at=entry.happened_at,
-        sequence=min(entry.seq, 2**31 - 1),
-        outcome=SyncOutcome.APPLIED,
-    )
+    """The entry's key, then its effect, in one transaction; a refusal rolls both
+    back and is recorded on its own (``_refuse``)."""
     try:
         with transaction.atomic():
-            row.save(force_insert=True)
-    except IntegrityError:
-        return _answer_replay(entry, user=user)
-    try:
-        with transaction.atomic():
+            if _claim(entry, user=user, device=device) is None:
+                return _answer_replay(entry, user=user)
             message = _HANDLERS[entry.kind](entry, user=user)
     except DomainError as exc:
-        return _refuse(row, exc)
-    row.message = str(message)[:500]
-    row.save(update_fields=["message"])
+        return _refuse(entry, exc, user=user, device=device)
     # Applied before by the online page (same key): this entry changed nothing.
     status = ALREADY_APPLIED if isinstance(message, _Replayed) else APPLIED
-    return EntryResult(entry.key, status, message=row.message)
+    return EntryResult(entry.key, status, message=str(message))
 
 
 def _answer_replay(entry: Entry, *, user) -> EntryResult:
@@ -409,34 +440,42 @@ def _answer_replay(entry: Entry, *, user) -> EntryResult:
     )
 
 
-def _refuse(row: SyncEntry, exc: DomainError) -> EntryResult:
+@transaction.atomic
+def _refuse(entry: Entry, exc: DomainError, *, user, device) -> EntryResult:
+    """Record a refused entry (its effect was rolled back); a conflict opens the
+    supervisor's case and writes ``handheld.sync_conflict``."""
     conflict = exc.status in _CONFLICT_STATUSES
-    row.outcome = SyncOutcome.REFUSED
-    row.reason_code = exc.code[:64]
-    row.message = str(exc.detail)[:500]
-    row.conflict_status = ConflictStatus.OPEN if conflict else ConflictStatus.NONE
-    row.save(update_fields=["outcome", "reason_code", "message", "conflict_status"])
+    code, message = exc.code[:64], str(exc.detail)[:500]
+    row_id = _claim(
+        entry,
+        user=user,
+        device=device,
+        outcome=SyncOutcome.REFUSED,
+        reason_code=code,
+        message=message,
+        conflict_status=ConflictStatus.OPEN if conflict else ConflictStatus.NONE,
+    )
+    if row_id is None:  # a concurrent duplicate recorded it first
+        return _answer_replay(entry, user=user)
     if conflict:
         outbox_emit(
             event_type="handheld.sync_conflict",
             aggregate_type="SyncEntry",
-            aggregate_id=row.pk,
+            aggregate_id=row_id,
             data={
-                "syncEntryId": row.pk,
-                "kind": row.kind,
-                "subject": row.subject,
-                "user": row.user.get_username(),
-                "device": row.device.device_key,
-                "reasonCode": row.reason_code,
-                "message": row.message,
-                "happenedAt": row.happened_at.isoformat(),
-                "receivedAt": row.received_at.isoformat(),
-                "entry": row.payload,
+                "syncEntryId": row_id,
+                "kind": entry.kind,
+                "subject": str(entry.data.get("taskId") or entry.data.get("shipmentId") or ""),
+                "user": user.get_username(),
+                "device": device.device_key,
+                "reasonCode": code,
+                "message": message,
+                "happenedAt": entry.happened_at.isoformat(),
+                "receivedAt": timezone.now().isoformat(),
+                "entry": entry.raw,
             },
         )
-    return EntryResult(
-        row.key, REFUSED, code=row.reason_code, message=row.message, conflict=conflict
-    )
+    return EntryResult(entry.key, REFUSED, code=code, message=message, conflict=conflict)
 
 
 # --- one handler per kind: the online page's service ------------------------------------
@@ -459,24 +498,8 @@ def _floor_time(entry: Entry) -> datetime:
 def _pick(entry: Entry, *, user) -> str:
     data, short = entry.data, entry.kind == "pick.short"
     qty = _qty(data["qty"])
-    task = PickTask.objects.filter(pk=data["taskId"]).only("status", "assigned_to_id").first()
-    if task is not None and task.assigned_to_id == user.pk:
-        open_qty = task.qty_to_pick - task.qty_picked
-        if task.status in (PickTaskStatus.ASSIGNED, PickTaskStatus.IN_PROGRESS):
-            if not short and qty < open_qty:
-                raise BusinessValidationError(
-                    _("You picked less than %(open)s: use Short pick if the rest is not there.")
-                    % {"open": _plain(open_qty)},
-                    code="short_needs_short_pick",
-                )
-            if short and qty >= open_qty:
-                raise BusinessValidationError(
-                    _("Nothing is missing: use Confirm."), code="nothing_missing"
-                )
-        if task.status == PickTaskStatus.ASSIGNED:
-            # The location scan happened on the device: start the task as the
-            # online page does at that scan (the order goes PICKING).
-            pick_task_start(task_id=task.pk, picker=user)
+    # The task may still be ASSIGNED (its location was scanned on the device, not
+    # here): pick_confirm takes it so, and moves the order to PICKING itself.
     result = pick_confirm(
         task_id=data["taskId"],
         qty=qty,
@@ -485,11 +508,13 @@ def _pick(entry: Entry, *, user) -> str:
         location_code=str(data["location"]),
         item_code=str(data["item"]),
         confirmed_at=_floor_time(entry),
-        warehouse_ids=list(warehouses_visible_to(user).values_list("pk", flat=True)),
+        # Checked for the batch (``_check_warehouses``); none: the task is gone (404).
+        warehouse_ids=[entry.warehouse_id] if entry.warehouse_id else [],
     )
     task = result.task
     if result.replayed:
         return _Replayed(_("Already confirmed: this pick was sent before."))
+    _check_confirm_or_short(task, short=short, qty=qty)
     message = _("Picked %(qty)s %(uom)s of %(sku)s from %(location)s.") % {
         "qty": _plain(result.confirmation.qty_picked),
         "uom": task.item.base_uom.code,
@@ -501,6 +526,19 @@ def _pick(entry: Entry, *, user) -> str:
             "case": result.exception_case.label
         }
     return message
+
+
+def _check_confirm_or_short(task: PickTask, *, short: bool, qty: Decimal) -> None:
+    """As the online page: "confirm" takes all that was open, "short" less. Checked
+    on the outcome (no read before): raising rolls the confirmation back."""
+    if not short and task.status == PickTaskStatus.SHORT:
+        raise BusinessValidationError(
+            _("You picked less than %(open)s: use Short pick if the rest is not there.")
+            % {"open": _plain(qty + task.qty_to_pick - task.qty_picked)},
+            code="short_needs_short_pick",
+        )
+    if short and task.status == PickTaskStatus.DONE:
+        raise BusinessValidationError(_("Nothing is missing: use Confirm."), code="nothing_missing")
 
 
 def _problem(entry: Entry, *, user) -> str:

@@ -335,3 +335,23 @@ def test_handheld_sync_admin_shows_devices_and_resolves_conflicts(
     assert (entry.conflict_status, entry.resolved_by) == ("RESOLVED", supervisor)
     detail = client.get(f"/admin/tasking/syncentry/{entry.pk}/change/").content.decode()
     assert str(task.pk) in detail
+
+
+@pytest.mark.django_db
+def test_handheld_sync_confirm_of_less_than_open_is_refused(pablo, picker, release_order, layout):
+    """As online: "confirm" with less than is open is refused (use short pick) and
+    nothing stays of it; "short" with everything is refused too."""
+    release_order([("SKU-A", 5)])
+    [task] = _claimed(picker, layout)
+    less = _pick(picker, task, 1, qty=D("3"))
+    everything = _pick(picker, task, 2, kind="pick.short")
+    results = _sync(pablo, [less, everything]).json()["results"]
+    assert [(r["status"], r["code"]) for r in results] == [
+        ("refused", "short_needs_short_pick"),
+        ("refused", "nothing_missing"),
+    ]
+    assert "You picked less than 5" in results[0]["message"]
+    assert not PickConfirmation.objects.exists()
+    task.refresh_from_db()
+    assert (task.status, task.qty_picked) == (PickTaskStatus.ASSIGNED, D("0"))
+    assert SyncEntry.objects.filter(outcome="REFUSED").count() == 2
