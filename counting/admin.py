@@ -9,18 +9,48 @@ warehouse grants (``wms.admin_scoping``).
 
 from collections import defaultdict
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.urls import reverse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from inventory.selectors import zone_for_code
 from wms.admin_scoping import WarehouseScopedAdminMixin
-from wms.exceptions import DomainError
+from wms.exceptions import BusinessValidationError, DomainError
+from wms.scoping import warehouses_visible_to
 
 from . import services
-from .models import CountLine, CountLineState, CountSettings, InventoryCount
+from .models import CountLine, CountLineState, CountSettings, CountType, InventoryCount
+
+
+class CountOpenForm(forms.Form):
+    """What ``count_open`` needs; codes as typed (one per line or comma separated)."""
+
+    warehouse = forms.ModelChoiceField(label=_("Warehouse"), queryset=None)
+    type = forms.ChoiceField(label=_("Type"), choices=CountType.choices)
+    blind = forms.BooleanField(label=_("Blind"), required=False, initial=True)
+    zone = forms.CharField(label=_("Zone"), required=False, max_length=32)
+    locations = forms.CharField(label=_("Locations"), required=False, widget=forms.Textarea)
+    skus = forms.CharField(label=_("SKUs"), required=False, widget=forms.Textarea)
+    abc_class = forms.CharField(label=_("ABC class"), required=False, max_length=32)
+    not_counted_days = forms.IntegerField(
+        label=_("Not counted for (days)"), required=False, min_value=0
+    )
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["warehouse"].queryset = warehouses_visible_to(actor).order_by("code")
+
+    @staticmethod
+    def codes(text: str) -> list[str] | None:
+        codes = [code.strip() for code in text.replace(",", "\n").splitlines() if code.strip()]
+        return codes or None
 
 
 class _ReadOnlyMixin:
@@ -76,6 +106,67 @@ class InventoryCountAdmin(_ReadOnlyMixin, WarehouseScopedAdminMixin, SimpleHisto
     ]
     fields = readonly_fields
     actions = ["close_counts", "settle_counts", "cancel_counts"]
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm("counting.add_inventorycount")
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path(
+                "add/",
+                self.admin_site.admin_view(self.open_view),
+                name=f"{opts.app_label}_{opts.model_name}_add",
+            ),
+            *super().get_urls(),
+        ]
+
+    def open_view(self, request):
+        """The add page opens a count through ``count_open`` (its refusals as form errors)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = CountOpenForm(request.POST or None, actor=request.user)
+        if request.method == "POST" and form.is_valid():
+            try:
+                count = self._open(form.cleaned_data, request.user)
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+                for error in getattr(exc, "errors", []):
+                    form.add_error(None, f"{error['field']}: {error['message']}")
+            else:
+                self.message_user(
+                    request,
+                    _("Count %(count)s opened with %(n)d lines.")
+                    % {"count": count.count_number, "n": count.line_total},
+                    messages.SUCCESS,
+                )
+                return redirect("admin:counting_inventorycount_change", count.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Open a count"),
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "counting/admin/open_count.html", context)
+
+    @staticmethod
+    def _open(data: dict, actor) -> InventoryCount:
+        warehouse, zone = data["warehouse"], None
+        if data["zone"]:
+            zone = zone_for_code(warehouse=warehouse, code=data["zone"])
+            if zone is None:
+                raise BusinessValidationError(_("Unknown zone %(code)s.") % {"code": data["zone"]})
+        return services.count_open(
+            warehouse=warehouse,
+            type=data["type"],
+            blind=data["blind"],
+            zone=zone,
+            locations=CountOpenForm.codes(data["locations"]),
+            skus=CountOpenForm.codes(data["skus"]),
+            abc_class=data["abc_class"],
+            not_counted_days=data["not_counted_days"],
+            actor=actor,
+        )
 
     def get_queryset(self, request):
         return (

@@ -73,3 +73,22 @@ def test_count_admin_other_warehouse_hidden(admin_for, controller, warehouse, wa
     InventoryCount.objects.create(count_number="CNT-BCN1-X", warehouse=other, type="FULL")
     page = admin_for(controller).get("/admin/counting/inventorycount/").content.decode()
     assert "CNT-BCN1-X" not in page
+
+
+def test_count_admin_opens_a_count_through_the_service(admin_for, controller, warehouse, stocked):
+    """The add page opens a count (lines from the books); an unknown location is a form error."""
+    client = admin_for(controller)
+    assert client.get("/admin/counting/inventorycount/add/").status_code == 200
+    refused = client.post(
+        "/admin/counting/inventorycount/add/",
+        {"warehouse": warehouse.pk, "type": "CYCLE", "blind": "on", "locations": "Z-99"},
+    )
+    assert refused.status_code == 200 and "Z-99" in refused.content.decode()
+    response = client.post(
+        "/admin/counting/inventorycount/add/",
+        {"warehouse": warehouse.pk, "type": "CYCLE", "blind": "on", "locations": "A-01, A-02"},
+    )
+    from counting.models import InventoryCount
+
+    count = InventoryCount.objects.get()
+    assert response.status_code == 302 and count.lines.count() == 3
