@@ -744,9 +744,13 @@ class InventoryAdjustment(models.Model):
     ``posting`` and ``applied_at`` move on.
     """
 
-    adjustment_number = models.CharField(_("adjustment number"), max_length=32, unique=True)
+    adjustment_number = models.CharField(_("adjustment number"), max_length=32)
     warehouse = models.ForeignKey(
-        Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse")
+        Warehouse,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # adjustment_wh_state_idx starts with it
+        verbose_name=_("warehouse"),
     )
     item = models.ForeignKey(
         Item, on_delete=models.PROTECT, related_name="+", db_index=False, verbose_name=_("item")
@@ -808,7 +812,21 @@ class InventoryAdjustment(models.Model):
     correlation_id = models.CharField(_("correlation id"), max_length=128, blank=True)
     created_at = models.DateTimeField(_("requested at"), db_default=Now())
     applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
-    history = HistoricalRecords(get_user=history_user)
+    # Every applied adjustment writes a history row: no index on its copies of the
+    # foreign keys (nothing looks history up by them; a90a426 did the same elsewhere).
+    history = HistoricalRecords(
+        get_user=history_user,
+        no_db_index=[
+            "adjustment_number",
+            "warehouse",
+            "item",
+            "location",
+            "status",
+            "reason_code",
+            "requested_by",
+            "posting",
+        ],
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -818,6 +836,8 @@ class InventoryAdjustment(models.Model):
             ("approve_inventoryadjustment", "Can approve or reject inventory adjustments"),
         ]
         constraints = [
+            # Constraints, not unique=True: that adds a LIKE twin index no query uses.
+            models.UniqueConstraint(fields=["adjustment_number"], name="adjustment_number_uniq"),
             models.UniqueConstraint(fields=["request_key"], name="adjustment_request_key_uniq"),
             models.CheckConstraint(condition=~Q(qty_delta=0), name="adjustment_qty_not_zero"),
             # Applied ⇔ posted: nothing pending or rejected has touched stock.
