@@ -19,6 +19,7 @@ from wms.exceptions import BusinessValidationError, DomainError
 from .. import locks, queries
 from ..exceptions import CountClosed, RecountBySameCounter, RecountPending
 from ..models import ACTIVE_COUNT_STATUSES, CountLine, CountLineState, CountStatus, InventoryCount
+from ..signals import count_closed
 from .common import actor_fields
 
 ZERO = Decimal("0")
@@ -91,6 +92,7 @@ def count_close(*, count, actor) -> ClosedCount:
             "blockedLines": blocked,
         },
     )
+    count_closed.send(sender=InventoryCount, count=count, cancelled=False)
     return ClosedCount(count, adjustments)
 
 
@@ -239,6 +241,7 @@ def count_cancel(*, count, actor) -> InventoryCount:
         before=before,
         after=_snapshot(count),
     )
+    count_closed.send(sender=InventoryCount, count=count, cancelled=True)
     return count
 
 

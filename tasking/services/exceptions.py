@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from counting.models import CountType
 from counting.services import count_open
+from counting.signals import count_closed
 from inventory import selectors as inventory_selectors
 from inventory import services as inventory_services
 from outbound.services import order_line_reallocate, order_line_short, order_pick_lock
@@ -350,3 +351,17 @@ def count_request_close(*, request_id, actor=None, cancelled: bool = False) -> C
         request._history_user = actor
     request.save(update_fields=["status", "closed_at"])
     return request
+
+
+_COUNT_REQUEST_REF = "CountRequest:"
+
+
+def _count_request_follow(sender, *, count, cancelled: bool, **kwargs) -> None:
+    """A spot count opened for a count request closes the request with it (in the
+    count's transaction): done when reconciled, cancelled when the count is."""
+    if count.source_ref.startswith(_COUNT_REQUEST_REF):
+        request_id = int(count.source_ref[len(_COUNT_REQUEST_REF) :])
+        count_request_close(request_id=request_id, cancelled=cancelled)
+
+
+count_closed.connect(_count_request_follow, dispatch_uid="tasking.count_request_follow")

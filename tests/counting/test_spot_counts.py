@@ -39,3 +39,25 @@ def test_exception_case_resolve_quarantine_opens_a_spot_count(
     lines = CountLine.objects.filter(count=count)
     assert {line.location_id for line in lines} == {layout.p1.pk}
     assert lines.filter(item=layout.sku_a, status=layout.quarantined).exists()
+
+
+def test_count_close_of_a_spot_count_closes_its_count_request(
+    release_order,  # noqa: F811
+    picker,  # noqa: F811
+    supervisor,  # noqa: F811
+    layout,  # noqa: F811
+):
+    """Closing the spot count marks the count request it came from done."""
+    from counting.services import count_close
+
+    release_order([("SKU-A", 10)])
+    task = pick_task_next_for_picker(picker=picker, warehouse=layout.warehouse)
+    case = pick_task_report_exception(
+        task_id=task.pk, type="LOCATION_EMPTY", qty_picked="0", request_key="k", picker=picker
+    ).exception_case
+    exception_case_resolve(case_id=case.pk, action=ACTION_QUARANTINE, actor=supervisor)
+    request = CountRequest.objects.get()
+    count = InventoryCount.objects.get(source_ref=f"CountRequest:{request.pk}")
+    count_close(count=count, actor=supervisor)
+    request.refresh_from_db()
+    assert request.status == "DONE" and request.closed_at is not None
