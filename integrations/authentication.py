@@ -23,6 +23,8 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from rest_framework import authentication, exceptions
 
+from wms.logs import set_actor
+
 from .models import ApiToken, ExternalSystem
 
 
@@ -117,6 +119,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
                     _KNOWN[key_hash] = (now + ttl, token, system, warehouse_ids)
         # Each request gets its own instances: nothing a view caches on them is shared.
         principal = SystemPrincipal(system=copy.copy(system), warehouse_ids=warehouse_ids)
+        set_actor(principal.pk)  # reset by wms.middleware.CorrelationIdMiddleware
         return principal, copy.copy(token)
 
     def authenticate_header(self, request):

@@ -55,6 +55,7 @@ from django.utils import timezone
 
 from wms.correlation import get_correlation_id, reset_correlation_id, set_correlation_id
 from wms.exceptions import BusinessValidationError
+from wms.logs import reset_integration_target, set_integration_target
 
 from .envelope import envelope_bytes, event_envelope
 from .messages import integration_message_record
@@ -376,6 +377,7 @@ def delivery_attempt(*, delivery_id: int, session: requests.Session | None = Non
     if delivery is None or delivery.status in (DeliveryStatus.DELIVERED, DeliveryStatus.DEAD):
         return delivery
     token = set_correlation_id(delivery.correlation_id or None)
+    target = set_integration_target(delivery.system.code)
     try:
         outcome = _post(delivery, session or requests.Session())
         delivery = _record_attempt(delivery_id=delivery_id, outcome=outcome)
@@ -391,6 +393,7 @@ def delivery_attempt(*, delivery_id: int, session: requests.Session | None = Non
         )
         return delivery
     finally:
+        reset_integration_target(target)
         reset_correlation_id(token)
 
 

@@ -5,6 +5,7 @@ events it writes carry the id of the request that caused it.
 """
 
 import contextlib
+import logging
 import os
 
 from celery import Celery, signals
@@ -56,6 +57,7 @@ app.conf.beat_schedule = {
 }
 
 CORRELATION_HEADER = "wms_correlation_id"
+_task_logger = logging.getLogger("wms.tasks")
 _task_tokens: dict[str, object] = {}
 
 
@@ -80,18 +82,33 @@ def _attach_correlation_id(headers=None, **kwargs):
         headers[CORRELATION_HEADER] = get_correlation_id()
 
 
+@signals.setup_logging.connect
+def _use_django_logging(**kwargs):
+    """Worker and beat log through settings.LOGGING (JSON lines), not Celery's format."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
 @signals.task_prerun.connect
 def _restore_correlation_id(task_id=None, task=None, **kwargs):
     from wms.correlation import set_correlation_id
 
     incoming = getattr(task.request, CORRELATION_HEADER, None) if task else None
     _task_tokens[task_id] = set_correlation_id(incoming)
+    _task_logger.info("task started", extra={"task": task.name if task else "", "taskId": task_id})
 
 
 @signals.task_postrun.connect
-def _clear_correlation_id(task_id=None, **kwargs):
+def _clear_correlation_id(task_id=None, task=None, state=None, **kwargs):
     from wms.correlation import reset_correlation_id
 
+    _task_logger.info(
+        "task finished",
+        extra={"task": task.name if task else "", "taskId": task_id, "state": state},
+    )
     token = _task_tokens.pop(task_id, None)
     if token is not None:
         # A token from another context (eager mode) cannot be reset; harmless.

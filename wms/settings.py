@@ -312,26 +312,30 @@ WMS_AUTOMATION_KICK = env.bool("WMS_AUTOMATION_KICK", default=True)
 WMS_QUARANTINE_STATUS = env.str("WMS_QUARANTINE_STATUS", default="QUARANTINED")
 
 # --- Logging --------------------------------------------------------------------
+# JSON lines through structlog (wms/logs.py) for web, worker, beat and relay, each
+# with timestamp, level, event, instanceId, correlationId, actor, integrationTarget;
+# LOG_FORMAT=console renders them for people.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"correlation": {"()": "wms.correlation.CorrelationIdLogFilter"}},
     "formatters": {
-        "plain": {
-            "format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s",
-        },
+        "structured": {"()": "wms.logs.formatter", "fmt": LOG_FORMAT},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": "structured",
             "filters": ["correlation"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# The worker and beat log through the handler above instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Security (README "Security") -------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
