@@ -139,3 +139,23 @@ def test_counts_create_other_warehouse_is_403(stocked, other_warehouse, controll
     """A controller cannot open a count in a warehouse they were not granted."""
     response = _open(as_user(controller), warehouse="BCN1", type="FULL")
     assert response.status_code == 403
+
+
+def test_counts_results_empty_and_recount_by_same_counter(
+    stocked, warehouse, controller, counter_one, counter_two, as_user
+):
+    """ "empty" counts a location 0; above tolerance the first counter's recount is 403,
+    another counter's is recorded."""
+    from counting.models import CountSettings
+
+    CountSettings.objects.create(warehouse=warehouse, recount_tolerance_qty=Decimal("0"))
+    count_id = _open(as_user(controller), locations=["A-01", "A-03"]).json()["id"]
+    empty = _results(as_user(counter_one), count_id, [{"location": "A-03", "empty": True}], "e")
+    assert empty.status_code == 200, empty.data
+    lines = [{"location": "A-01", "sku": "SKU-1", "qtyCounted": "9"}]
+    first = _results(as_user(counter_one), count_id, lines, "c1")
+    assert first.json()["lines"][0]["state"] == "RECOUNT_REQUIRED"
+    same = _results(as_user(counter_one), count_id, lines, "c1-again")
+    assert same.status_code == 403 and same.json()["code"] == "recount_same_counter"
+    other = _results(as_user(counter_two), count_id, lines, "c2")
+    assert other.status_code == 200 and other.json()["lines"][0]["state"] == "COUNTED"

@@ -16,12 +16,13 @@ D = Decimal
 
 
 class _Floor(threading.Thread):
-    """Receipts and moves on the counted balances, each transaction held open a moment
+    """Receipts, moves and picks on the counted balances, each transaction held open a moment
     (so a count opening meets postings in flight), until told to stop."""
 
-    def __init__(self, items, bins, status, shelf: threading.Lock):
+    def __init__(self, items, bins, staging, status, shelf: threading.Lock):
         super().__init__(daemon=True)
         self.items, self.bins, self.status, self.shelf = items, bins, status, shelf
+        self.staging = staging
         self.stop = threading.Event()
         self.started_posting = threading.Event()
         self.posted = 0
@@ -63,6 +64,21 @@ class _Floor(threading.Thread):
             posting_key=f"floor-move:{n}",
             source_ref="floor",
         )
+        # A pick: reserve at A-02, then consume to staging (the picking path's postings).
+        reservation = inventory_services.reservation_create(
+            item=sku1,
+            location=self.bins[1],
+            status=self.status,
+            qty=D("1"),
+            demand_ref=f"floor-order:{n}",
+            posting_key=f"floor-reserve:{n}",
+        )
+        inventory_services.reservation_consume(
+            reservation=reservation,
+            qty=D("1"),
+            to_location=self.staging,
+            posting_key=f"floor-pick:{n}",
+        )
         inventory_services.stock_receive(
             item=sku2,
             location=self.bins[1],
@@ -80,13 +96,13 @@ def _books(item, location, status) -> Decimal:
 
 @pytest.mark.django_db(transaction=True)
 def test_count_close_exact_while_another_connection_posts(
-    warehouse, stocked, available, controller, counter_one, assert_consistent
+    warehouse, stocked, staging, available, controller, counter_one, assert_consistent
 ):
     """A count opened and scanned while another connection keeps posting on the counted
     balances adjusts exactly the planted variances, and nothing drifts."""
     bins, items = stocked
     shelf = threading.Lock()
-    floor = _Floor(items, bins, available, shelf)
+    floor = _Floor(items, bins, staging, available, shelf)
     floor.start()
     assert floor.started_posting.wait(5)
     # Opened while postings are in flight on these very balances.
