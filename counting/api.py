@@ -6,14 +6,16 @@ in the warehouses they were granted. Thin: input serializer → service →
 output; every refusal is a problem detail from the service's domain error.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status as http
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory.selectors import zone_for_code
 from wms.exceptions import BusinessValidationError
 from wms.idempotency import HEADER, client_scope, idempotent
+from wms.pagination import CursorPagination
 from wms.permissions import ActorPermission
 from wms.scoping import warehouse_for_actor
 
@@ -72,12 +74,37 @@ _ERRORS = {
 }
 
 
-class CountCreateApi(APIView):
-    """Open a count: one line per balance of the scope (201)."""
+@extend_schema(
+    tags=["counting"],
+    parameters=[
+        OpenApiParameter("warehouse", str, description="Warehouse code"),
+        OpenApiParameter("status", str, description="OPEN, COUNTING, PENDING_APPROVAL, …"),
+        OpenApiParameter("limit", int),
+        OpenApiParameter("cursor", str),
+    ],
+)
+class CountListCreateApi(ListAPIView):
+    """List the counts of the caller's warehouses (newest first); open a count (201):
+    one line per balance of the scope."""
 
     permission_classes = [ActorPermission]
     allowed_system_types = _COUNTERS
-    required_user_perms = ("counting.add_inventorycount",)
+    required_user_perms = {
+        "read": ("counting.view_inventorycount",),
+        "write": ("counting.add_inventorycount",),
+    }
+    serializer_class = CountOutputSerializer
+    pagination_class = CursorPagination
+    filter_backends = []
+
+    def get_queryset(self):
+        params = self.request.query_params
+        if params.get("warehouse"):
+            warehouse_for_actor(self.request.user, params["warehouse"])
+        qs = selectors.count_list(actor=self.request.user, warehouse_code=params.get("warehouse"))
+        if params.get("status"):
+            qs = qs.filter(status=params["status"])
+        return qs
 
     @extend_schema(
         tags=["counting"],

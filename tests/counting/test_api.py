@@ -159,3 +159,16 @@ def test_counts_results_empty_and_recount_by_same_counter(
     assert same.status_code == 403 and same.json()["code"] == "recount_same_counter"
     other = _results(as_user(counter_two), count_id, lines, "c2")
     assert other.status_code == 200 and other.json()["lines"][0]["state"] == "COUNTED"
+
+
+def test_counts_list_shows_the_callers_warehouses(stocked, controller, system_client, as_user):
+    """Counts are listed newest first, filtered by status, only of granted warehouses."""
+    first = _open(as_user(controller), locations=["A-01"]).json()["id"]
+    second = _open(as_user(controller), locations=["A-02"]).json()["id"]
+    as_user(controller).post(f"/api/v1/counts/{first}/close")
+    body = as_user(controller).get("/api/v1/counts?warehouse=MAD1").json()
+    assert [row["id"] for row in body["results"]] == [second, first]
+    open_only = as_user(controller).get("/api/v1/counts?status=OPEN").json()
+    assert [row["id"] for row in open_only["results"]] == [second]
+    outsider = system_client("automation", "RFID9", [])
+    assert outsider.get("/api/v1/counts").json()["results"] == []
