@@ -106,6 +106,20 @@ def _location_or_404(count, location_id):
     return location
 
 
+def _counted_by_me(lines, user) -> list[tuple[str, str, str]]:
+    """What this counter recorded here: never a colleague's count (a recount stays
+    independent of the first count, and a blind count blind)."""
+    mine = []
+    for line in lines:
+        if line.item_id is None:
+            continue
+        if line.recount_by_id == user.pk and line.recount_qty is not None:
+            mine.append((line.item.sku, _qty(line.recount_qty), line.state))
+        elif line.counted_by_id == user.pk and line.qty_counted is not None:
+            mine.append((line.item.sku, _qty(line.qty_counted), line.state))
+    return mine
+
+
 def _render_location(request, count, location, *, step="item", status=200, **extra):
     lines = selectors.location_lines(count=count, location=location)
     context = {
@@ -114,11 +128,7 @@ def _render_location(request, count, location, *, step="item", status=200, **ext
         "step": step,
         "form": ScanForm(),
         "empty_form": EmptyForm(initial={"client_key": uuid.uuid4().hex}),
-        "counted": [
-            (line.item.sku, _qty(line.final_qty), line.state)
-            for line in lines
-            if line.item_id is not None and line.final_qty is not None
-        ],
+        "counted": _counted_by_me(lines, request.user),
         **extra,
     }
     return render(request, "counting/location.html", context, status=status)

@@ -101,3 +101,21 @@ def test_count_pages_not_blind_shows_expected(browser, warehouse, stocked, contr
     )
     page = browser.post(_at(count, "A-01"), {"action": "item", "code": "SKU-1"}).content.decode()
     assert 'data-testid="expected">10 EA' in page
+
+
+def test_count_pages_recount_does_not_show_the_first_count(browser, warehouse, count, counter_one):
+    """The recounter does not see what the first counter found at the location."""
+    from counting.models import CountSettings
+    from counting.services import count_result_record
+
+    CountSettings.objects.create(warehouse=warehouse, recount_tolerance_qty=0)
+    count_result_record(
+        count=count,
+        lines=[{"location": "A-01", "sku": "SKU-1", "qty_counted": "3"}],
+        actor=counter_one,
+        request_key="first",
+    )
+    page = browser.get(_at(count, "A-01")).content.decode()
+    assert 'data-testid="counted"' not in page
+    scan = browser.get(f"/handheld/counting/{count.pk}/").content.decode()
+    assert 'data-testid="recounts"' in scan and "A-01" in scan
