@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from .models import CountType
+from .models import CountLineState, CountType
 
 _QTY = {"max_digits": 18, "decimal_places": 3, "coerce_to_string": True}
 
@@ -61,6 +61,8 @@ class CountLineOutputSerializer(serializers.Serializer):
         if self.context.get("blind"):
             data.pop("qtyExpected")
             data.pop("variance")
+            if line.state == CountLineState.RECOUNT_REQUIRED:
+                data["qtyCounted"] = None  # the recount stays independent of it
         return data
 
 
