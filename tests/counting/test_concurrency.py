@@ -122,7 +122,9 @@ def test_count_close_exact_while_another_connection_posts(
                 actor=counter_one,
                 request_key=f"scan:{location_code}:{sku}",
             )
-    time.sleep(0.05)
+    deadline = time.monotonic() + 20
+    while floor.posted < 5 and time.monotonic() < deadline:  # a busy machine posts slowly
+        time.sleep(0.02)
     closed = count_close(count=count, actor=controller)  # also while the floor posts
     floor.stop.set()
     floor.join(10)
