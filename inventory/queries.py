@@ -710,20 +710,23 @@ ON_HAND_PER_ITEM_LOCATION = (
 
 # --- adjustments (``inventory.services.adjustments``) ------------------------------------
 
-#: Everything ``adjustment_request`` needs to know before it posts, in one round trip:
+#: Everything ``adjustment_request`` needs to know of a request, in one round trip:
 #: the reason code (id, use, requires approval), an earlier adjustment of the request
-#: key, the warehouse's thresholds, and the new adjustment's number and id (taken from
-#: their sequences even when not used: numbers may skip, as any sequence's do).
-#: Parameters: reason code, request key, warehouse id. Replaces four ORM queries
-#: (round trips per applied adjustment 10 -> 5 with the pipelined writes of the
-#: service; bench/adjustments.py 0.21 -> 0.48 of the raw ADJUST posting rate).
+#: key, and the warehouse's thresholds. Parameters: request key, reason code,
+#: warehouse id. Replaces three ORM queries; the path that posts at once queues it
+#: before its posting, so both cost one round trip (per applied adjustment 10 -> 4
+#: round trips; bench/adjustments.py 0.21 -> 0.57 -> see the commit of the fast path).
 ADJUSTMENT_REQUEST_LOOKUP = (
     "SELECT r.id, r.use, r.requires_approval, "
     "(SELECT a.id FROM inventory_inventoryadjustment a WHERE a.request_key = %s), "
-    "t.max_abs_qty, t.max_abs_value, "
-    "nextval('inventory_adjustment_number'), "
-    "nextval(pg_get_serial_sequence('inventory_inventoryadjustment', 'id')) "
+    "t.max_abs_qty, t.max_abs_value "
     "FROM (SELECT 1) AS one "
     "LEFT JOIN inventory_reasoncode r ON r.code = %s "
     "LEFT JOIN inventory_adjustmentthreshold t ON t.warehouse_id = %s"
+)
+
+#: A block of ids for new adjustments (``_AdjustmentIds``). Parameter: how many.
+ADJUSTMENT_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('inventory_inventoryadjustment', 'id')) "
+    "FROM generate_series(1, %s)"
 )

@@ -30,16 +30,25 @@ Lock order: the adjustment row (decisions only, ``inventory.locks``) → the
 posting's locks (posting key, then the balance) → the finance counter, last
 (``inventory.finance``: it serialises finance writers until commit).
 
-Write path of a request applied at once (the hot one, ``bench/adjustments.py``):
-one look-up statement (``queries.ADJUSTMENT_REQUEST_LOOKUP``: reason, earlier
-request, thresholds, number and id), the posting, then the adjustment, its
-history record and its audit records pipelined with the finance event (one
-round trip and the pipeline's sync), then COMMIT: five round trips where the
-raw posting has two. Decisions (approve, reject) are rare and use the ORM.
+Write path of a request applied at once (the hot one, ``bench/adjustments.py``),
+``_adjustment_applied_at_once``: the look-up (``queries.ADJUSTMENT_REQUEST_LOOKUP``:
+reason, earlier request, thresholds) queued in psycopg's pipeline before the
+posting, both answered in one round trip; if the look-up says the request was
+not one to apply at once (unknown reason, approval needed, a replay) or the
+posting refused, the transaction (or savepoint) is rolled back, posting
+included, and ``_adjustment_request`` takes it step by step. Otherwise the
+adjustment, its history and audit records and the finance event go in one more
+round trip, the pipeline's sync, then COMMIT: four round trips where the raw
+posting has two (ten through the ORM). Decisions (approve, reject) are rare and
+use the ORM.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -48,6 +57,7 @@ from django.utils import timezone
 
 from wms import sql
 from wms.correlation import get_correlation_id
+from wms.exceptions import DomainError
 from wms.history import history_records
 from wms.scoping import actor_may_use_warehouse
 
@@ -145,20 +155,20 @@ def adjustment_request(
     on hand would go below reserved), ``invalid_quantity`` / ``warehouse_mismatch``
     (422), ``adjustment_request_key_reused`` (422).
     """
+    if source not in AdjustmentSource.values:
+        raise InvalidPosting(f"Unknown adjustment source {source!r}.", code="invalid_source")
+    if not isinstance(request_key, str) or not 0 < len(request_key) <= 255:
+        raise InvalidPosting("request_key must be 1 to 255 characters.", code="invalid_request_key")
+    request = dict(
+        warehouse=warehouse, item=item, location=location, status=status, qty_delta=qty_delta,
+        reason_code=reason_code, note=note, actor=actor, source=source, source_ref=source_ref,
+        request_key=request_key,
+    )  # fmt: skip
     try:
-        return _adjustment_request(
-            warehouse=warehouse,
-            item=item,
-            location=location,
-            status=status,
-            qty_delta=qty_delta,
-            reason_code=reason_code,
-            note=note,
-            actor=actor,
-            source=source,
-            source_ref=source_ref,
-            request_key=request_key,
-        )
+        try:
+            return _adjustment_applied_at_once(**request)
+        except _NotAtOnce:
+            return _adjustment_request(**request)
     except IntegrityError as exc:
         # Two first uses of one key at once: the loser's transaction is rolled back
         # whole (its posting too). Answer it with the winner's adjustment, when this
@@ -184,54 +194,115 @@ def _adjustment_request(
     source_ref,
     request_key,
 ) -> InventoryAdjustment:
-    """Round trips of an applied one: the look-up, the posting, the rest in one pipeline
-    (adjustment, its history, two audit records, the finance event), the commit."""
-    if source not in AdjustmentSource.values:
-        raise InvalidPosting(f"Unknown adjustment source {source!r}.", code="invalid_source")
-    if not isinstance(request_key, str) or not 0 < len(request_key) <= 255:
-        raise InvalidPosting("request_key must be 1 to 255 characters.", code="invalid_request_key")
+    """Every case, one step after the other: look up, then wait or post (replays,
+    refusals and adjustments waiting for approval come here)."""
     qty, code = _checked_input(warehouse, item, location, qty_delta, reason_code)
     found = _lookup(code=code, request_key=request_key, warehouse=warehouse)
     request = _Request(warehouse, item, location, status, qty, _reason(code, found))
     if found.existing_id is not None:
         return _replayed(request, request_key)
-    unit_cost = item.unit_cost
-    value = (qty * unit_cost).quantize(AMOUNT_PLACES)
-    actor_id, actor_label = _actor_fields(actor)
-    adjustment = InventoryAdjustment(
-        id=found.adjustment_id,
-        adjustment_number=f"ADJ-{found.number:06d}",
-        warehouse=warehouse,
-        item=item,
-        location=location,
-        status=status,
-        qty_delta=qty,
-        reason_code=request.reason,
-        note=note,
-        requested_by_id=actor_id,
-        requested_by_label=actor_label or "system",
-        source=source,
-        source_ref=source_ref,
-        unit_cost=unit_cost,
-        value=value,
-        request_key=request_key,
-        correlation_id=get_correlation_id(),
-        created_at=timezone.now(),
-    )
-    if request.reason.requires_approval or found.over_threshold(qty, value):
+    adjustment = _new_adjustment(
+        warehouse=warehouse, item=item, location=location, status=status, qty=qty, note=note,
+        actor=actor, source=source, source_ref=source_ref, request_key=request_key,
+    )  # fmt: skip
+    adjustment.reason_code = request.reason
+    if request.reason.requires_approval or found.over_threshold(qty, adjustment.value):
         _check_not_below_reserved(request)
         adjustment.state = AdjustmentState.PENDING_APPROVAL
         adjustment.ledger_entry_ids = []
         sql.execute(_inserts(adjustment, actor, [_requested_entry(adjustment)]))
         return adjustment
-    result = _post(adjustment, actor)
+    _applied(adjustment, _post(adjustment, actor, code), actor)
+    return adjustment
+
+
+class _NotAtOnce(Exception):
+    """The request is not one applied at once (or was refused): take the careful path."""
+
+
+@transaction.atomic
+def _adjustment_applied_at_once(
+    *,
+    warehouse,
+    item,
+    location,
+    status,
+    qty_delta,
+    reason_code,
+    note,
+    actor,
+    source,
+    source_ref,
+    request_key,
+) -> InventoryAdjustment:
+    """The common case in three round trips and the commit: post at once and learn in
+    the same round trip (the look-up queued before the posting) whether that was right.
+
+    If it was not (unknown reason, approval needed, a replay, a refusal), raising
+    ``_NotAtOnce`` rolls back this transaction (or savepoint), posting included, and
+    ``_adjustment_request`` handles the request step by step.
+    """
+    qty, code = _checked_input(warehouse, item, location, qty_delta, reason_code)
+    adjustment = _new_adjustment(
+        warehouse=warehouse, item=item, location=location, status=status, qty=qty, note=note,
+        actor=actor, source=source, source_ref=source_ref, request_key=request_key,
+    )  # fmt: skip
+    with _pipeline() as execute:
+        lookup = execute(queries.ADJUSTMENT_REQUEST_LOOKUP, [request_key, code, warehouse.pk])
+        try:
+            result = _post(adjustment, actor, code)
+        except DomainError:
+            raise _NotAtOnce from None
+        found = _Found(*lookup.fetchone())
+        if not found.applies_at_once(qty, adjustment.value):
+            raise _NotAtOnce
+        adjustment.reason_code = _reason(code, found)
+        _applied(adjustment, result, actor, execute=execute)
+    return adjustment
+
+
+def _new_adjustment(
+    *, warehouse, item, location, status, qty, note, actor, source, source_ref, request_key
+) -> InventoryAdjustment:
+    """The request's row (not saved; its reason and state are set by the caller)."""
+    adjustment_id = _ADJUSTMENT_IDS.take()
+    actor_id, actor_label = _actor_fields(actor)
+    return InventoryAdjustment(
+        id=adjustment_id,
+        adjustment_number=f"ADJ-{adjustment_id:06d}",
+        warehouse=warehouse,
+        item=item,
+        location=location,
+        status=status,
+        qty_delta=qty,
+        note=note,
+        requested_by_id=actor_id,
+        requested_by_label=actor_label or "system",
+        source=source,
+        source_ref=source_ref,
+        unit_cost=item.unit_cost,
+        value=(qty * item.unit_cost).quantize(AMOUNT_PLACES),
+        request_key=request_key,
+        correlation_id=get_correlation_id(),
+        created_at=timezone.now(),
+    )
+
+
+def _applied(adjustment: InventoryAdjustment, result: PostingResult, actor, execute=None):
+    """Write a posted adjustment: the row, its history and audit records, then (last, it
+    takes the finance counter's lock) the finance event, all in one round trip."""
     adjustment.state = AdjustmentState.APPLIED
     adjustment.posting_id = result.posting.pk
     adjustment.applied_at = adjustment.created_at
     adjustment.ledger_entry_ids = result.entry_ids
     entries = [_requested_entry(adjustment), _applied_entry(adjustment, result)]
-    _pipelined(_inserts(adjustment, actor, entries), then=lambda: _finance_record(adjustment))
-    return adjustment
+    if execute is None:
+        with _pipeline() as execute:
+            _applied(adjustment, result, actor, execute=execute)
+        return
+    for statement, params in _inserts(adjustment, actor, entries):
+        execute(statement, params)
+    _finance_record(adjustment)  # its read sends everything queued
 
 
 @dataclass(frozen=True)
@@ -244,8 +315,16 @@ class _Found:
     existing_id: int | None
     max_abs_qty: Decimal | None
     max_abs_value: Decimal | None
-    number: int
-    adjustment_id: int
+
+    def applies_at_once(self, qty: Decimal, value: Decimal) -> bool:
+        """A known reason for adjustments without approval, within the limits, and new."""
+        return (
+            self.existing_id is None
+            and self.reason_id is not None
+            and self.reason_use == ReasonCodeUse.ADJUSTMENT
+            and not self.requires_approval
+            and not self.over_threshold(qty, value)
+        )
 
     def over_threshold(self, qty: Decimal, value: Decimal) -> bool:
         """Above either limit of the warehouse (no row, no limit)."""
@@ -280,7 +359,7 @@ def _checked(warehouse, item, location, status, qty_delta, reason_code) -> _Requ
         reason.pk if reason else None,
         reason.use if reason else None,
         bool(reason and reason.requires_approval),
-        None, None, None, 0, 0,
+        None, None, None,
     )  # fmt: skip
     return _Request(warehouse, item, location, status, qty, _reason(code, found))
 
@@ -314,25 +393,58 @@ def _inserts(adjustment: InventoryAdjustment, actor, entries: list) -> list[tupl
     ]
 
 
-def _pipelined(statements: list[tuple[str, list]], *, then) -> None:
-    """``statements``, then ``then()`` (whose first read sends them all), in one round trip.
-
-    psycopg's pipeline mode queues the writes; the finance event's statement reads
-    its row back, which flushes the queue and waits once for everything.
-    """
+@contextmanager
+def _pipeline():
+    """``execute(statement, params) -> cursor`` queued in psycopg's pipeline mode: the
+    first read of a result (``fetchone``) sends everything queued and waits once.
+    Leaving the block syncs (one more round trip, with nothing left to run)."""
     connection.ensure_connection()
     cursors = []
+
+    def execute(statement: str, params: list):
+        cursor = sql.server_bound_cursor()
+        cursor.execute(statement, params)
+        cursors.append(cursor)
+        return cursor
+
     with connection.wrap_database_errors:
         try:
             with connection.connection.pipeline():
-                for statement, params in statements:
-                    cursor = sql.server_bound_cursor()
-                    cursor.execute(statement, params)
-                    cursors.append(cursor)
-                then()
+                yield execute
         finally:
             for cursor in cursors:
                 cursor.close()
+
+
+class _AdjustmentIds:
+    """Ids of new adjustments, taken from the table's sequence ``BLOCK`` at a time.
+
+    The path that posts at once needs its adjustment's id and number before its
+    first statement (the posting names it); a block per process costs one round
+    trip per ``BLOCK`` adjustments. Numbers (``ADJ-`` and the id) are unique and
+    may skip or interleave between processes, as a sequence's cached values do.
+    """
+
+    BLOCK = 32
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = None
+        self._free: deque[int] = deque()
+
+    def take(self) -> int:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child must not reuse its parent's ids
+                self._free.clear()
+                self._pid = os.getpid()
+            if not self._free:
+                with connection.cursor() as cursor:
+                    cursor.execute(queries.ADJUSTMENT_IDS, [self.BLOCK])
+                    self._free.extend(row[0] for row in cursor.fetchall())
+            return self._free.popleft()
+
+
+_ADJUSTMENT_IDS = _AdjustmentIds()
 
 
 def _replayed(request: _Request, request_key: str) -> InventoryAdjustment:
@@ -398,7 +510,7 @@ def adjustment_approve(*, adjustment_id: int, approver, note: str = "") -> Inven
         decided_by=approver,
         note=note,
     )
-    result = _post(adjustment, approver)
+    result = _post(adjustment, approver, adjustment.reason_code.code)
     adjustment.state = AdjustmentState.APPLIED
     adjustment.posting_id = result.posting.pk
     adjustment.applied_at = timezone.now()
@@ -477,14 +589,14 @@ def _may_approve(approver, adjustment: InventoryAdjustment) -> bool:
 # --- effects: posting, finance, audit ------------------------------------------------
 
 
-def _post(adjustment: InventoryAdjustment, actor) -> PostingResult:
+def _post(adjustment: InventoryAdjustment, actor, reason_code: str) -> PostingResult:
     """The adjustment's one posting; its key is the adjustment number (one effect)."""
     return stock_adjust(
         item=adjustment.item,
         location=adjustment.location,
         status=adjustment.status,
         qty_delta=adjustment.qty_delta,
-        reason_code=adjustment.reason_code.code,
+        reason_code=reason_code,
         posting_key=f"adjustment:{adjustment.adjustment_number}",
         source_ref=adjustment.adjustment_number,
         actor=actor,
