@@ -100,6 +100,9 @@ class LogSink:
     def close(self) -> None:
         pass
 
+    def heartbeat(self) -> None:
+        pass
+
 
 class AmqpSink:
     """RabbitMQ topic exchange, routing key = event type, with publisher confirms.
@@ -112,10 +115,16 @@ class AmqpSink:
 
     name = "amqp"
 
-    def __init__(self, url: str, exchange: str, *, confirm_timeout: float = 10.0):
+    def __init__(
+        self, url: str, exchange: str, *, confirm_timeout: float = 10.0, heartbeat: float = 30.0
+    ):
         self.url = url
         self.exchange = exchange
         self.confirm_timeout = confirm_timeout
+        # AMQP heartbeats: a dead broker or a silently dropped connection (a NAT or a
+        # load balancer forgetting an idle one) is noticed within two intervals, and
+        # the relay reconnects at its next publish instead of hanging on a dead socket.
+        self.heartbeat_seconds = heartbeat
         self._connection = None
         self._channel = None
 
@@ -124,7 +133,7 @@ class AmqpSink:
     def _connect(self):
         import kombu
 
-        connection = kombu.Connection(self.url, connect_timeout=5, heartbeat=0)
+        connection = kombu.Connection(self.url, connect_timeout=5, heartbeat=self.heartbeat_seconds)
         try:
             connection.connect()
             raw = connection.connection  # the py-amqp connection
@@ -161,6 +170,17 @@ class AmqpSink:
             except Exception:  # closing a dead connection must not raise
                 logger.debug("closing the bus connection failed", exc_info=True)
         self._connection = self._channel = None
+
+    def heartbeat(self) -> None:
+        """Send and check heartbeats while idle (py-amqp has no thread of its own for
+        them); a connection found dead is dropped, the next publish reconnects."""
+        if self._connection is None or not self.heartbeat_seconds:
+            return
+        try:
+            self._connection.heartbeat_check()
+        except Exception as exc:  # missed heartbeats, a reset socket
+            logger.warning("event bus connection lost (%r); reconnecting at the next publish", exc)
+            self.close()
 
     # publishing -----------------------------------------------------------------
 
@@ -221,6 +241,7 @@ def sink_from_settings():
         url,
         settings.WMS_EVENT_EXCHANGE,
         confirm_timeout=_setting("WMS_OUTBOX_CONFIRM_TIMEOUT", 10.0),
+        heartbeat=_setting("WMS_EVENT_BUS_HEARTBEAT", 30.0),
     )
 
 
@@ -517,6 +538,8 @@ def outbox_relay_run(
                 if until_idle:
                     break
                 close_old_connections()
+                if hasattr(sink, "heartbeat"):  # the benches' counting sinks have none
+                    sink.heartbeat()
                 stop.wait(poll_interval)
     finally:
         sink.close()

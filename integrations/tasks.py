@@ -16,6 +16,7 @@ from tasking.signals import pick_tasks_released
 from .alerts import alert_rules_evaluate
 from .automation import automation_dispatch
 from .relay import BrokerUnavailable, outbox_relay_run
+from .retention import retention_purge
 from .scheduled_reports import subscriptions_send_due
 from .webhooks import deliveries_deliver_due, deliveries_due, delivery_attempt
 
@@ -90,3 +91,10 @@ def alerts_evaluate_task() -> int:
 def report_subscriptions_send_task() -> int:
     """Mail the scheduled reports that are due (issue 17)."""
     return subscriptions_send_due()
+
+
+@shared_task(name="integrations.tasks.retention_purge_task", ignore_result=True)
+def retention_purge_task() -> dict:
+    """Delete published outbox events, delivered deliveries and integration messages
+    past their retention, in batches that never block a writer."""
+    return retention_purge()

@@ -641,7 +641,7 @@ class ShipmentAdmin(_ReadOnlyAdmin):
         ).order_by("id")
         return (
             format_html_join(
-                mark_safe("<br>"),
+                mark_safe("<br>"),  # a constant separator  # nosec B308
                 '<a href="{}">{}</a> ({}, {})',
                 (
                     (

@@ -38,6 +38,12 @@ app.conf.beat_schedule = {
         "options": {"expires": 30},
     },
     "idempotency-purge": {"task": "wms.tasks.idempotency_purge_task", "schedule": 3600.0},
+    # Published outbox events, delivered webhooks, old integration messages.
+    "retention-purge": {
+        "task": "integrations.tasks.retention_purge_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     "reservation-expiry": {"task": "inventory.tasks.reservation_expire_due_task", "schedule": 30.0},
     # Plans what the order.accepted trigger missed, re-plans backorders that
     # stock appeared for, releases due waves and marks lost planning jobs.

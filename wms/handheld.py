@@ -24,9 +24,10 @@ depends on no app.
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.functional import Promise
 
@@ -77,3 +78,13 @@ class HandheldLoginView(auth_views.LoginView):
 
 class HandheldLogoutView(auth_views.LogoutView):
     next_page = reverse_lazy("handheld-login")
+
+    def post(self, request, *args, **kwargs):
+        # After a single sign-on, end the provider's session too (wms.sso).
+        provider_logout = None
+        if settings.WMS_OIDC_ENABLED and request.session.get("oidc_id_token"):
+            from .sso import provider_logout_url
+
+            provider_logout = provider_logout_url(request)
+        response = super().post(request, *args, **kwargs)
+        return redirect(provider_logout) if provider_logout else response

@@ -279,6 +279,15 @@ WMS_WEBHOOK_TIMEOUT_SECONDS = env.float("WMS_WEBHOOK_TIMEOUT_SECONDS", default=1
 WMS_WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WMS_WEBHOOK_BACKOFF_BASE_SECONDS", default=10.0)
 WMS_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WMS_WEBHOOK_BACKOFF_MAX_SECONDS", default=3600.0)
 WMS_DELIVERY_MAX_ATTEMPTS = env.int("WMS_DELIVERY_MAX_ATTEMPTS", default=8)
+# AMQP heartbeat of the relay's connection to the event bus (0: none).
+WMS_EVENT_BUS_HEARTBEAT = env.float("WMS_EVENT_BUS_HEARTBEAT", default=30.0)
+# Retention (integrations.retention, hourly by beat): published outbox events,
+# delivered webhook deliveries and integration messages older than these are
+# deleted, WMS_PURGE_BATCH_SIZE rows per short transaction.
+WMS_OUTBOX_RETENTION_HOURS = env.int("WMS_OUTBOX_RETENTION_HOURS", default=168)
+WMS_DELIVERY_RETENTION_DAYS = env.int("WMS_DELIVERY_RETENTION_DAYS", default=30)
+WMS_MESSAGE_RETENTION_DAYS = env.int("WMS_MESSAGE_RETENTION_DAYS", default=90)
+WMS_PURGE_BATCH_SIZE = env.int("WMS_PURGE_BATCH_SIZE", default=1000)
 
 # --- Outbound: order intake, admission control, planning, waves --------------
 WMS_ORDER_MAX_LINES = env.int("WMS_ORDER_MAX_LINES", default=1000)
@@ -395,3 +404,37 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # its banner at every start would break commands' one-line output
 AXES_LOCKOUT_TEMPLATE = "handheld/locked_out.html"
+
+# Single sign-on over OpenID Connect (wms/sso.py; README "Single sign-on"): on when
+# WMS_OIDC_CLIENT_ID is set. Authorization code flow with PKCE, RS256-signed ID
+# tokens checked against the provider's JWKS, the nonce and the state.
+OIDC_RP_CLIENT_ID = env.str("WMS_OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("WMS_OIDC_CLIENT_SECRET", default="")
+WMS_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("WMS_OIDC_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("WMS_OIDC_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("WMS_OIDC_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("WMS_OIDC_JWKS_ENDPOINT", default="")
+WMS_OIDC_END_SESSION_ENDPOINT = env.str("WMS_OIDC_END_SESSION_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("WMS_OIDC_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("WMS_OIDC_SCOPES", default="openid email profile")
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True  # the hint of the provider logout
+OIDC_TIMEOUT = 10
+OIDC_CALLBACK_CLASS = "wms.sso.CallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "wms.sso.provider_logout_url"
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/handheld/login/"
+WMS_OIDC_USERNAME_CLAIM = env.str("WMS_OIDC_USERNAME_CLAIM", default="preferred_username")
+WMS_OIDC_GROUPS_CLAIM = env.str("WMS_OIDC_GROUPS_CLAIM", default="groups")
+WMS_OIDC_WAREHOUSES_CLAIM = env.str("WMS_OIDC_WAREHOUSES_CLAIM", default="warehouses")
+WMS_OIDC_ROLE_PREFIX = env.str("WMS_OIDC_ROLE_PREFIX", default="")
+# Off: passwords kept in this instance no longer log anyone in (SSO only).
+WMS_LOCAL_PASSWORDS = env.bool("WMS_LOCAL_PASSWORDS", default=True)
+if WMS_OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.insert(1, "wms.sso.WmsOidcBackend")
+    # Logging out redirects to the provider's end-session endpoint after a form post.
+    _provider = "/".join(OIDC_OP_AUTHORIZATION_ENDPOINT.split("/")[:3])
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(_provider)
+if not WMS_LOCAL_PASSWORDS:
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")

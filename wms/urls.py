@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/v1/", include("wms.api_urls")),
     path("admin/", admin.site.urls),
     path("handheld/", include("wms.handheld_urls")),
+    # Single sign-on (wms/sso.py): /oidc/authenticate/, /oidc/callback/.
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("reports/", include("integrations.report_views")),
     path("dashboard/", include("integrations.dashboard")),
 ]
