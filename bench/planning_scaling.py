@@ -204,7 +204,8 @@ def main() -> None:
     print()
     print(f"{os.cpu_count()} CPUs, shared with other engineers' runs; solo-pool workers")
     for result in results:
-        print(f"  {result['workers']} worker(s): {result['rate'] / base:.2f}x of 1 worker")
+        ratio = result["rate"] / base
+        print(f"  {result['workers']} worker(s): {ratio:.2f}x of {results[0]['workers']} worker(s)")
     two = next((r for r in results if r["workers"] == 2), None)
     if two and results[0]["workers"] == 1:
         met = two["rate"] / base >= 1.7
