@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from wms.correlation import get_correlation_id
@@ -86,20 +86,3 @@ def audit_events(*, entries: list[AuditEntry], actor, warehouse: Warehouse | Non
         )
         for entry in entries
     ]
-
-
-_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
-
-
-def audit_insert(events: list[AuditEvent]) -> tuple[str, list]:
-    """``(sql, params)`` inserting ``events`` (from ``audit_events``), for a caller that
-    batches it with its other writes in one round trip (``wms.sql.execute``)."""
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
-    row = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
-    params = [
-        f.get_db_prep_save(getattr(event, f.attname), connection=connection)
-        for event in events
-        for f in _FIELDS
-    ]
-    values = ", ".join([row] * len(events))
-    return f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) VALUES {values}", params

@@ -19,14 +19,20 @@ in its lock order). Helpers that know no table are in ``wms.sql``.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
+
 from wms import sql
+from wms.history import history_snapshot_sql
 from wms.outbox import outbox_rows_insert
 
 from .models import (
     OPEN_RESERVATION_STATES,
+    AuditEvent,
+    InventoryAdjustment,
     InventoryBalance,
     InventoryLedgerEntry,
     InventoryPosting,
@@ -730,3 +736,47 @@ ADJUSTMENT_IDS = (
     "SELECT nextval(pg_get_serial_sequence('inventory_inventoryadjustment', 'id')) "
     "FROM generate_series(1, %s)"
 )
+
+
+def _casts(fields) -> str:
+    return ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields)
+
+
+_ADJUSTMENT_FIELDS = tuple(InventoryAdjustment._meta.concrete_fields)
+_AUDIT_FIELDS = tuple(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
+
+
+@functools.cache
+def _adjustment_insert_sql(audit_rows: int) -> str:
+    columns = ", ".join(sql.column(InventoryAdjustment, f.name) for f in _ADJUSTMENT_FIELDS)
+    audit_columns = ", ".join(sql.column(AuditEvent, f.name) for f in _AUDIT_FIELDS)
+    audit_row = f"({_casts(_AUDIT_FIELDS)})"
+    history = history_snapshot_sql(InventoryAdjustment, source="a").format(where="TRUE")
+    return (
+        f"WITH a AS (INSERT INTO {sql.table(InventoryAdjustment)} ({columns}) "
+        f"VALUES ({_casts(_ADJUSTMENT_FIELDS)}) RETURNING *), "
+        f"h AS ({history}) "
+        f"INSERT INTO {sql.table(AuditEvent)} ({audit_columns}) "
+        f"VALUES {', '.join([audit_row] * audit_rows)}"
+    )
+
+
+def adjustment_insert(adjustment, history: list, audit_events: list) -> tuple[str, list]:
+    """A new adjustment, its first history record and its audit records: one statement.
+
+    ``history``: simple-history's four values (date, type, reason, user id).
+    Replaces three statements (``wms.sql.insert``, ``wms.history.history_records``,
+    the audit INSERT) whose parameters went through every field's
+    ``get_db_prep_save``: Python CPU per applied adjustment 3.0 -> see the commit.
+    Values go as they are (psycopg adapts ints, decimals, text and datetimes; the
+    casts type the NULLs); the audit snapshots as JSON text.
+    """
+    params = [getattr(adjustment, f.attname) for f in _ADJUSTMENT_FIELDS]
+    params += history
+    for event in audit_events:
+        for f in _AUDIT_FIELDS:
+            value = getattr(event, f.attname)
+            if f.attname in ("before", "after") and value is not None:
+                value = json.dumps(value)
+            params.append(value)
+    return _adjustment_insert_sql(len(audit_events)), params

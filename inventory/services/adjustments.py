@@ -58,11 +58,11 @@ from django.utils import timezone
 from wms import sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import DomainError
-from wms.history import history_records
+from wms.history import current_history_user_id
 from wms.scoping import actor_may_use_warehouse
 
 from .. import locks, queries
-from ..audit import AuditEntry, audit_events, audit_insert, audit_record_many
+from ..audit import AuditEntry, audit_events, audit_record_many
 from ..exceptions import (
     AdjustmentAlreadyDecided,
     AdjustmentNotFound,
@@ -374,23 +374,30 @@ def _reason(code: str, found: _Found) -> ReasonCode:
             f"{problem}: {code!r}.",
             errors=[{"field": "reasonCode", "code": "invalid_reason_code", "message": problem}],
         )
-    reason = ReasonCode(
-        id=found.reason_id,
-        code=code,
-        use=found.reason_use,
-        requires_approval=found.requires_approval,
-    )
-    reason._state.adding, reason._state.db = False, connection.alias
+    key = (found.reason_id, code, found.reason_use, found.requires_approval)
+    reason = _REASONS.get(key)
+    if reason is None:  # built once per process and content (a model's __init__ is costly)
+        reason = ReasonCode(
+            id=found.reason_id,
+            code=code,
+            use=found.reason_use,
+            requires_approval=found.requires_approval,
+        )
+        reason._state.adding, reason._state.db = False, connection.alias
+        _REASONS[key] = reason
     return reason
 
 
+#: Reason codes as the look-up last read them (id, code, use, requires approval): the
+#: key is the content, so a changed reason is a new entry, never a stale one.
+_REASONS: dict[tuple, ReasonCode] = {}
+
+
 def _inserts(adjustment: InventoryAdjustment, actor, entries: list) -> list[tuple[str, list]]:
-    """The adjustment, its first history record and its audit records, as statements."""
-    return [
-        sql.insert(adjustment),
-        history_records(InventoryAdjustment, [adjustment.pk], history_type="+"),
-        audit_insert(audit_events(entries=entries, actor=actor, warehouse=adjustment.warehouse)),
-    ]
+    """The adjustment, its first history record and its audit records: one statement."""
+    history = [timezone.now(), "+", None, current_history_user_id()]
+    events = audit_events(entries=entries, actor=actor, warehouse=adjustment.warehouse)
+    return [queries.adjustment_insert(adjustment, history, events)]
 
 
 @contextmanager
