@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         "ReceivingExceptionStatusEnum": "inbound.models.ReceivingExceptionStatus",
         "OrderStatusEnum": "outbound.models.OrderStatus",
         "PickTaskStatusEnum": "tasking.models.PickTaskStatus",
+        "AdjustmentStatusEnum": "inventory.models.AdjustmentState",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

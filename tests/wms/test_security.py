@@ -106,3 +106,20 @@ def test_api_docs_page_allows_only_swagger_cdn_and_no_inline_script():
     assert "https://cdn.jsdelivr.net" in script_src and "'unsafe-inline'" not in script_src
     html = response.content.decode()
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
+
+
+@pytest.mark.django_db
+def test_local_passwords_off_log_nobody_in(settings):
+    """WMS_LOCAL_PASSWORDS=0 (as settings make it: no ModelBackend): the right password
+    logs nobody in, and the login pages show no password form."""
+    settings.WMS_LOCAL_PASSWORDS = False
+    settings.AUTHENTICATION_BACKENDS = [
+        b for b in settings.AUTHENTICATION_BACKENDS if not b.endswith("ModelBackend")
+    ]
+    UserFactory(username="dora", password="right-password-3")
+    client = Client()
+    response = client.post("/handheld/login/", {"username": "dora", "password": "right-password-3"})
+    assert "_auth_user_id" not in client.session
+    assert 'type="password"' not in client.get("/handheld/login/").content.decode()
+    assert 'type="password"' not in client.get("/admin/login/").content.decode()
+    assert response.status_code == 200
