@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from integrations.relay import (
     LogSink,
     outbox_relay_batch,
     outbox_relay_run,
+    sink_from_settings,
 )
 from integrations.tasks import outbox_relay_task
 from wms.correlation import reset_correlation_id, set_correlation_id
@@ -215,3 +217,28 @@ def test_outbox_relay_deep_backlog_behind_retry_does_not_starve_others():
     assert not OutboxEvent.objects.filter(
         pk__in=[e.pk for e in backlog], status=OutboxStatus.PUBLISHED
     ).exists()
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_outbox_relay_heartbeats_and_reconnects_after_a_dropped_connection(bus_queue, settings):
+    """The relay's connection negotiates AMQP heartbeats; one dropped under it (its
+    socket closed, as a NAT or a broker restart would) is noticed by the idle
+    heartbeat check and replaced at the next publish, which lands."""
+    settings.WMS_EVENT_BUS_HEARTBEAT = 2
+    sink = sink_from_settings()
+    try:
+        _emit(event_type="order.accepted", aggregate="HB-1")
+        assert outbox_relay_batch(sink=sink).published == 1
+        assert sink._raw.heartbeat == 2  # negotiated with the broker
+        sink.heartbeat()  # the relay's idle loop ticks (the first tick only starts the clock)
+        sink._raw.sock.close()  # the connection dies under the relay
+        time.sleep(1.2)  # the next heartbeat is due (every half interval)
+        sink.heartbeat()
+        assert sink._channel is None  # noticed and dropped, nothing hangs
+        _emit(event_type="order.accepted", aggregate="HB-2")
+        assert outbox_relay_batch(sink=sink).published == 1
+    finally:
+        sink.close()
+    aggregates = [json.loads(m.body)["aggregate"]["id"] for m in bus_queue.drain(expect=2)]
+    assert aggregates == ["HB-1", "HB-2"]
