@@ -1,10 +1,11 @@
 """``/handheld/offline/``: the service worker, the app manifest, the device's words,
-work downloaded ahead, the sync endpoint and the offline work page (mounted by
+work downloaded ahead, the sync endpoint, the event stream (``tasking.push``) and
+the offline work page (mounted by
 ``wms.handheld_urls``)."""
 
 from django.urls import path
 
-from . import offline_views
+from . import offline_views, push
 
 urlpatterns = [
     path("", offline_views.offline_page, name="handheld-offline"),
@@ -13,4 +14,5 @@ urlpatterns = [
     path("i18n.js", offline_views.words, name="handheld-offline-words"),
     path("work.json", offline_views.work, name="handheld-offline-work"),
     path("sync/", offline_views.sync, name="handheld-offline-sync"),
+    path("events/", push.events, name="handheld-offline-events"),
 ]

@@ -94,7 +94,11 @@ def service_worker(request):
             "scope": reverse("handheld-home"),
             "offline_page": reverse("handheld-offline"),
             "no_cache": json.dumps(
-                [reverse("handheld-offline-sync"), reverse("handheld-offline-work")]
+                [
+                    reverse("handheld-offline-sync"),
+                    reverse("handheld-offline-work"),
+                    reverse("handheld-offline-events"),
+                ]
             ),
         },
         content_type="application/javascript",

@@ -258,3 +258,28 @@ def test_offline_sync_network_drops_20_times(live_server, page, layout, release_
     from django.core.management import call_command
 
     call_command("verify_inventory")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_push_wave_released_appears_on_an_open_queue_page(
+    live_server, page, layout, release_order, picker
+):
+    """A wave released while the picker's queue page is open shows on it within 2 s,
+    without a reload by hand (server-sent events fed from the outbox)."""
+    import time
+
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    _login(page, base, "pablo", "/handheld/picking/")
+    waiting = page.locator("[data-testid=waiting]")
+    assert waiting.inner_text() == "0 tasks waiting"
+    expect(page.locator("body")).to_have_attribute("data-live", "open")
+    release_order([("SKU-A", 5)])  # committed: wave.released is in the outbox
+    released = time.monotonic()
+    expect(waiting).to_have_text("1 task waiting", timeout=5_000)
+    assert time.monotonic() - released < 2.0
+    # Close the stream before the database is flushed (the server notices at its
+    # next keep-alive).
+    page.goto("about:blank")
+    time.sleep(1.5)

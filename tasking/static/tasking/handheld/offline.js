@@ -316,11 +316,28 @@
     });
   }
 
+  // --- changes pushed by the server ------------------------------------------------------
+  /* A page marked data-live-reload reloads when the server pushes a change that
+   * concerns it (tasking.push: committed outbox events), unless a scan is being
+   * typed: then it reloads once the field is left empty. */
+  function listen() {
+    if (!cfg.eventsUrl || !window.EventSource || !document.querySelector("[data-live-reload]")) { return; }
+    var source = new EventSource(cfg.eventsUrl);
+    source.addEventListener("open", function () { document.body.dataset.live = "open"; });
+    source.addEventListener("change", function () {
+      var active = document.activeElement;
+      if (active && active.tagName === "INPUT" && active.value) { return; }
+      source.close();
+      window.location.reload();
+    });
+  }
+
   window.WmsOffline = {enqueue: enqueue, pending: pending, sync: sync, download: download,
                        work: work, check: check, show: show, deviceId: deviceId, word: word};
 
   registerWorker();
   bindForms();
+  listen();
   window.addEventListener("online", function () { say("info", word("online"), "net-online"); sync(); });
   window.addEventListener("offline", function () { say("warning", word("offline"), "net-offline"); });
   if (USER !== null) {
