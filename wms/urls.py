@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import health
+from . import handheld, health
 
 handler404 = "wms.problems.handler404"
 handler500 = "wms.problems.handler500"
@@ -12,6 +12,13 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("wms.api_urls")),
+    # Before the admin's own: logging out of the admin after a single sign-on ends the
+    # provider's session too (wms.sso), as on the handheld pages.
+    path(
+        "admin/logout/",
+        handheld.HandheldLogoutView.as_view(next_page="/admin/login/"),
+        name="admin-logout",
+    ),
     path("admin/", admin.site.urls),
     path("handheld/", include("wms.handheld_urls")),
     # Single sign-on (wms/sso.py): /oidc/authenticate/, /oidc/callback/.

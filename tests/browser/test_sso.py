@@ -173,6 +173,12 @@ def test_sso_picker_of_one_warehouse_then_role_follows_the_provider(live_server,
     assert sorted(w.code for w in warehouses_visible_to(alice)) == ["BCN1", "MAD1"]
     assert get_user_model().objects.filter(username="alice").count() == 1
 
+    # The admin's log out ends the provider's session too: single sign-on asks again.
+    page.locator("#logout-form button").click()
+    page.wait_for_url(f"{live_server.url}/handheld/login/")
+    page.get_by_test_id("sso-login").click()
+    page.locator("#provider-username").wait_for()
+
 
 @pytest.mark.django_db(transaction=True)
 def test_sso_unknown_warehouse_claim_is_refused_and_creates_nobody(live_server, page, sso):
