@@ -283,3 +283,29 @@ def test_push_wave_released_appears_on_an_open_queue_page(
     # next keep-alive).
     page.goto("about:blank")
     time.sleep(1.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_push_supervisor_task_list_follows_a_wave_release(
+    live_server, page, layout, release_order, supervisor
+):
+    """The supervisor's pick task list (admin) shows the tasks of a wave released
+    meanwhile within 2 s, without a reload by hand."""
+    import time
+
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    page.goto(f"{base}/admin/")
+    page.fill("#id_username", "sara")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+    page.goto(f"{base}/admin/tasking/picktask/")
+    expect(page.locator("html")).to_have_attribute("data-live", "open")
+    _order, [task] = release_order([("SKU-A", 5)])
+    released = time.monotonic()
+    expect(page.locator("#result_list")).to_contain_text(task.label, timeout=5_000)
+    assert time.monotonic() - released < 2.0
+    page.goto("about:blank")
+    time.sleep(1.5)
