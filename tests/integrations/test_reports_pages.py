@@ -135,3 +135,4 @@ def test_subscription_admin_offers_the_reports(db, client):
     client.force_login(UserFactory(username="root", is_superuser=True))
     page = client.get("/admin/wms/reportsubscription/add/").content.decode()
     assert 'value="stock-on-hand"' in page and 'value="order-cycle-time"' in page
+    assert 'href="/reports/"' in page and 'href="/dashboard/"' in page  # the admin's links
