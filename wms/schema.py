@@ -95,6 +95,8 @@ def add_problem_responses(result, generator, request, public):
                 for p in operation.get("parameters", [])
             ):
                 errors.update(_IDEMPOTENCY_ERRORS)
+            if "requestBody" in operation:
+                errors["415"] = "The body is not JSON (Content-Type application/json)"
             for status, description in errors.items():
                 responses.setdefault(
                     status,
