@@ -37,76 +37,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# The posting bench's Django set-up and database creation, not a copy of them.
+# The posting bench's Django set-up, database creation and seed, not a copy of them.
 from inventory_postings import _django, _ensure_database  # noqa: E402
+from inventory_postings import _setup as _postings_setup  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/wms_bench_adjustments"
 TARGET = 0.7
 
 
 def _setup(skus: int) -> dict:
-    """Master data, one million units per SKU, a reason code, no thresholds (idempotent)."""
-    from django.core.management import call_command
+    """The posting bench's warehouse, SKUs and stock, and a reason code for adjustments
+    (no thresholds: every adjustment applies at once). Idempotent."""
+    from inventory.models import ReasonCode, ReasonCodeUse
 
-    call_command("migrate", verbosity=0)
-    from inventory import services
-    from inventory.models import (
-        InventoryStatus,
-        Item,
-        Location,
-        LocationType,
-        ReasonCode,
-        ReasonCodeUse,
-        UnitOfMeasure,
-        Warehouse,
-    )
-
-    warehouse, _ = Warehouse.objects.get_or_create(code="BENCH", defaults={"name": "Bench"})
-    uom, _ = UnitOfMeasure.objects.get_or_create(code="EA", defaults={"description": "Each"})
-    status, _ = InventoryStatus.objects.get_or_create(
-        code="AVAILABLE", defaults={"description": "Available", "allocatable": True}
-    )
+    ids = _postings_setup(skus)
     ReasonCode.objects.get_or_create(
         code="COUNT_DIFF",
         defaults={"description": "Count difference", "use": ReasonCodeUse.ADJUSTMENT},
     )
-    location, _ = Location.objects.get_or_create(
-        warehouse=warehouse,
-        code="BENCH-A",
-        defaults={"barcode": "BENCH-A", "type": LocationType.PICK_FACE},
-    )
-    existing = set(Item.objects.filter(warehouse=warehouse).values_list("sku", flat=True))
-    Item.objects.bulk_create(
-        [
-            Item(
-                warehouse=warehouse,
-                sku=f"B-{n:05d}",
-                description="bench",
-                base_uom=uom,
-                unit_cost=Decimal("2.5000"),
-            )
-            for n in range(skus)
-            if f"B-{n:05d}" not in existing
-        ]
-    )
-    items = list(
-        Item.objects.filter(warehouse=warehouse, sku__in=[f"B-{n:05d}" for n in range(skus)])
-    )
-    for item in items:
-        services.stock_receive(
-            item=item,
-            location=location,
-            status=status,
-            qty=Decimal("1000000"),
-            posting_key=f"bench-stock-{item.sku}",
-            source_ref="bench",
-        )
-    return {
-        "items": [item.pk for item in items],
-        "location": location.pk,
-        "status": status.pk,
-        "warehouse": warehouse.pk,
-    }
+    return ids
 
 
 def _worker(path, number, ids, seconds, start, results):
@@ -130,7 +79,7 @@ def _worker(path, number, ids, seconds, start, results):
         done, deadline = 0, time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             item = items[rng.randrange(len(items))]
-            qty = Decimal(rng.choice((-2, -1, 1, 2)))  # stock stays around a million
+            qty = Decimal(rng.choice((-2, -1, 1, 2)))  # stock stays around what it was
             key = f"bench-{path}-{run}-{number}-{done}"
             if path == "adjustment":
                 services.adjustment_request(

@@ -24,6 +24,7 @@ from wms.admin_scoping import WarehouseScopedAdminMixin
 from wms.exceptions import DomainError
 
 from . import services
+from .admin_stock import _ReadOnlyAdminMixin  # views only: never added, changed, deleted
 from .models import (
     AdjustmentApproval,
     AdjustmentSource,
@@ -81,18 +82,12 @@ class AdjustmentRequestForm(forms.ModelForm):
             self.add_error(None, exc.detail)
 
 
-class ApprovalInline(admin.StackedInline):
+class ApprovalInline(_ReadOnlyAdminMixin, admin.StackedInline):
     model = AdjustmentApproval
     fields = ["decision", "decided_by", "decided_at", "note"]
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(InventoryAdjustment)
@@ -188,7 +183,7 @@ class DecisionActionForm(ActionForm):
 
 
 @admin.register(PendingAdjustment)
-class ApprovalQueueAdmin(WarehouseScopedAdminMixin, admin.ModelAdmin):
+class ApprovalQueueAdmin(WarehouseScopedAdminMixin, _ReadOnlyAdminMixin, admin.ModelAdmin):
     """Pending adjustments for the approvers: approve or reject the selected ones.
 
     The service refuses one's own and those already decided; each refusal is
@@ -222,15 +217,6 @@ class ApprovalQueueAdmin(WarehouseScopedAdminMixin, admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_actions(self, request):
         # Django offers actions only to users with a permission they name; here the
@@ -342,7 +328,7 @@ def _json(value) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(WarehouseScopedAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(WarehouseScopedAdminMixin, _ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the database refuses changes anyway. Export what the filters show as CSV."""
 
     list_display = [
@@ -371,15 +357,6 @@ class AuditEventAdmin(WarehouseScopedAdminMixin, admin.ModelAdmin):
         "correlation_id",
     ]
     actions = ["export_csv"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=_("Export selected audit events as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
