@@ -145,5 +145,9 @@ def register_collector() -> None:
         return
     from prometheus_client import REGISTRY
 
-    REGISTRY.register(WmsConditionsCollector())
+    from wms.metrics import scrape_time_collector_add
+
+    collector = WmsConditionsCollector()
+    REGISTRY.register(collector)
+    scrape_time_collector_add(collector)  # also served in multiprocess mode
     _registered = True

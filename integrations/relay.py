@@ -47,6 +47,7 @@ from django.db import transaction
 from django.db.models import Exists, F, Min, OuterRef
 from django.utils import timezone
 
+from wms import metrics
 from wms.correlation import reset_correlation_id, set_correlation_id
 from wms.models import OutboxEvent, OutboxStatus
 
@@ -458,13 +459,15 @@ def _publish_in_rounds(events: list[OutboxEvent], *, sink) -> tuple[dict[int, st
 
 def _mark_published(published: list[OutboxEvent], *, sink) -> None:
     """Confirmed by the bus: mark them and fan them out to webhook subscriptions."""
+    now = timezone.now()
     OutboxEvent.objects.filter(id__in=[e.id for e in published]).update(
         status=OutboxStatus.PUBLISHED,
-        published_at=timezone.now(),  # confirmed by now
+        published_at=now,  # confirmed by now
         sink=sink.name,
         attempts=F("attempts") + 1,
         last_error="",
     )
+    metrics.outbox_published(events=published, sink=sink.name, published_at=now)
     webhook_deliveries_create_for_events(events=published)
 
 
@@ -490,6 +493,7 @@ def _mark_failed(failed: list[OutboxEvent], *, errors, now, result: BatchResult)
         )
         if dead:
             result.dead += 1
+            metrics.dead_lettered(channel="outbox", target=event.event_type)
         else:
             result.failed += 1
 

@@ -53,6 +53,7 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from wms import metrics
 from wms.correlation import get_correlation_id, reset_correlation_id, set_correlation_id
 from wms.exceptions import BusinessValidationError
 from wms.logs import reset_integration_target, set_integration_target
@@ -325,6 +326,14 @@ def _post(delivery: WebhookDelivery, session: requests.Session) -> AttemptOutcom
     )
 
 
+#: A delivery's status after an attempt → the outcome label of ``wms_webhook_deliveries``.
+_OUTCOMES = {
+    DeliveryStatus.DELIVERED: "delivered",
+    DeliveryStatus.RETRYING: "retrying",
+    DeliveryStatus.DEAD: "dead",
+}
+
+
 @transaction.atomic
 def _record_attempt(*, delivery_id: int, outcome: AttemptOutcome) -> WebhookDelivery:
     delivery = (
@@ -361,6 +370,7 @@ def _record_attempt(*, delivery_id: int, outcome: AttemptOutcome) -> WebhookDeli
         http_status=outcome.http_status,
         detail=outcome.error if not outcome.ok else f"attempt {delivery.attempts}",
     )
+    metrics.webhook_attempted(target=delivery.system.code, outcome=_OUTCOMES[delivery.status])
     if outcome.ok:
         delivery_delivered.send(sender=WebhookDelivery, delivery=delivery)
     return delivery

@@ -50,6 +50,7 @@ from django.utils.translation import gettext as _
 from inbound import selectors as inbound_selectors
 from inbound.services import ReceiptLineSpec, putaway_task_confirm, receipt_post
 from inbound.services.common import units_for_item
+from wms import metrics
 from wms.exceptions import BusinessValidationError, DomainError
 from wms.outbox import outbox_emit
 from wms.scoping import warehouses_visible_to
@@ -333,6 +334,7 @@ def handheld_sync(
     device = _device(device_key, user, user_agent)
     results = [_apply(entry, user=user, device=device) for entry in entries]
     _count(device, results, user=user, pending=pending)
+    metrics.sync_entries(entries=entries, results=results)
     return results
 
 

@@ -9,6 +9,7 @@ class WmsConfig(AppConfig):
     def ready(self):
         from . import (
             checks,  # noqa: F401  registers the system checks
+            metrics,  # noqa: F401  business metrics and their signal receiver
             schema,  # noqa: F401  registers the OpenAPI auth extension
         )
         from .roles import roles_sync_after_migrate

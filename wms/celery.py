@@ -80,6 +80,23 @@ def _require_secret_key(**kwargs):
         raise SystemExit(f"wms worker: {exc}") from exc
 
 
+@signals.worker_init.connect
+def _telemetry_start(**kwargs):
+    """Traces (prefork children inherit them: the SDK re-arms its exporter after a
+    fork) and, on WMS_METRICS_PORT, the metrics of every pool process."""
+    from wms.telemetry import metrics_server_start, telemetry_init
+
+    telemetry_init("worker")
+    metrics_server_start()
+
+
+@signals.beat_init.connect
+def _telemetry_start_beat(**kwargs):
+    from wms.telemetry import telemetry_init
+
+    telemetry_init("beat")
+
+
 @signals.before_task_publish.connect
 def _attach_correlation_id(headers=None, **kwargs):
     from wms.correlation import get_correlation_id

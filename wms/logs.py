@@ -3,7 +3,8 @@
 Every line carries ``timestamp`` (UTC, ISO 8601), ``level``, ``event`` (the
 message), ``logger``, ``instanceId``, ``correlationId`` (of the request, task or
 event being handled), ``actor`` (``user:<id>`` or ``system:<id>``) when known and
-``integrationTarget`` (an external system's code) while the work concerns one.
+``integrationTarget`` (an external system's code) while the work concerns one, and
+``traceId``/``spanId`` while tracing is on and a span is active (``wms.telemetry``).
 The standard library's loggers are rendered by structlog's ProcessorFormatter
 (settings.LOGGING), so Django's, Celery's and our own lines look alike.
 
@@ -22,6 +23,7 @@ import structlog
 from django.conf import settings
 
 from .correlation import _correlation_id
+from .telemetry import trace_ids
 
 _actor: contextvars.ContextVar[str] = contextvars.ContextVar("log_actor", default="")
 _integration_target: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -104,6 +106,7 @@ _PRE_CHAIN = [
     structlog.stdlib.ExtraAdder(),
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     _add_context,
+    trace_ids,  # traceId and spanId while a span is active (wms.telemetry)
     _drop_color_message,
 ]
 

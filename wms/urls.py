@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import handheld, health
+from . import handheld, health, metrics
 
 handler404 = "wms.problems.handler404"
 handler500 = "wms.problems.handler500"
@@ -9,6 +9,8 @@ handler500 = "wms.problems.handler500"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Before django-prometheus's: sums every process in multiprocess mode (wms/metrics.py).
+    path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
     path("", include("django_prometheus.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("wms.api_urls")),

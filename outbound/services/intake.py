@@ -20,6 +20,7 @@ from simple_history.utils import bulk_update_with_history
 
 from inventory import selectors as inventory_selectors
 from inventory.services import reservation_release
+from wms import metrics
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError, DomainError, NotFoundError
 from wms.history import current_history_user_id
@@ -264,6 +265,7 @@ def _order_create(
 
     warehouse_id = warehouse.pk
     transaction.on_commit(lambda: planning_nudge(warehouse_id=warehouse_id, planning_group=group))
+    metrics.order_accepted(warehouse=warehouse)
     return order
 
 

@@ -32,7 +32,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from inventory.models import InventoryBalance
-from wms import sql
+from wms import metrics, sql
 from wms.history import history_records
 from wms.outbox import outbox_emit, outbox_insert
 
@@ -300,7 +300,7 @@ def _order_plan_next_atomic(*, warehouse_id, planning_group, context) -> PlanOut
     order = order_claim_next_for_planning(warehouse_id=warehouse_id, planning_group=planning_group)
     if order is None:
         return None
-    return _order_plan(order=order, context=context)
+    return _order_plan_counted(order=order, context=context)
 
 
 @transaction.atomic
@@ -309,10 +309,24 @@ def order_plan(*, order_id) -> PlanOutcome | None:
     order = order_lock(order_id=order_id)
     if order is None or not order.needs_planning:
         return None
-    return _order_plan(order=order, context=_JobContext(now=timezone.now()))
+    return _order_plan_counted(order=order, context=_JobContext(now=timezone.now()))
 
 
 # --- One order ------------------------------------------------------------------------
+
+
+def _order_plan_counted(*, order: ReplenishmentOrder, context: _JobContext) -> PlanOutcome:
+    """``_order_plan``; its first decision on an order is measured after the commit."""
+    first = order.status == OrderStatus.ACCEPTED
+    outcome = _order_plan(order=order, context=context)
+    if first:
+        metrics.order_planned(
+            warehouse_id=order.warehouse_id,
+            accepted_at=order.accepted_at,
+            outcome=str(outcome.status),
+            reasons=order.rejection_reasons,
+        )
+    return outcome
 
 
 def _order_plan(*, order: ReplenishmentOrder, context: _JobContext) -> PlanOutcome:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -46,7 +47,7 @@ from inventory import selectors as inventory_selectors
 from inventory import services as inventory_services
 from outbound import selectors as outbound_selectors
 from outbound.services.picking import order_line_pick_lock, order_line_pick_record
-from wms import sql
+from wms import metrics, sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError
 from wms.history import current_history_user_id, history_snapshot_sql
@@ -211,6 +212,7 @@ def pick_confirm(
     dispatched to ``system``. ``warehouse_ids``: the warehouses the caller was
     granted; a task elsewhere is not found (404), as if it did not exist.
     """
+    started = time.perf_counter()
     qty = pick_qty(qty)
     if not request_key or len(request_key) > 320:
         raise BusinessValidationError("A confirmation needs a key.", code="key_required")
@@ -238,13 +240,15 @@ def pick_confirm(
         warehouse_ids=warehouse_ids,
     )
     try:
-        return _confirm(request)
+        result = _confirm(request)
     except IntegrityError:
         # The same key raced in on another task (the unique key caught it).
         replay = _replay(request.request_key, request.fingerprint)
         if replay is None:
             raise
         return replay
+    metrics.pick_confirmed(result=result, source=str(source), started=started)
+    return result
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from integrations.relay import outbox_relay_run, sink_from_settings
+from wms.telemetry import metrics_server_start, telemetry_init
 
 logger = logging.getLogger("integrations.relay")
 
@@ -37,6 +38,9 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        if not once:  # a long-running relay: traces, and its metrics on WMS_METRICS_PORT
+            telemetry_init("relay")
+            metrics_server_start()
         sink = sink_from_settings()
         logger.info("outbox relay started (sink: %s, batch %d)", sink.name, batch_size)
         total = outbox_relay_run(

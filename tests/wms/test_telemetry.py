@@ -1,0 +1,118 @@
+"""Traces (wms.telemetry): spans of requests, SQL statements and outgoing calls when
+tracing is on, their trace id in the JSON log lines; nothing at all when it is off."""
+
+import io
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.outbound.conftest import subprocess_env
+from wms import telemetry
+from wms.logs import formatter
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def spans():
+    """Tracing on for the test, its spans kept in memory."""
+    exporter = InMemorySpanExporter()
+    telemetry.tracing_start("test", SimpleSpanProcessor(exporter))
+    yield exporter
+    telemetry.tracing_stop()
+
+
+@pytest.fixture
+def request_log_lines():
+    """The JSON lines of ``wms.request`` (a line per request), as the console renders them."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    logger = logging.getLogger("wms.request")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line]
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tracing_start_spans_request_and_sql_with_trace_id_in_log(
+    spans, warehouse, system_client, request_log_lines
+):
+    """A request is a server span with its SQL statements as children; the request's
+    log line carries the span's traceId."""
+    client = system_client("store", "S042", [warehouse])
+    connection.close()  # opened before tracing started: the next one is instrumented
+    response = client.get("/api/v1/replenishment-orders")
+    assert response.status_code == 200
+    finished = spans.get_finished_spans()
+    server = [s for s in finished if s.kind.name == "SERVER"]
+    assert len(server) == 1, [s.name for s in finished]
+    trace_id = server[0].context.trace_id
+    sql = [s for s in finished if s.attributes.get("db.system") == "postgresql"]
+    assert sql and all(s.context.trace_id == trace_id for s in sql)
+    assert server[0].resource.attributes["wms.instance_id"] == django_settings.WMS_INSTANCE_ID
+    (line,) = [li for li in request_log_lines() if li.get("path") == "/api/v1/replenishment-orders"]
+    assert line["traceId"] == format(trace_id, "032x")
+    assert line["correlationId"]
+
+
+def test_tracing_start_spans_outgoing_requests(spans):
+    """An outgoing HTTP call (webhooks use ``requests``) is a client span."""
+    import requests
+
+    with pytest.raises(requests.ConnectionError):
+        requests.get("http://127.0.0.1:9/unreachable", timeout=1)
+    client = [s for s in spans.get_finished_spans() if s.kind.name == "CLIENT"]
+    assert client and client[0].attributes.get("http.request.method", "GET") == "GET"
+
+
+def test_trace_ids_without_tracing_leaves_log_line_alone(db, request_log_lines, client):
+    """Tracing off: no traceId on the lines, and trace_ids touches nothing."""
+    assert telemetry._provider is None
+    event = {"event": "x"}
+    assert telemetry.trace_ids(None, "info", event) == {"event": "x"}
+    client.get("/healthz")
+    assert request_log_lines() and all("traceId" not in li for li in request_log_lines())
+
+
+def test_telemetry_init_without_endpoint_imports_nothing_of_opentelemetry(db):
+    """No OTLP endpoint: the web process starts without loading OpenTelemetry at all
+    (and so without instrumenting anything: no cost when off)."""
+    env = subprocess_env()
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        env.pop(name, None)
+    code = (
+        "import sys, wms.wsgi, wms.telemetry as t;"
+        "print(t._provider is None, any(m.startswith('opentelemetry') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "False"]
+
+
+def test_telemetry_init_with_endpoint_exports_over_otlp(db):
+    """With OTEL_EXPORTER_OTLP_ENDPOINT the web process instruments Django (its
+    middleware first) and exports through the OTLP/HTTP batch processor."""
+    env = subprocess_env(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318")
+    code = (
+        "import wms.wsgi, wms.telemetry as t; from django.conf import settings;"
+        "p = t._provider._active_span_processor._span_processors[0];"
+        "print(type(p).__name__, type(p._batch_processor._exporter).__name__,"
+        " 'opentelemetry' in settings.MIDDLEWARE[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["BatchSpanProcessor", "OTLPSpanExporter", "True"]

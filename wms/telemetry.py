@@ -1,0 +1,129 @@
+"""Traces (OpenTelemetry) and the metrics endpoint of processes without a web server.
+
+``telemetry_init(service)`` is called once per process at its start: the web
+process (``wms/wsgi.py``), the Celery worker and beat (``wms/celery.py``) and the
+relay (``manage.py outbox_relay``). Tracing is on only when an OTLP endpoint is
+configured (``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``,
+and not ``OTEL_SDK_DISABLED=true``): then Django requests, psycopg statements,
+Celery tasks (publish and run, the trace crossing the broker) and outgoing
+``requests`` calls (webhooks) become spans, batched and sent over OTLP/HTTP.
+The standard ``OTEL_*`` variables (service name, headers, sampler, resource
+attributes) apply. Off, nothing of OpenTelemetry is even imported: no cost.
+
+Log lines carry ``traceId`` and ``spanId`` while a span is active
+(``trace_ids``, a structlog processor of ``wms.logs``), so a log line leads to
+its trace and back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+_provider = None  # the TracerProvider once tracing started in this process
+_current_span = None  # opentelemetry.trace.get_current_span, once tracing started
+
+
+def otlp_endpoint() -> str:
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return ""
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", ""
+    )
+
+
+def telemetry_init(service: str) -> bool:
+    """Start tracing for this process if an OTLP endpoint is configured; True if on."""
+    if _provider is not None or not otlp_endpoint():
+        return _provider is not None
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    # The exporter reads the endpoint, headers and timeout from the OTEL_* variables.
+    tracing_start(service, BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(_provider)  # the process's one (a code's own tracer spans too)
+    return True
+
+
+def tracing_start(service: str, span_processor) -> None:
+    """Instrument Django, psycopg, Celery and requests, spans going to ``span_processor``
+    (``telemetry_init``'s OTLP batch processor; tests pass an in-memory one)."""
+    global _provider, _current_span
+    from django.conf import settings
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    resource = Resource.create(
+        {
+            "service.name": os.environ.get("OTEL_SERVICE_NAME", f"wms-{service}"),
+            "service.namespace": "wms",
+            # The instance partitions traces as it does logs and metrics (C-03).
+            "wms.instance_id": settings.WMS_INSTANCE_ID,
+            "deployment.environment": settings.WMS_REGION,
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(span_processor)
+    # /healthz, /readyz and /metrics are polled every few seconds: no traces of them.
+    DjangoInstrumentor().instrument(
+        tracer_provider=provider, excluded_urls="healthz,readyz,metrics"
+    )
+    PsycopgInstrumentor().instrument(tracer_provider=provider)
+    CeleryInstrumentor().instrument(tracer_provider=provider)
+    RequestsInstrumentor().instrument(tracer_provider=provider)
+    _provider, _current_span = provider, trace.get_current_span
+    logger.info("tracing on", extra={"otlpEndpoint": otlp_endpoint() or "(in process)"})
+
+
+def tracing_stop() -> None:
+    """Undo ``tracing_start`` (tests): instrumentation removed, spans flushed."""
+    global _provider, _current_span
+    if _provider is None:
+        return
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    for instrumentor in (
+        DjangoInstrumentor(),
+        PsycopgInstrumentor(),
+        CeleryInstrumentor(),
+        RequestsInstrumentor(),
+    ):
+        instrumentor.uninstrument()
+    _provider.shutdown()
+    _provider = _current_span = None
+
+
+def trace_ids(logger, method_name, event_dict):
+    """structlog processor: ``traceId`` and ``spanId`` of the active span, if any."""
+    if _current_span is None:
+        return event_dict
+    context = _current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("traceId", format(context.trace_id, "032x"))
+        event_dict.setdefault("spanId", format(context.span_id, "016x"))
+    return event_dict
+
+
+def metrics_server_start() -> int | None:
+    """Serve /metrics on ``WMS_METRICS_PORT`` (worker, relay: no web server of their
+    own); the port, or None when not configured."""
+    port = int(os.environ.get("WMS_METRICS_PORT") or 0)
+    if not port:
+        return None
+    from prometheus_client import start_http_server
+
+    from .metrics import scrape_registry
+
+    start_http_server(port, registry=scrape_registry())
+    return port
