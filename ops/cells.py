@@ -360,6 +360,8 @@ def down_state(state: dict) -> None:
             _wait_gone(pid)
         if (Path(cell["pgdata"]) / "postmaster.pid").exists():
             database_stop(cell)
+        # The vhost goes with the cell: no queued task outlives the database it was for.
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", cell["vhost"]], capture_output=True)
 
 
 def _kill_group(pid: int, *, group: bool = True) -> None:
