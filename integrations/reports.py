@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from counting import reports as counting_reports
 from inbound import reports as inbound_reports
 from inventory import reports as inventory_reports
 from outbound import reports as outbound_reports
@@ -107,6 +108,14 @@ CycleTimeFilter = _period_filter(
 )
 ProductivityFilter = _period_filter(
     "ProductivityFilter", {"picker": serializers.CharField(required=False, max_length=150)}, 1
+)
+CountAccuracyFilter = _period_filter(
+    "CountAccuracyFilter",
+    {
+        "zone": serializers.CharField(required=False, max_length=32),
+        "sku": serializers.CharField(required=False, max_length=64),
+    },
+    30,
 )
 DiscrepancyFilter = _period_filter(
     "DiscrepancyFilter", {"supplier": serializers.CharField(required=False, max_length=200)}, 7
@@ -309,6 +318,20 @@ REPORTS: dict[str, ReportDefinition] = {
                 warehouse_ids=ids, since=f["from"], until=f["to"], supplier=f.get("supplier")
             ),
             user_perms=("inbound.view_inboundshipment",),
+        ),
+        ReportDefinition(
+            slug="count-accuracy",
+            title=_("Count accuracy"),
+            columns=counting_reports.COUNT_ACCURACY_COLUMNS,
+            filters=CountAccuracyFilter,
+            build=lambda ids, f: counting_reports.count_accuracy(
+                warehouse_ids=ids,
+                since=f["from"],
+                until=f["to"],
+                zone=f.get("zone"),
+                sku=f.get("sku"),
+            ),
+            user_perms=("counting.view_inventorycount", VALUE_PERMISSION),
         ),
         ReportDefinition(
             slug="delivery-health",
