@@ -22,6 +22,7 @@ from django.test import Client
 from django.urls import Resolver404, resolve
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -134,3 +135,27 @@ def _fuzz(operation, mode, auth, statuses):
         )
 
     run()
+
+
+@pytest.mark.parametrize(
+    ("actor", "path", "body"),
+    [
+        ("store", "/api/v1/replenishment-orders", {"requestedShipBy": "2030-11-23T18:61:00Z"}),
+        ("finance", "/api/v1/inbound-shipments", {"expectedArrivalAt": "2030-11-23T25:00:00Z"}),
+        (
+            "automation",
+            "/api/v1/automation/shipment-confirmations",
+            {"departedAt": "2030-02-30T10:00:00Z"},
+        ),
+    ],
+)
+def test_fuzz_finding_impossible_timestamp_is_400_not_500(credentials, actor, path, body):
+    """Found by the fuzzer: a well-formed but impossible timestamp (minute 61, hour 25,
+    30 February) was a 500; it is a 400 naming the field."""
+    tokens, _session = credentials
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[actor]}")
+    response = client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=f"ts-{path}")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert next(iter(body)) in response.content.decode()
