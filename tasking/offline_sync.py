@@ -65,6 +65,7 @@ from .models import (
     SyncOutcome,
 )
 from .services import pick_confirm, pick_qty, pick_task_report_exception
+from .services.packing import pack_scan_item
 
 MAX_BATCH = 200
 DEFAULT_DOWNLOAD = 20
@@ -76,6 +77,7 @@ KINDS = (
     "putaway.confirm",
     "receipt.asn",
     "receipt.blind",
+    "pack.scan",
 )
 _CONFLICT_STATUSES = (404, 409)
 
@@ -219,6 +221,7 @@ _REQUIRED = {
     "putaway.confirm": ("taskId", "location"),
     "receipt.asn": ("shipmentId", "item", "qty"),
     "receipt.blind": ("warehouse", "item", "qty"),
+    "pack.scan": ("orderId", "package_type", "code", "qty"),
 }
 
 
@@ -374,6 +377,12 @@ RETURNING id
 """
 
 
+def _subject(entry: Entry) -> str:
+    """What the entry is about (the task, ASN or order), for the operator view."""
+    data = entry.data
+    return str(data.get("taskId") or data.get("shipmentId") or data.get("orderId") or "")[:64]
+
+
 def _claim(
     entry: Entry,
     *,
@@ -391,7 +400,7 @@ def _claim(
         entry.key,
         entry.fingerprint,
         entry.kind,
-        str(entry.data.get("taskId") or entry.data.get("shipmentId") or "")[:64],
+        _subject(entry),
         json.dumps(entry.raw),
         entry.happened_at,
         timezone.now(),
@@ -467,7 +476,7 @@ def _refuse(entry: Entry, exc: DomainError, *, user, device) -> EntryResult:
             data={
                 "syncEntryId": row_id,
                 "kind": entry.kind,
-                "subject": str(entry.data.get("taskId") or entry.data.get("shipmentId") or ""),
+                "subject": _subject(entry),
                 "user": user.get_username(),
                 "device": device.device_key,
                 "reasonCode": code,
@@ -634,6 +643,28 @@ def _receipt(entry: Entry, *, user) -> str:
     }
 
 
+def _pack(entry: Entry, *, user) -> str:
+    """An item scanned into the order's open package (the pack page's scan form)."""
+    data = entry.data
+    selectors.pack_order_view(actor=user, order_id=data["orderId"])  # 404 if not theirs
+    package, packed, replayed = pack_scan_item(
+        order_id=data["orderId"],
+        package_type_code=str(data["package_type"]),
+        item_code=str(data["code"]),
+        qty=str(data["qty"]),
+        entry_key=f"user:{user.pk}:{entry.key}",
+        actor=user,
+    )
+    if replayed:
+        return _Replayed(_("Already packed: this scan was sent before."))
+    return _("Packed %(qty)s %(uom)s of %(sku)s into package %(sscc)s.") % {
+        "qty": _plain(packed.qty),
+        "uom": packed.order_line.item.base_uom.code,
+        "sku": packed.order_line.item.sku,
+        "sscc": package.sscc,
+    }
+
+
 _HANDLERS = {
     "pick.confirm": _pick,
     "pick.short": _pick,
@@ -641,6 +672,7 @@ _HANDLERS = {
     "putaway.confirm": _putaway,
     "receipt.asn": _receipt,
     "receipt.blind": _receipt,
+    "pack.scan": _pack,
 }
 
 

@@ -157,6 +157,7 @@ def _words() -> dict:
         "kind.putaway.confirm": _("put-away"),
         "kind.receipt.asn": _("receipt"),
         "kind.receipt.blind": _("receipt"),
+        "kind.pack.scan": _("pack scan"),
     }
 
 

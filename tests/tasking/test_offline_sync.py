@@ -355,3 +355,38 @@ def test_handheld_sync_confirm_of_less_than_open_is_refused(pablo, picker, relea
     task.refresh_from_db()
     assert (task.status, task.qty_picked) == (PickTaskStatus.ASSIGNED, D("0"))
     assert SyncEntry.objects.filter(outcome="REFUSED").count() == 2
+
+
+@pytest.mark.django_db
+def test_handheld_sync_pack_scans_once(pablo, picker, picked_order, carton):
+    """Pack scans kept offline go through pack_scan_item once; sent again, already applied."""
+    from tasking.models import PackTask
+
+    entries = [
+        _entry(
+            picker,
+            "pack.scan",
+            1,
+            orderId=str(picked_order.pk),
+            package_type="CARTON-M",
+            code="8400000000011",
+            qty="10",
+        ),
+        _entry(
+            picker,
+            "pack.scan",
+            2,
+            orderId=str(picked_order.pk),
+            package_type="CARTON-M",
+            code="SKU-B",
+            qty="5",
+        ),
+    ]
+    results = _sync(pablo, entries).json()["results"]
+    assert [r["status"] for r in results] == ["applied", "applied"], results
+    assert results[0]["message"].startswith("Packed 10 EA of SKU-A into package")
+    again = _sync(pablo, entries).json()["results"]
+    assert [r["status"] for r in again] == ["already_applied", "already_applied"]
+    assert PackTask.objects.filter(order=picked_order).exists()
+    lines = [line for p in picked_order.packages.all() for line in p.lines.all()]
+    assert sorted(line.qty for line in lines) == [D("5"), D("10")]
