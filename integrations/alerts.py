@@ -20,6 +20,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from counting import reports as counting_reports
 from inbound import reports as inbound_reports
 from inventory import reports as inventory_reports
 from outbound import reports as outbound_reports
@@ -198,6 +199,39 @@ def planning_failed(rule: AlertRule, now: dt.datetime) -> list[Finding]:
     ]
 
 
+def count_variance(rule: AlertRule, now: dt.datetime) -> list[Finding]:
+    """Lines of closed counts whose variance is above ``threshold`` (base units for
+    ``COUNT_VARIANCE_QTY``, value at unit cost for ``COUNT_VARIANCE_VALUE``) and still
+    waits for a decision: its adjustment waits for the approver, or the balance refused
+    it (line blocked). Clears once the adjustment is approved or rejected; a variance
+    adjusted at once when the count closed is decided already and raises nothing (the
+    count accuracy report lists it)."""
+    by_value = rule.kind == AlertKind.COUNT_VARIANCE_VALUE
+    findings = []
+    for line in counting_reports.count_variances_undecided(warehouse_id=rule.warehouse_id):
+        if abs(line["value"] if by_value else line["variance"]) <= rule.threshold:
+            continue
+        facts = {
+            "count": line["count__count_number"],
+            "location": line["location__code"],
+            "sku": line["item__sku"],
+            "variance": _qty(line["variance"]),
+            "value": format(line["value"], "f"),
+        }
+        findings.append(
+            Finding(
+                subject=f"count-line:{line['id']}",
+                message=_(
+                    "Count %(count)s: %(sku)s at %(location)s off by %(variance)s "
+                    "(value %(value)s), waiting for a decision"
+                )
+                % facts,
+                detail={**facts, "lineId": line["id"], "state": line["state"]},
+            )
+        )
+    return findings
+
+
 EVALUATORS = {
     AlertKind.LOW_STOCK: low_stock,
     AlertKind.EXCEPTION_AGE: exception_age,
@@ -205,6 +239,8 @@ EVALUATORS = {
     AlertKind.OUTBOX_LAG: outbox_lag,
     AlertKind.DEAD_LETTERS: dead_letters,
     AlertKind.PLANNING_FAILED: planning_failed,
+    AlertKind.COUNT_VARIANCE_QTY: count_variance,
+    AlertKind.COUNT_VARIANCE_VALUE: count_variance,
 }
 
 

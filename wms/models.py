@@ -127,13 +127,17 @@ class AlertKind(models.TextChoices):
     OUTBOX_LAG = "OUTBOX_LAG", _("Outbox events waiting too long")
     DEAD_LETTERS = "DEAD_LETTERS", _("Dead letters (outbox or webhooks)")
     PLANNING_FAILED = "PLANNING_FAILED", _("Planning job failed")
+    COUNT_VARIANCE_QTY = "COUNT_VARIANCE_QTY", _("Count variance above a quantity")
+    COUNT_VARIANCE_VALUE = "COUNT_VARIANCE_VALUE", _("Count variance above a value")
 
 
 class AlertRule(models.Model):
     """A condition watched in one warehouse; ``threshold`` means what ``kind`` says:
     minutes for ``EXCEPTION_AGE`` and ``OUTBOX_LAG``, a count of orders for
-    ``UNPLANNED_BACKLOG``, of dead letters for ``DEAD_LETTERS``; unused for
-    ``LOW_STOCK`` (its minimums are ``StockMinimum`` rows)."""
+    ``UNPLANNED_BACKLOG``, of dead letters for ``DEAD_LETTERS``; the absolute variance
+    of a count line (base units, or value at unit cost) for ``COUNT_VARIANCE_QTY`` /
+    ``COUNT_VARIANCE_VALUE``; unused for ``LOW_STOCK`` (its minimums are
+    ``StockMinimum`` rows)."""
 
     warehouse = models.ForeignKey(
         "inventory.Warehouse",
