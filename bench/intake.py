@@ -154,7 +154,7 @@ def _requests(tokens, count, lines, offset) -> list[tuple[bytes, dict]]:
     return built
 
 
-def _load_worker(path, requests, threads, results):
+def _load_worker(path, requests, threads, results, port=PORT):
     """One load process: ``threads`` threads with their own keep-alive connections."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -162,7 +162,7 @@ def _load_worker(path, requests, threads, results):
     pending = iter(requests)
 
     def run():
-        conn = HTTPConnection("127.0.0.1", PORT, timeout=60)
+        conn = HTTPConnection("127.0.0.1", port, timeout=60)
         local_lat, local_status = [], {}
         while True:
             with lock:
@@ -179,12 +179,12 @@ def _load_worker(path, requests, threads, results):
                     break
                 except (ConnectionError, OSError):
                     conn.close()
-                    conn = HTTPConnection("127.0.0.1", PORT, timeout=60)
+                    conn = HTTPConnection("127.0.0.1", port, timeout=60)
             local_lat.append(time.perf_counter() - started)
             local_status[response.status] = local_status.get(response.status, 0) + 1
             if response.getheader("Connection", "").lower() == "close":
                 conn.close()
-                conn = HTTPConnection("127.0.0.1", PORT, timeout=60)
+                conn = HTTPConnection("127.0.0.1", port, timeout=60)
         with lock:
             latencies.extend(local_lat)
             for key, value in local_status.items():
@@ -198,7 +198,7 @@ def _load_worker(path, requests, threads, results):
     results.put((latencies, statuses))
 
 
-def _run_load(path, tokens, args, offset) -> dict:
+def _run_load(path, tokens, args, offset, port=PORT) -> dict:
     processes = args.load_processes
     per_process = args.orders // processes
     results = multiprocessing.Queue()
@@ -213,6 +213,7 @@ def _run_load(path, tokens, args, offset) -> dict:
                 _requests(tokens, per_process, args.lines, offset + i * per_process),
                 threads,
                 results,
+                port,
             ),
         )
         for i in range(processes)
@@ -241,9 +242,55 @@ def _run_load(path, tokens, args, offset) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url", default=DEFAULT_DB)
+def gunicorn_start(
+    args, *, port=PORT, settings_module="intake_server", app="wms.wsgi", stderr=None, **env
+):
+    """The product (and the bench endpoints) under gunicorn on ``port``; ``env`` adds to
+    the bench's environment (``_env``)."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            app,
+            "--pythonpath",
+            f"{ROOT / 'bench'},{ROOT}",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=_env(args, DJANGO_SETTINGS_MODULE=settings_module, **env),
+        stderr=stderr,
+    )
+
+
+def wait_until_up(port=PORT, timeout=60.0) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            conn = HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise SystemExit(f"gunicorn on port {port} did not come up")
+        time.sleep(0.3)
+
+
+def arguments(description: str, *, database_url: str = DEFAULT_DB) -> argparse.ArgumentParser:
+    """The load and server options (also of bench/observability_overhead.py)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--database-url", default=database_url)
     parser.add_argument("--orders", type=int, default=3000, help="per endpoint and round")
     parser.add_argument("--lines", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -257,54 +304,41 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--rounds", type=int, default=2)
+    return parser
+
+
+def prepare(args) -> dict:
+    """A fresh database, migrated and seeded: the stores' tokens by code."""
+    print(f"database {args.database_url}; preparing ...", flush=True)
+    _recreate_database(args.database_url)
+    _manage(args, "migrate", "-v0")
+    out = _manage(args, "shell", "-c", SEED, capture=True)
+    return json.loads(out.split("TOKENS=", 1)[1].strip())
+
+
+def queue_delete(args) -> None:
+    """Remove the run's planning queue (its nudges were never consumed)."""
+    try:
+        from kombu import Connection
+
+        with Connection(BROKER_URL) as connection:
+            connection.default_channel.queue_delete(args.queue)
+    except Exception as exc:  # pragma: no cover - cleanup only
+        print(f"(could not delete queue {args.queue}: {exc})")
+
+
+def main() -> None:
+    parser = arguments(__doc__.split("\n")[0])
     parser.add_argument(
         "--floor", action="store_true", help="also measure a no-op DRF endpoint (the ceiling)"
     )
     args = parser.parse_args()
     args.queue = f"h5-bench-intake-{uuid.uuid4().hex[:8]}"
+    tokens = prepare(args)
 
-    print(f"database {args.database_url}; preparing ...", flush=True)
-    _recreate_database(args.database_url)
-    _manage(args, "migrate", "-v0")
-    out = _manage(args, "shell", "-c", SEED, capture=True)
-    tokens = json.loads(out.split("TOKENS=", 1)[1].strip())
-
-    gunicorn = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "wms.wsgi",
-            "--pythonpath",
-            f"{ROOT / 'bench'},{ROOT}",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            args.worker_class,
-            "--threads",
-            str(args.threads),
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=_env(args, DJANGO_SETTINGS_MODULE="intake_server"),
-    )
+    gunicorn = gunicorn_start(args)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                conn = HTTPConnection("127.0.0.1", PORT, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise SystemExit("gunicorn did not come up")
-            time.sleep(0.3)
-
+        wait_until_up(PORT)
         targets = {
             "product": "/api/v1/replenishment-orders",
             "reference": "/bench/reference-orders",
@@ -331,13 +365,7 @@ def main() -> None:
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=30)
-        try:
-            from kombu import Connection
-
-            with Connection(BROKER_URL) as connection:
-                connection.default_channel.queue_delete(args.queue)
-        except Exception as exc:  # pragma: no cover - cleanup only
-            print(f"(could not delete queue {args.queue}: {exc})")
+        queue_delete(args)
 
     best = {
         name: max(r["rate"] for _n, t, r in rows if t == name) for name in ("product", "reference")

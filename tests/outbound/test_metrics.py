@@ -5,23 +5,13 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from outbound.selectors import intake_caches_forget
-
 from .conftest import order_body, post_order
+from .test_intake_api import _fresh_cache  # noqa: F401  (autouse: intake caches cleared)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    intake_caches_forget()
-    yield
-    cache.clear()
 
 
 def sample(name: str, **labels) -> float:
