@@ -107,10 +107,12 @@ def test_fuzz_api_every_operation_conforms_without_server_errors(credentials, ws
                 for sub in getattr(exc, "exceptions", [exc]):
                     failures.append(f"    {type(sub).__name__}: {str(sub)[:600]}")
     assert not failures, "\n".join(failures)
-    # The credentials work: most operations were answered 2xx at least once.
-    print("\n".join(f"{op}: {sorted(codes)}" for op, codes in sorted(statuses.items())))
-    succeeded = [op for op, codes in statuses.items() if any(200 <= c < 300 for c in codes)]
-    assert len(succeeded) >= len(statuses) // 2, sorted(statuses.items())
+    # The credentials work: (nearly) every list was answered 2xx at least once (writes
+    # and lookups by id mostly meet random data, so 4xx).
+    lists = {op: codes for op, codes in statuses.items() if op.startswith("GET") and "{" not in op}
+    answered = [op for op, codes in lists.items() if any(200 <= c < 300 for c in codes)]
+    missing = sorted(set(lists) - set(answered))
+    assert len(answered) >= 0.8 * len(lists), missing
 
 
 def _fuzz(operation, mode, auth, statuses):
