@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
 from django.conf import settings
 from django.db import connection, models
+
+from . import telemetry
 
 _SELECTS: dict = {}
 
@@ -86,7 +87,8 @@ def server_bound_cursor():
     that varies with the data (each variant would be prepared on its own).
     """
     connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+    # psycopg.Cursor, or its traced subclass while tracing is on (wms.telemetry).
+    return connection._prepare_cursor(telemetry.server_cursor(connection.connection))
 
 
 def any_of(values) -> tuple[str, list]:

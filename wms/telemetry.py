@@ -20,10 +20,16 @@ from __future__ import annotations
 import logging
 import os
 
+import psycopg
+
 logger = logging.getLogger(__name__)
 
 _provider = None  # the TracerProvider once tracing started in this process
 _current_span = None  # opentelemetry.trace.get_current_span, once tracing started
+#: The class of ``wms.sql.server_bound_cursor``'s cursors: psycopg's own, or a subclass
+#: tracing its statements once tracing started (the instrumentation only traces the
+#: cursors a connection makes, and these are made by hand).
+server_cursor = psycopg.Cursor
 
 
 def otlp_endpoint() -> str:
@@ -51,12 +57,12 @@ def telemetry_init(service: str) -> bool:
 def tracing_start(service: str, span_processor) -> None:
     """Instrument Django, psycopg, Celery and requests, spans going to ``span_processor``
     (``telemetry_init``'s OTLP batch processor; tests pass an in-memory one)."""
-    global _provider, _current_span
+    global _provider, _current_span, server_cursor
     from django.conf import settings
     from opentelemetry import trace
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
-    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor, _new_cursor_factory
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -79,13 +85,14 @@ def tracing_start(service: str, span_processor) -> None:
     PsycopgInstrumentor().instrument(tracer_provider=provider)
     CeleryInstrumentor().instrument(tracer_provider=provider)
     RequestsInstrumentor().instrument(tracer_provider=provider)
+    server_cursor = _new_cursor_factory(base_factory=psycopg.Cursor, tracer_provider=provider)
     _provider, _current_span = provider, trace.get_current_span
     logger.info("tracing on", extra={"otlpEndpoint": otlp_endpoint() or "(in process)"})
 
 
 def tracing_stop() -> None:
     """Undo ``tracing_start`` (tests): instrumentation removed, spans flushed."""
-    global _provider, _current_span
+    global _provider, _current_span, server_cursor
     if _provider is None:
         return
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
@@ -102,6 +109,7 @@ def tracing_stop() -> None:
         instrumentor.uninstrument()
     _provider.shutdown()
     _provider = _current_span = None
+    server_cursor = psycopg.Cursor
 
 
 def trace_ids(logger, method_name, event_dict):

@@ -67,6 +67,19 @@ def test_tracing_start_spans_request_and_sql_with_trace_id_in_log(
     assert line["correlationId"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_tracing_start_spans_server_bound_statements(spans, warehouse, system_client):
+    """Statements the hot paths run on server-bound cursors (``wms.sql``; here the
+    idempotency claim of an intake refused at validation) are spans too."""
+    client = system_client("store", "S042", [warehouse])
+    response = client.post(
+        "/api/v1/replenishment-orders", {"lines": []}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    assert response.status_code in (400, 422)
+    statements = [s.attributes.get("db.statement", "") for s in spans.get_finished_spans()]
+    assert any("pg_try_advisory_xact_lock" in text for text in statements), statements
+
+
 def test_tracing_start_spans_outgoing_requests(spans):
     """An outgoing HTTP call (webhooks use ``requests``) is a client span."""
     import requests
