@@ -47,6 +47,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from counting import selectors as counting_selectors
+from counting.services import count_result_record
 from inbound import selectors as inbound_selectors
 from inbound.services import ReceiptLineSpec, putaway_task_confirm, receipt_post
 from inbound.services.common import units_for_item
@@ -78,6 +80,7 @@ KINDS = (
     "receipt.asn",
     "receipt.blind",
     "pack.scan",
+    "count.result",
 )
 _CONFLICT_STATUSES = (404, 409)
 
@@ -222,6 +225,7 @@ _REQUIRED = {
     "receipt.asn": ("shipmentId", "item", "qty"),
     "receipt.blind": ("warehouse", "item", "qty"),
     "pack.scan": ("orderId", "package_type", "code", "qty"),
+    "count.result": ("countId", "location"),
 }
 
 
@@ -380,7 +384,8 @@ RETURNING id
 def _subject(entry: Entry) -> str:
     """What the entry is about (the task, ASN or order), for the operator view."""
     data = entry.data
-    return str(data.get("taskId") or data.get("shipmentId") or data.get("orderId") or "")[:64]
+    subject = data.get("taskId") or data.get("shipmentId") or data.get("orderId")
+    return str(subject or data.get("countId") or "")[:64]
 
 
 def _claim(
@@ -665,6 +670,33 @@ def _pack(entry: Entry, *, user) -> str:
     }
 
 
+def _count_result(entry: Entry, *, user) -> str:
+    """A counted quantity (or "location empty") of an open count (the count pages'
+    key: ``handheld:<user>:<key>``). A count closed meanwhile is a conflict."""
+    data = entry.data
+    count = counting_selectors.count_get(actor=user, count_id=data["countId"])
+    empty = str(data.get("empty", "")) in ("1", "true", "on")
+    recorded = count_result_record(
+        count=count,
+        lines=[
+            {
+                "location": str(data["location"]),
+                "sku": str(data.get("sku") or data.get("item") or "") or None,
+                "qty_counted": str(data.get("qty", "")),
+                "empty": empty,
+            }
+        ],
+        actor=user,
+        request_key=f"handheld:{user.pk}:{entry.key}",
+    )
+    if recorded.replayed:
+        return _Replayed(_("Already counted: this result was sent before."))
+    return _("Counted at %(location)s (count %(count)s).") % {
+        "location": data["location"],
+        "count": count.count_number,
+    }
+
+
 _HANDLERS = {
     "pick.confirm": _pick,
     "pick.short": _pick,
@@ -673,6 +705,7 @@ _HANDLERS = {
     "receipt.asn": _receipt,
     "receipt.blind": _receipt,
     "pack.scan": _pack,
+    "count.result": _count_result,
 }
 
 

@@ -158,6 +158,7 @@ def _words() -> dict:
         "kind.receipt.asn": _("receipt"),
         "kind.receipt.blind": _("receipt"),
         "kind.pack.scan": _("pack scan"),
+        "kind.count.result": _("count result"),
     }
 
 
