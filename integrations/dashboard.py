@@ -1,6 +1,6 @@
 """The supervisor's wall-screen dashboard (issue 17): orders by status today, lines
-picked per hour (chart), wave progress, open exceptions with their age, the day's
-dock appointments and open alerts.
+picked per hour (chart), wave progress, open counts (lines counted / in total), open
+exceptions with their age, the day's dock appointments and open alerts.
 
 ``/dashboard/`` renders the page with the numbers of the moment; the page then
 polls ``/dashboard/data.json`` (the same figures as JSON, a handful of grouped
@@ -21,6 +21,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from counting import reports as counting_reports
 from inbound import reports as inbound_reports
 from outbound import reports as outbound_reports
 from outbound.models import OrderStatus
@@ -77,6 +78,17 @@ def dashboard_data(*, actor, warehouse: str | None = None) -> dict:
                 "percent": round(100 * w["finished"] / w["tasks"]) if w["tasks"] else 100,
             }
             for w in tasking_reports.wave_progress(warehouse_ids=ids, since=today)
+        ],
+        "counts": [
+            {
+                "count": c["count_number"],
+                "type": c["type"],
+                "warehouse": c["warehouse__code"],
+                "counted": c["counted"],
+                "total": c["total"],
+                "percent": round(100 * c["counted"] / c["total"]) if c["total"] else 0,
+            }
+            for c in counting_reports.open_count_progress(warehouse_ids=ids)
         ],
         "exceptions": [
             {

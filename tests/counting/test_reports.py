@@ -175,3 +175,21 @@ def test_count_accuracy_report_csv_xlsx_and_page(counted, boss, client):
     page = client.get("/reports/count-accuracy/")
     assert page.status_code == 200
     assert counted[0].count_number in page.content.decode()
+
+
+def test_dashboard_shows_open_counts_lines_counted_of_total(
+    counted, warehouse, controller, counter_one, client
+):
+    """An open count with 1 of its 2 lines counted shows 1 / 2 (50 %); closed counts do not."""
+    count = count_open(warehouse=warehouse, type=CountType.SPOT, locations=["A-02"],
+                       actor=controller)  # fmt: skip
+    one = [{"location": "A-02", "sku": "SKU-1", "qty_counted": "20"}]
+    count_result_record(count=count, lines=one, actor=counter_one, request_key="open-1")
+    client.force_login(UserFactory(username="wall", is_superuser=True))
+    data = client.get("/dashboard/data.json").json()
+    assert data["counts"] == [
+        {"count": count.count_number, "type": "SPOT", "warehouse": "MAD1", "counted": 1,
+         "total": 2, "percent": 50}
+    ]  # fmt: skip
+    page = client.get("/dashboard/").content.decode()
+    assert count.count_number in page and "1 / 2" in page

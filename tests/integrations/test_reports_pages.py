@@ -22,6 +22,7 @@ SUPERVISOR_PERMS = [
     "tasking.view_picktask",
     "tasking.view_exceptioncase",
     "inbound.view_inboundshipment",
+    "counting.view_inventorycount",
     "integrations.view_webhookdelivery",
     "wms.view_alert",
 ]
