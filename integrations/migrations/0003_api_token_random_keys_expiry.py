@@ -10,9 +10,22 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveField(
-            model_name='apitoken',
-            name='salt',
+        # Expand/contract: the model forgets ``salt`` now, the table keeps the column
+        # (with a default, so new rows need not name it) while the previous release
+        # still serves and selects it; a later release drops it.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.RemoveField(
+                    model_name='apitoken',
+                    name='salt',
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    "ALTER TABLE integrations_apitoken ALTER COLUMN salt SET DEFAULT ''",
+                    "ALTER TABLE integrations_apitoken ALTER COLUMN salt DROP DEFAULT",
+                ),
+            ],
         ),
         migrations.AddField(
             model_name='apitoken',
