@@ -1,8 +1,9 @@
 """JSON of the inbound API (camelCase at the boundary; CONTRACT.md "Inbound")."""
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from wms.serializer_fields import AwareDateTimeField
 
 from .models import (
     InboundShipment,
@@ -20,22 +21,6 @@ from .models import (
 
 MAX_LINES = 1000
 _QTY = {"max_digits": 18, "decimal_places": 3}
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with an offset; a timestamp without one is refused, not guessed."""
-
-    default_error_messages = {"naive": "Give the timestamp with its UTC offset (ISO 8601)."}
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value)
-            except ValueError:  # well formed, impossible (minute 61): DRF refuses it below
-                parsed = None
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        return super().to_internal_value(value)
 
 
 # --- input -------------------------------------------------------------------

@@ -1,25 +1,9 @@
 """JSON of the automation integration (camelCase at the boundary; CONTRACT.md)."""
 
-from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from tasking.models import PickTaskStatus
-
-
-class _AwareDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with an offset; a timestamp without one is refused, not guessed."""
-
-    default_error_messages = {"naive": "Give the timestamp with its UTC offset (ISO 8601)."}
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value)
-            except ValueError:  # well formed, impossible (minute 61): DRF refuses it below
-                parsed = None
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        return super().to_internal_value(value)
+from wms.serializer_fields import AwareDateTimeField
 
 
 class PickTaskFilterSerializer(serializers.Serializer):
@@ -71,7 +55,7 @@ class PickConfirmationInputSerializer(serializers.Serializer):
         required=False,
         help_text="Code or barcode of the location picked from; must be the task's.",
     )
-    confirmedAt = _AwareDateTimeField(required=False, allow_null=True)
+    confirmedAt = AwareDateTimeField(required=False, allow_null=True)
 
 
 class PickConfirmationOutputSerializer(serializers.Serializer):
@@ -109,4 +93,4 @@ class ShipmentConfirmationInputSerializer(serializers.Serializer):
     dockDoor = serializers.CharField(max_length=32)
     carrier = serializers.CharField(max_length=100, required=False, allow_blank=True)
     trackingRef = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    departedAt = _AwareDateTimeField(required=False, allow_null=True)
+    departedAt = AwareDateTimeField(required=False, allow_null=True)

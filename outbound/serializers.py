@@ -6,29 +6,14 @@ from uuid import UUID
 
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from wms.serializer_fields import AwareDateTimeField
 
 from .models import OrderStatus, ReplenishmentOrder, ReplenishmentOrderLine
 
 _Q = Decimal("0.001")
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with an offset; a timestamp without one is refused, not guessed."""
-
-    default_error_messages = {"naive": "Give the timestamp with its UTC offset (ISO 8601)."}
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value)
-            except ValueError:  # well formed, impossible (minute 61): DRF refuses it below
-                parsed = None
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        return super().to_internal_value(value)
 
 
 class OrderLineInputSerializer(serializers.Serializer):
