@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI served from our static files: the docs work without internet and
+    # under a CSP of this origin only.
+    "drf_spectacular_sidecar",
     "guardian",
     "simple_history",
     "import_export",
@@ -213,6 +216,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "CAMELIZE_NAMES": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Distinct names for choice sets that share a field name ("type", "status").
     "ENUM_NAME_OVERRIDES": {
         "InboundTypeEnum": "inbound.models.InboundType",
