@@ -96,8 +96,10 @@ def layout(warehouse, available, damaged, each, case):
     ns["override"] = ReasonCode.objects.create(
         code="LOC_OVERRIDE", description="Location override", use=ReasonCodeUse.OVERRIDE
     )
-    ns["adjust_reason"] = ReasonCode.objects.create(
-        code="COUNT_DIFF", description="Count difference", use=ReasonCodeUse.ADJUSTMENT
+    # counting's migration seeds COUNT_DIFF (kept in non-transactional tests).
+    ns["adjust_reason"], _ = ReasonCode.objects.get_or_create(
+        code="COUNT_DIFF",
+        defaults={"description": "Count difference", "use": ReasonCodeUse.ADJUSTMENT},
     )
     return type("Layout", (), ns)
 

@@ -19,15 +19,6 @@ D = Decimal
 SYNC = "/handheld/offline/sync/"
 
 
-@pytest.fixture(autouse=True)
-def _count_reason_not_seeded(db):
-    """The layout fixture creates COUNT_DIFF, which counting's migration now seeds too
-    (reported to its owner): start without the seeded one (rolled back after)."""
-    from inventory.models import ReasonCode
-
-    ReasonCode.objects.filter(code="COUNT_DIFF").delete()
-
-
 @pytest.fixture
 def rita(client, receiver):
     client.force_login(receiver)
