@@ -30,6 +30,13 @@ so the lock is held as briefly as the guarantee allows:
   who got the lock second) conflicts and inserts nothing; that writer puts
   the number back (``last - 1``, still under the lock, so nobody saw it) and
   returns the first event: idempotent and still gap-free.
+- a writer whose last writes go in one round trip (an applied adjustment:
+  its row, history and audit records, then this statement, in psycopg's
+  pipeline) queues the statement instead (``finance_event_pending``) and
+  hands its answer to ``PendingFinanceEvent.recorded`` before anything else
+  in the transaction: the same statement, still last, the number put back
+  under the same lock; it only saves the wait for the answer before the
+  pipeline's Sync (one round trip less with the lock held).
 
 What the caller's transaction still does after the statement (the API's
 idempotency record and message log, then COMMIT) is outside this module; the
@@ -101,6 +108,7 @@ def _line(line: FinanceLine) -> tuple[dict, Decimal]:
 _EVENT_COLUMNS = tuple(
     f for f in FinanceEvent._meta.concrete_fields if f.attname not in ("id", "sequence")
 )
+_LINES_INDEX = [f.attname for f in _EVENT_COLUMNS].index("lines")
 
 
 @functools.cache
@@ -151,46 +159,83 @@ def finance_event_record(
     Call it last in the transaction (see the module docstring: it serialises
     writers from here to commit).
     """
+    pending = finance_event_pending(
+        event_type=event_type, warehouse=warehouse, reference_type=reference_type,
+        reference_id=reference_id, reference_number=reference_number, store_code=store_code,
+        reason_code=reason_code, lines=lines, source_key=source_key, occurred_at=occurred_at,
+    )  # fmt: skip
+    with server_bound_cursor() as cursor:
+        cursor.execute(pending.statement, pending.params)
+        return pending.recorded(cursor.fetchone())
+
+
+@dataclass(frozen=True)
+class PendingFinanceEvent:
+    """A rendered finance event and its statement (``_record_statement``), not run yet.
+
+    For a writer that sends its own last writes and this statement in one round
+    trip (psycopg's pipeline: ``inventory.services.adjustments``): it runs
+    ``statement`` with ``params`` last, then hands the one row it answered to
+    ``recorded`` before anything else, still in the transaction (the counter's
+    lock held): ``recorded`` puts back the number of an event recorded before.
+    ``finance_event_record`` is exactly that, on its own cursor.
+    """
+
+    statement: str
+    params: list
+    request: dict  # finance_event_record's arguments: recorded again if the counter is missing
+    values: dict  # the event's column values (attnames), for the instance
+
+    def recorded(self, row, *, instance: bool = True) -> FinanceEvent | None:
+        """The event once ``statement`` answered ``row``; ``instance=False``: None unless the
+        event was there before (no model instance built, a writer that needs none)."""
+        if row is None:  # the migration creates it; a flushed test database may not have it
+            FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
+            return finance_event_record(**self.request)
+        if row[1] is None:  # recorded before: the number goes back, the first event answers
+            with server_bound_cursor() as cursor:
+                cursor.execute(_NUMBER_RETURN, [row[0]])
+            return FinanceEvent.objects.get(source_key=self.values["source_key"])
+        if not instance:
+            return None
+        event = FinanceEvent(id=row[1], sequence=row[0], **self.values)
+        FinanceEvent.warehouse.field.set_cached_value(event, self.request["warehouse"])
+        event._state.adding, event._state.db = False, connection.alias
+        return event
+
+
+def finance_event_pending(**request) -> PendingFinanceEvent:
+    """``finance_event_record``'s event rendered (same arguments), its statement not run.
+
+    The column values go as they are (psycopg adapts uuids, datetimes, decimals and
+    text; the statement's casts type them; the lines as JSON text): no model
+    instance and no field's ``get_db_prep_save`` on the way.
+    """
     rendered, total = [], Decimal("0")
-    for line in lines:
+    for line in request["lines"]:
         row, amount = _line(line)
         rendered.append(row)
         total += amount
-    event = FinanceEvent(
-        event_id=uuid.uuid4(),
-        event_type=event_type,
-        occurred_at=occurred_at or timezone.now(),
-        warehouse=warehouse,
-        currency=warehouse.currency,
-        reference_type=reference_type,
-        reference_id=str(reference_id),
-        reference_number=reference_number,
-        store_code=store_code,
-        reason_code=reason_code,
-        lines=rendered,
-        total_amount=total,
-        source_key=source_key,
-        correlation_id=get_correlation_id() or "",
-    )
-    params = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _EVENT_COLUMNS]
-    with server_bound_cursor() as cursor:
-        cursor.execute(_record_statement(), params)
-        row = cursor.fetchone()
-        if row is not None and row[1] is None:  # recorded before: the number goes back
-            cursor.execute(_NUMBER_RETURN, [row[0]])
-    if row is None:  # the migration creates it; a flushed test database may not have it
-        FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
-        return finance_event_record(
-            event_type=event_type, warehouse=warehouse, reference_type=reference_type,
-            reference_id=reference_id, reference_number=reference_number,
-            store_code=store_code, reason_code=reason_code, lines=lines,
-            source_key=source_key, occurred_at=occurred_at,
-        )  # fmt: skip
-    if row[1] is None:
-        return FinanceEvent.objects.get(source_key=source_key)
-    event.pk, event.sequence = row[1], row[0]
-    event._state.adding, event._state.db = False, connection.alias
-    return event
+    warehouse = request["warehouse"]
+    values = {
+        "event_id": uuid.uuid4(),
+        "event_type": request["event_type"],
+        "occurred_at": request.get("occurred_at") or timezone.now(),
+        "warehouse_id": warehouse.pk,
+        "currency": warehouse.currency,
+        "reference_type": request["reference_type"],
+        "reference_id": str(request["reference_id"]),
+        "reference_number": request.get("reference_number", ""),
+        "store_code": request.get("store_code", ""),
+        "reason_code": request.get("reason_code", ""),
+        "lines": rendered,
+        "total_amount": total,
+        "source_key": request["source_key"],
+        "correlation_id": get_correlation_id() or "",
+    }
+    params = [values[f.attname] for f in _EVENT_COLUMNS]
+    params[_LINES_INDEX] = json.dumps(rendered)
+    return PendingFinanceEvent(_record_statement(), params, request, values)
 
 
 def finance_events_after(*, after: int, limit: int, warehouse_ids=None):

@@ -37,10 +37,14 @@ posting, both answered in one round trip; if the look-up says the request was
 not one to apply at once (unknown reason, approval needed, a replay) or the
 posting refused, the transaction (or savepoint) is rolled back, posting
 included, and ``_adjustment_request`` takes it step by step. Otherwise the
-adjustment, its history and audit records and the finance event go in one more
-round trip, the pipeline's sync, then COMMIT: four round trips where the raw
-posting has two (ten through the ORM). Decisions (approve, reject) are rare and
-use the ORM.
+adjustment, its history and audit records and the finance event are queued
+and go with the pipeline's Sync (nothing is read before it; the finance
+event's answer is handled after it, ``finance_event_pending``), then COMMIT.
+Round trips (counted with strace): BEGIN (psycopg syncs it alone in a
+pipeline), look-up and posting, the writes and the Sync, COMMIT: four, where
+the raw posting has three (BEGIN, its statement, COMMIT); ten through the ORM,
+five while the finance event was read inside the pipeline (its answer, then an
+empty Sync). Decisions (approve, reject) are rare and use the ORM.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ from ..exceptions import (
     InvalidReasonCode,
     SelfApprovalForbidden,
 )
-from ..finance import AMOUNT_PLACES, FinanceLine, finance_event_record
+from ..finance import AMOUNT_PLACES, FinanceLine, finance_event_pending, finance_event_record
 from ..models import (
     AdjustmentApproval,
     AdjustmentSource,
@@ -235,7 +239,7 @@ def _adjustment_applied_at_once(
     source_ref,
     request_key,
 ) -> InventoryAdjustment:
-    """The common case in three round trips and the commit: post at once and learn in
+    """The common case in four round trips with BEGIN and COMMIT: post at once and learn in
     the same round trip (the look-up queued before the posting) whether that was right.
 
     If it was not (unknown reason, approval needed, a replay, a refusal), raising
@@ -247,8 +251,8 @@ def _adjustment_applied_at_once(
         warehouse=warehouse, item=item, location=location, status=status, qty=qty, note=note,
         actor=actor, source=source, source_ref=source_ref, request_key=request_key,
     )  # fmt: skip
-    with _pipeline() as execute:
-        lookup = execute(queries.ADJUSTMENT_REQUEST_LOOKUP, [request_key, code, warehouse.pk])
+    with _pipeline() as batch:
+        lookup = batch.execute(queries.ADJUSTMENT_REQUEST_LOOKUP, [request_key, code, warehouse.pk])
         try:
             result = _post(adjustment, actor, code)
         except DomainError:
@@ -257,7 +261,7 @@ def _adjustment_applied_at_once(
         if not found.applies_at_once(qty, adjustment.value):
             raise _NotAtOnce
         adjustment.reason_code = _reason(code, found)
-        _applied(adjustment, result, actor, execute=execute)
+        _applied(adjustment, result, actor, batch=batch)
     return adjustment
 
 
@@ -288,21 +292,24 @@ def _new_adjustment(
     )
 
 
-def _applied(adjustment: InventoryAdjustment, result: PostingResult, actor, execute=None):
+def _applied(adjustment: InventoryAdjustment, result: PostingResult, actor, batch=None):
     """Write a posted adjustment: the row, its history and audit records, then (last, it
-    takes the finance counter's lock) the finance event, all in one round trip."""
+    takes the finance counter's lock) the finance event, all in one round trip (the
+    pipeline's Sync, no read before it)."""
     adjustment.state = AdjustmentState.APPLIED
     adjustment.posting_id = result.posting.pk
     adjustment.applied_at = adjustment.created_at
     adjustment.ledger_entry_ids = result.entry_ids
     entries = [_requested_entry(adjustment), _applied_entry(adjustment, result)]
-    if execute is None:
-        with _pipeline() as execute:
-            _applied(adjustment, result, actor, execute=execute)
+    if batch is None:
+        with _pipeline() as batch:
+            _applied(adjustment, result, actor, batch=batch)
         return
     for statement, params in _inserts(adjustment, actor, entries):
-        execute(statement, params)
-    _finance_record(adjustment)  # its read sends everything queued
+        batch.execute(statement, params)
+    finance = finance_event_pending(**_finance_event(adjustment))
+    cursor = batch.execute(finance.statement, finance.params)
+    batch.then(lambda: finance.recorded(cursor.fetchone(), instance=False))
 
 
 @dataclass(frozen=True)
@@ -400,26 +407,37 @@ def _inserts(adjustment: InventoryAdjustment, actor, entries: list) -> list[tupl
     return [queries.adjustment_insert(adjustment, history, events)]
 
 
-@contextmanager
-def _pipeline():
-    """``execute(statement, params) -> cursor`` queued in psycopg's pipeline mode: the
-    first read of a result (``fetchone``) sends everything queued and waits once.
-    Leaving the block syncs (one more round trip, with nothing left to run)."""
-    connection.ensure_connection()
-    cursors = []
+class _Batch:
+    """Statements queued in psycopg's pipeline mode (``_pipeline``): the first read of a
+    result (``fetchone``) sends everything queued and waits once; leaving the block
+    sends the rest with the pipeline's Sync and waits once more. ``then``: what to
+    do with results read only after that Sync (before the cursors are closed)."""
 
-    def execute(statement: str, params: list):
+    def __init__(self):
+        self.cursors, self.callbacks = [], []
+
+    def execute(self, statement: str, params: list):
         cursor = sql.server_bound_cursor()
         cursor.execute(statement, params)
-        cursors.append(cursor)
+        self.cursors.append(cursor)
         return cursor
 
+    def then(self, callback) -> None:
+        self.callbacks.append(callback)
+
+
+@contextmanager
+def _pipeline():
+    connection.ensure_connection()
+    batch = _Batch()
     with connection.wrap_database_errors:
         try:
             with connection.connection.pipeline():
-                yield execute
+                yield batch
+            for callback in batch.callbacks:
+                callback()
         finally:
-            for cursor in cursors:
+            for cursor in batch.cursors:
                 cursor.close()
 
 
@@ -612,7 +630,12 @@ def _post(adjustment: InventoryAdjustment, actor, reason_code: str) -> PostingRe
 
 def _finance_record(adjustment: InventoryAdjustment) -> None:
     """Last step of the transaction: it takes the finance counter's lock until commit."""
-    finance_event_record(
+    finance_event_record(**_finance_event(adjustment))
+
+
+def _finance_event(adjustment: InventoryAdjustment) -> dict:
+    """The adjustment's finance event (quantity times unit cost, negative for a loss)."""
+    return dict(
         event_type=FinanceEventType.INVENTORY_ADJUSTED,
         warehouse=adjustment.warehouse,
         reference_type=ENTITY,
