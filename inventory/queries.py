@@ -762,10 +762,11 @@ def _adjustment_insert_sql(audit_rows: int) -> str:
     )
 
 
-def adjustment_insert(adjustment, history: list, audit_events: list) -> tuple[str, list]:
+def adjustment_insert(adjustment, history: list, audit_rows: list[dict]) -> tuple[str, list]:
     """A new adjustment, its first history record and its audit records: one statement.
 
-    ``history``: simple-history's four values (date, type, reason, user id).
+    ``history``: simple-history's four values (date, type, reason, user id);
+    ``audit_rows``: the audit records' column values (``inventory.audit.audit_values``).
     Replaces three statements (``wms.sql.insert``, ``wms.history.history_records``,
     the audit INSERT) whose parameters went through every field's
     ``get_db_prep_save``: Python CPU per applied adjustment 3.0 -> 2.2 ms (the raw
@@ -775,10 +776,10 @@ def adjustment_insert(adjustment, history: list, audit_events: list) -> tuple[st
     """
     params = [getattr(adjustment, f.attname) for f in _ADJUSTMENT_FIELDS]
     params += history
-    for event in audit_events:
+    for row in audit_rows:
         for f in _AUDIT_FIELDS:
-            value = getattr(event, f.attname)
+            value = row[f.attname]
             if f.attname in ("before", "after") and value is not None:
                 value = json.dumps(value)
             params.append(value)
-    return _adjustment_insert_sql(len(audit_events)), params
+    return _adjustment_insert_sql(len(audit_rows)), params

@@ -66,7 +66,7 @@ from wms.history import current_history_user_id
 from wms.scoping import actor_may_use_warehouse
 
 from .. import locks, queries
-from ..audit import AuditEntry, audit_events, audit_record_many
+from ..audit import AuditEntry, audit_record_many, audit_values
 from ..exceptions import (
     AdjustmentAlreadyDecided,
     AdjustmentNotFound,
@@ -271,25 +271,43 @@ def _new_adjustment(
     """The request's row (not saved; its reason and state are set by the caller)."""
     adjustment_id = _ADJUSTMENT_IDS.take()
     actor_id, actor_label = _actor_fields(actor)
-    return InventoryAdjustment(
-        id=adjustment_id,
-        adjustment_number=f"ADJ-{adjustment_id:06d}",
-        warehouse=warehouse,
-        item=item,
-        location=location,
-        status=status,
-        qty_delta=qty,
-        note=note,
-        requested_by_id=actor_id,
-        requested_by_label=actor_label or "system",
-        source=source,
-        source_ref=source_ref,
-        unit_cost=item.unit_cost,
-        value=(qty * item.unit_cost).quantize(AMOUNT_PLACES),
-        request_key=request_key,
-        correlation_id=get_correlation_id(),
-        created_at=timezone.now(),
-    )
+    values = {
+        "id": adjustment_id,
+        "adjustment_number": f"ADJ-{adjustment_id:06d}",
+        "warehouse_id": warehouse.pk,
+        "item_id": item.pk,
+        "location_id": location.pk,
+        "status_id": status.pk,
+        "qty_delta": qty,
+        "reason_code_id": None,
+        "note": note,
+        "state": "",
+        "requested_by_id": actor_id,
+        "requested_by_label": actor_label or "system",
+        "source": source,
+        "source_ref": source_ref,
+        "unit_cost": item.unit_cost,
+        "value": (qty * item.unit_cost).quantize(AMOUNT_PLACES),
+        "posting_id": None,
+        "request_key": request_key,
+        "correlation_id": get_correlation_id(),
+        "created_at": timezone.now(),
+        "applied_at": None,
+    }
+    # Every column by position, the related rows put in the cache: a model's __init__
+    # with keyword arguments and instances is its slow path.
+    adjustment = InventoryAdjustment(*(values[attname] for attname in _ADJUSTMENT_ATTNAMES))
+    related = (warehouse, item, location, status)
+    for field, instance in zip(_ADJUSTMENT_RELATED, related, strict=True):
+        field.set_cached_value(adjustment, instance)
+    return adjustment
+
+
+_ADJUSTMENT_ATTNAMES = tuple(f.attname for f in InventoryAdjustment._meta.concrete_fields)
+_ADJUSTMENT_RELATED = tuple(
+    InventoryAdjustment._meta.get_field(name)
+    for name in ("warehouse", "item", "location", "status")
+)
 
 
 def _applied(adjustment: InventoryAdjustment, result: PostingResult, actor, batch=None):
@@ -403,7 +421,7 @@ _REASONS: dict[tuple, ReasonCode] = {}
 def _inserts(adjustment: InventoryAdjustment, actor, entries: list) -> list[tuple[str, list]]:
     """The adjustment, its first history record and its audit records: one statement."""
     history = [timezone.now(), "+", None, current_history_user_id()]
-    events = audit_events(entries=entries, actor=actor, warehouse=adjustment.warehouse)
+    events = audit_values(entries=entries, actor=actor, warehouse=adjustment.warehouse)
     return [queries.adjustment_insert(adjustment, history, events)]
 
 
