@@ -163,18 +163,36 @@ def count_accuracy(
     return ListSource(rows=result, key_len=2)
 
 
+def _undecided_lines():
+    """Lines of closed counts whose non-zero variance waits for a decision (see below)."""
+    return (
+        CountLine.objects.filter(count__status=CountStatus.PENDING_APPROVAL)
+        .filter(
+            Q(state=CountLineState.BLOCKED) | Q(adjustment__state=AdjustmentState.PENDING_APPROVAL)
+        )
+        .exclude(variance=0)
+    )
+
+
+def count_variances_undecided_per_warehouse(*, warehouse_ids: list[int]) -> dict[int, int]:
+    """Per warehouse: how many count lines' variances wait for a decision (metrics)."""
+    rows = (
+        _undecided_lines()
+        .filter(count__warehouse_id__in=warehouse_ids)
+        .values_list("count__warehouse_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return dict(rows)
+
+
 def count_variances_undecided(*, warehouse_id: int) -> list[dict]:
     """Lines of the warehouse's closed counts whose variance still waits for a decision:
     the adjustment waits for its approver, or the balance refused it (line BLOCKED).
     Each with its count, location, SKU, variance and value at the item's unit cost."""
     lines = list(
-        CountLine.objects.filter(
-            count__warehouse_id=warehouse_id, count__status=CountStatus.PENDING_APPROVAL
-        )
-        .filter(
-            Q(state=CountLineState.BLOCKED) | Q(adjustment__state=AdjustmentState.PENDING_APPROVAL)
-        )
-        .exclude(variance=0)
+        _undecided_lines()
+        .filter(count__warehouse_id=warehouse_id)
         .order_by("pk")
         .values(
             "id",

@@ -16,6 +16,7 @@ from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from counting import reports as counting_reports
 from inbound import reports as inbound_reports
 from inventory.models import Warehouse
 from outbound import reports as outbound_reports
@@ -32,7 +33,8 @@ def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamil
 
 
 class WmsConditionsCollector:
-    """Exceptions, unplanned orders, outbox and webhook backlogs, open alerts."""
+    """Exceptions, unplanned orders, outbox and webhook backlogs, count variances waiting
+    for a decision, open alerts."""
 
     #: Every family collect() yields, for describe() (which registering calls, at app
     #: start, instead of collect(): no query before the apps are ready).
@@ -46,6 +48,7 @@ class WmsConditionsCollector:
         "wms_delivery_dead",
         "wms_delivery_oldest_waiting_age_seconds",
         "wms_alerts_open",
+        "wms_count_variances_undecided",
     )
 
     def describe(self):
@@ -72,6 +75,15 @@ class WmsConditionsCollector:
         yield from self._exceptions(ids, now)
         yield from self._backlog(ids, warehouses, now)
         yield from self._deliveries()
+        undecided = _gauge(
+            "wms_count_variances_undecided",
+            "Count lines whose variance waits for approval or was refused (blocked).",
+            ["warehouse"],
+        )
+        per_warehouse = counting_reports.count_variances_undecided_per_warehouse(warehouse_ids=ids)
+        for warehouse_id, n in per_warehouse.items():
+            undecided.add_metric([warehouses[warehouse_id]], n)
+        yield undecided
         alerts = _gauge("wms_alerts_open", "Open WMS alerts.", ["warehouse", "kind"])
         for code, kind, n in (
             Alert.objects.filter(status=AlertStatus.OPEN)

@@ -128,3 +128,9 @@ def test_count_variance_alert_threshold_quantity_or_value(
     alert_rules_evaluate()
     assert Alert.objects.filter(warehouse=warehouse).count() == raised
     assert not Alert.objects.filter(warehouse=other_warehouse).exists()
+
+
+def test_count_variance_metrics_gauge_counts_lines_waiting(warehouse, pending_count, client):
+    """/metrics: one line of MAD1 waits for a decision (the applied one does not count)."""
+    body = client.get("/metrics").content.decode()
+    assert 'wms_count_variances_undecided{warehouse="MAD1"} 1.0' in body
