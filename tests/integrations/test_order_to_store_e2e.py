@@ -96,7 +96,14 @@ def stack_env(transactional_db, bus_exchange, settings):
     Tasks this process sends (none are expected) go to the worker's queue too.
     """
     queue = f"e2e-order-to-store-{uuid.uuid4().hex[:8]}"
-    settings.CACHES = {"default": {"BACKEND": "wms.cache.RedisCache", "LOCATION": REDIS_CACHE}}
+    # The prefix the worker's settings give CACHE_URL (the instance id): shared keys.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "wms.cache.RedisCache",
+            "LOCATION": REDIS_CACHE,
+            "KEY_PREFIX": settings.WMS_INSTANCE_ID,
+        }
+    }
     caches["default"].clear()
     conf = celery_app.conf
     saved = (conf.task_default_queue, conf.task_always_eager)

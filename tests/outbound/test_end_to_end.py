@@ -34,10 +34,13 @@ REDIS_CACHE = "redis://127.0.0.1:6379/5"  # this suite's own Redis database
 @pytest.fixture
 def shared_cache(settings):
     """The web side and the worker share the cache (coalesced planning nudges)."""
+    # The prefix the worker's settings give CACHE_URL (the instance id), or the
+    # two sides would not see each other's keys.
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "wms.cache.RedisCache",
             "LOCATION": REDIS_CACHE,
+            "KEY_PREFIX": settings.WMS_INSTANCE_ID,
         }
     }
     caches["default"].clear()
