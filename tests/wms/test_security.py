@@ -18,7 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _manage(*args: str, **env_overrides) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WMS_H", "DJANGO_DEBUG"))}
+    # As a deployment's environment: no test-run switches (the browser tests set
+    # DJANGO_ALLOW_ASYNC_UNSAFE for the session, which the deploy check refuses).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WMS_H", "DJANGO_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"))
+    }
     env.update(env_overrides)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
