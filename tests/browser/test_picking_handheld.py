@@ -10,6 +10,7 @@ on balances, reservations, tasks and orders in the database.
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
 from inventory.models import InventoryReservation
 from tasking.models import ExceptionCase, PickConfirmation, PickTask, PickTaskStatus
@@ -158,7 +159,9 @@ def test_picking_short_pick_exception_resolved_by_supervisor(
     assert balance(layout.sku_a, layout.p1, layout.available) == (D("47"), D("0"))
     assert balance(layout.sku_a, layout.r1, layout.available) == (D("100"), D("2"))
 
-    page.goto(f"{base}/handheld/picking/")
+    # The picker's queue is still open: the server pushes the resolution and the page
+    # reloads by itself (a goto here would race that reload).
+    expect(page.locator("[data-testid=waiting]")).to_have_text("1 task waiting", timeout=20_000)
     assert _open_next_task(page).pk == new.pk
     _scan(page, "LR01")
     page.locator("[data-testid=location-ok]").wait_for()

@@ -61,8 +61,13 @@ def _per_aggregate_first_seen(bodies: list[dict]) -> dict[str, list[int]]:
 
 
 def _stop(process) -> int:
+    """SIGTERM, then the exit code; a non-zero exit prints the relay's log (pytest shows
+    it with the failure)."""
     process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=30)
+    code = process.wait(timeout=30)
+    if code:
+        print(f"relay exited {code}; its log:\n{Path(process.log_path).read_text()}")
+    return code
 
 
 def test_outbox_relay_sigkill_mid_batch_then_restart_delivers_all(
