@@ -25,7 +25,7 @@ Finance events are numbered under one counter lock held until commit
 (``inventory.finance``), so adjustments from several workers queue there;
 ``--workers 1`` (the default) measures the path itself.
 
-    .venv/bin/python bench/adjustments.py [--seconds 5] [--rounds 3] [--workers 1]
+    .venv/bin/python bench/adjustments.py [--seconds 3] [--rounds 5] [--workers 1]
 
 Uses its own database (default ``wms_bench_adjustments``; ``--database-url``),
 created and migrated by the script. Exits non-zero if it could not run or the
@@ -87,6 +87,7 @@ def _worker(path, number, ids, seconds, start, results):
         rng = random.Random(number)
         run = uuid.uuid4().hex[:8]
         start.wait()
+        cpu = time.process_time()
         done, deadline = 0, time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             item = items[rng.randrange(len(items))]
@@ -116,13 +117,14 @@ def _worker(path, number, ids, seconds, start, results):
                     actor="bench",
                 )
             done += 1
-        results.put(done)
+        results.put((done, time.process_time() - cpu))
     except BaseException:
         traceback.print_exc()
         raise SystemExit(1) from None
 
 
-def _run(path: str, ids: dict, seconds: float, workers: int) -> int:
+def _run(path: str, ids: dict, seconds: float, workers: int) -> tuple[int, float]:
+    """How many ``path`` did in ``seconds`` (all workers), and their Python CPU per call (ms)."""
     context = multiprocessing.get_context("fork")
     start = context.Barrier(workers)
     results = context.Queue()
@@ -146,14 +148,15 @@ def _run(path: str, ids: dict, seconds: float, workers: int) -> int:
                 ) from None
     for process in processes:
         process.join()
-    return sum(counts)
+    done = sum(n for n, _cpu in counts)
+    return done, 1000 * sum(cpu for _n, cpu in counts) / max(done, 1)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
-    parser.add_argument("--seconds", type=float, default=5.0, help="per path and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per path and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--skus", type=int, default=200)
     args = parser.parse_args()
@@ -170,18 +173,20 @@ def main() -> int:
         f"path, {os.cpu_count()} CPU cores",
         flush=True,
     )
-    adjustment_rates, posting_rates = [], []
+    adjustment_rates, posting_rates, adjustment_cpu, posting_cpu = [], [], [], []
     for round_no in range(1, args.rounds + 1):
         load = os.getloadavg()[0]
-        adjustments = _run("adjustment", ids, args.seconds, args.workers)
-        postings = _run("posting", ids, args.seconds, args.workers)
+        adjustments, cpu_a = _run("adjustment", ids, args.seconds, args.workers)
+        postings, cpu_p = _run("posting", ids, args.seconds, args.workers)
         adjustment_rates.append(adjustments / args.seconds)
         posting_rates.append(postings / args.seconds)
+        adjustment_cpu.append(cpu_a)
+        posting_cpu.append(cpu_p)
         print(
             f"  round {round_no}: adjustment_request {adjustment_rates[-1]:>6.0f} /s, "
             f"stock_adjust {posting_rates[-1]:>6.0f} /s, "
-            f"ratio {adjustment_rates[-1] / posting_rates[-1]:.2f} (load average before: "
-            f"{load:.1f})",
+            f"ratio {adjustment_rates[-1] / posting_rates[-1]:.2f}; Python CPU per call "
+            f"{cpu_a:.2f} / {cpu_p:.2f} ms (load average before: {load:.1f})",
             flush=True,
         )
     adjustment_rate = statistics.median(adjustment_rates)
@@ -196,6 +201,12 @@ def main() -> int:
     print(f"adjustments applied (adjustment_request): {adjustment_rate:>8.0f} /s")
     print(f"raw ADJUST postings (stock_adjust):        {posting_rate:>8.0f} /s")
     print(f"ratio:                                     {ratio:>8.2f}")
+    round_ratios = [a / p for a, p in zip(adjustment_rates, posting_rates, strict=True)]
+    print(f"median of the rounds' ratios:              {statistics.median(round_ratios):>8.2f}")
+    print(
+        f"Python CPU per call (median): adjustment {statistics.median(adjustment_cpu):.2f} ms, "
+        f"posting {statistics.median(posting_cpu):.2f} ms"
+    )
     print(f"target >= {TARGET}x the posting rate: {'met' if ratio >= TARGET else 'NOT met'}")
     print(
         f"verify_inventory after both: {'OK' if report.ok else 'DRIFT'} "

@@ -1,0 +1,163 @@
+"""What an adjustment applied at once sends to the database, pinned (``bench/adjustments.py``
+measures its rate): the statements of the hot path, the COMMIT that goes with its last
+writes when the service owns the transaction, and the careful path when that cannot be.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from psycopg.pq import TransactionStatus
+
+from inventory.models import (
+    AdjustmentState,
+    AuditEvent,
+    FinanceEvent,
+    FinanceSequence,
+    InventoryAdjustment,
+    InventoryLedgerEntry,
+    LedgerEntryType,
+)
+from inventory.services import adjustments
+from wms.models import OutboxEvent
+
+from .adjustment_fixtures import *  # noqa: F403  (the fixtures)
+from .helpers import balance_of
+
+D = Decimal
+
+
+def _id_in_hand():
+    """An adjustment id taken from the sequence beforehand: the block refill (one query per
+    ``_AdjustmentIds.BLOCK`` adjustments) stays out of the statements counted."""
+    ids = adjustments._ADJUSTMENT_IDS
+    if not ids._free:
+        ids._free.appendleft(ids.take())
+
+
+def _statements(captured) -> list[str]:
+    """The captured statements, the hot path's server-bound ones named by what they write."""
+    return [str(query["sql"]).split(" ", 1)[0] for query in captured]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adjustment_request_owning_its_transaction_commits_with_its_last_writes(
+    request_adjustment, controller_user, stocked, bin_a, available
+):
+    """Applied at once in its own transaction: BEGIN, look-up + posting, then the writes, the
+    finance event, its guard and the COMMIT in one flight; Django's own COMMIT finds the
+    transaction ended (logged, nothing sent). Seven statements, three round trips."""
+    FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
+    request_adjustment("-1", actor=controller_user)  # the statements are prepared from here
+    _id_in_hand()
+
+    with CaptureQueriesContext(connection) as captured:
+        adjustment = request_adjustment("-1", actor=controller_user)
+
+    statements = _statements(captured)
+    # BEGIN, look-up, posting, adjustment/history/audit, finance event, guard, COMMIT
+    # (queued behind them), then the COMMIT Django logs when the block ends.
+    assert len(statements) == 8, captured.captured_queries
+    assert statements[0] == "BEGIN"
+    assert statements[-2:] == ["COMMIT", "COMMIT"]
+    assert adjustment.state == AdjustmentState.APPLIED
+    assert connection.get_autocommit()
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adjustment_request_owning_its_transaction_commits_every_row(
+    request_adjustment, controller_user, stocked, bin_a, available
+):
+    """Everything the COMMIT in the pipeline carried is there once committed: the adjustment,
+    its history, both audit records, the ledger entry, the event and the finance event."""
+    FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
+    adjustment = request_adjustment("-2", actor=controller_user)
+
+    # Read on a new connection: only committed rows are visible there.
+    connection.close()
+    stored = InventoryAdjustment.objects.get(pk=adjustment.pk)
+    assert stored.state == AdjustmentState.APPLIED
+    assert stored.posting_id == adjustment.posting_id
+    assert stored.history.count() == 1
+    assert list(
+        AuditEvent.objects.filter(entity_id=str(adjustment.pk))
+        .order_by("pk")
+        .values_list("event_type", flat=True)
+    ) == ["adjustment.requested", "adjustment.applied"]
+    [entry] = InventoryLedgerEntry.objects.filter(entry_type=LedgerEntryType.ADJUSTMENT)
+    assert [entry.pk] == adjustment.ledger_entry_ids
+    assert OutboxEvent.objects.filter(event_type="inventory.adjusted").count() == 1
+    finance = FinanceEvent.objects.get(source_key=f"adjustment:{adjustment.pk}")
+    assert finance.total_amount == D("-5.0000")
+    assert FinanceSequence.objects.get(pk=1).last == finance.sequence
+    assert balance_of(stocked, bin_a, available) == (D("8"), D("3"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adjustment_request_without_the_finance_counter_takes_the_careful_path(
+    request_adjustment, controller_user, stocked, bin_a, available
+):
+    """With the finance counter row missing the finance statement inserts nothing; the guard
+    fails the flight before its COMMIT, everything is rolled back, and the careful path
+    creates the counter and applies the adjustment once, finance event included."""
+    FinanceSequence.objects.filter(pk=1).delete()
+    _id_in_hand()
+    first_try = adjustments._ADJUSTMENT_IDS._free[0]
+
+    adjustment = request_adjustment("-2", actor=controller_user)
+
+    assert adjustment.state == AdjustmentState.APPLIED
+    # The first try (its id) was rolled back whole; the careful path took the next id.
+    assert adjustment.pk != first_try
+    assert not InventoryAdjustment.objects.filter(pk=first_try).exists()
+    assert InventoryAdjustment.objects.count() == 1
+    assert InventoryLedgerEntry.objects.filter(entry_type=LedgerEntryType.ADJUSTMENT).count() == 1
+    assert AuditEvent.objects.filter(entity_id=str(adjustment.pk)).count() == 2
+    [finance] = FinanceEvent.objects.all()
+    assert (finance.source_key, finance.sequence) == (f"adjustment:{adjustment.pk}", 1)
+    assert FinanceSequence.objects.get(pk=1).last == 1
+    assert balance_of(stocked, bin_a, available) == (D("8"), D("3"))
+    assert connection.get_autocommit()
+
+
+@pytest.mark.django_db
+def test_adjustment_request_inside_a_callers_transaction_leaves_the_commit_to_it(
+    request_adjustment, controller_user
+):
+    """Inside a caller's transaction (counting, the API's idempotency record) nothing is
+    committed: a savepoint, look-up + posting, the writes and the finance event, release."""
+    request_adjustment("-1", actor=controller_user)
+    _id_in_hand()
+
+    with CaptureQueriesContext(connection) as captured:
+        adjustment = request_adjustment("-1", actor=controller_user)
+
+    statements = _statements(captured)
+    assert len(statements) == 6, captured.captured_queries
+    assert statements[0] == "SAVEPOINT"
+    assert statements[-1] == "RELEASE"
+    assert "COMMIT" not in statements
+    assert connection.in_atomic_block
+    assert adjustment.state == AdjustmentState.APPLIED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adjustment_request_rolled_back_by_its_caller_leaves_nothing(
+    request_adjustment, controller_user, stocked, bin_a, available
+):
+    """In a caller's transaction that rolls back, the adjustment goes with it (no COMMIT was
+    sent on the caller's behalf)."""
+    FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        request_adjustment("-2", actor=controller_user)
+        raise Undo
+
+    assert InventoryAdjustment.objects.count() == 0
+    assert FinanceEvent.objects.count() == 0
+    assert balance_of(stocked, bin_a, available) == (D("10"), D("3"))
