@@ -35,6 +35,7 @@ or without a bus.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -513,12 +514,12 @@ def outbox_relay_run(
 ) -> int:
     """Relay until ``stop`` is set (or ``max_seconds`` passed / nothing is due with
     ``until_idle``). Returns the number of events published."""
-    from django.db import close_old_connections
+    from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 
     sink = sink or sink_from_settings()
     stop = stop or threading.Event()
     started = time.monotonic()
-    broker_backoff = 0.5
+    broker_backoff = database_backoff = 0.5
     total = 0
     try:
         while not stop.is_set():
@@ -534,7 +535,20 @@ def outbox_relay_run(
                 broker_backoff = min(broker_backoff * 2, 30.0)
                 close_old_connections()
                 continue
-            broker_backoff = 0.5
+            except (DatabaseError, InterfaceError) as exc:
+                # A database restart, a fail-over or a killed backend: the batch rolled
+                # back (nothing marked, its events are taken again), so a long-running
+                # relay waits and reconnects instead of exiting. The one-shot form
+                # (until_idle) reports the error to its caller.
+                if until_idle:
+                    raise
+                logger.warning("database unavailable, retrying in %.1fs: %s", database_backoff, exc)
+                with contextlib.suppress(DatabaseError, InterfaceError):
+                    connection.close()  # the next batch opens a new connection
+                stop.wait(database_backoff)
+                database_backoff = min(database_backoff * 2, 30.0)
+                continue
+            broker_backoff = database_backoff = 0.5
             total += result.published
             if on_batch is not None:
                 on_batch(result)

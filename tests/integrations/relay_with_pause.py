@@ -2,8 +2,9 @@
 
 The real command and relay run unchanged; only ``AmqpSink.publish`` is wrapped
 so that, after the broker confirmed publish call number ``WMS_TEST_PAUSE_AT``,
-the process writes ``WMS_TEST_PAUSE_MARKER`` and sleeps before it can mark the
-events published. A test then SIGKILLs it "in the middle of a batch".
+the process writes ``WMS_TEST_PAUSE_MARKER`` and sleeps (``WMS_TEST_PAUSE_SECONDS``,
+600 by default) before it can mark the events published. A test then SIGKILLs it
+"in the middle of a batch", or kills its database connection.
 """
 
 import os
@@ -33,7 +34,7 @@ def _publish_then_freeze(self, messages):
         Path(os.environ["WMS_TEST_PAUSE_MARKER"]).write_text(
             "\n".join(m.event_id for m in messages)
         )
-        time.sleep(600)
+        time.sleep(float(os.environ.get("WMS_TEST_PAUSE_SECONDS", 600)))
     return outcome
 
 

@@ -140,3 +140,37 @@ def test_outbox_relay_two_relays_publish_each_event_once(bus_queue, relay_proces
     ]
     assert sum(shares) == total
     assert all(share > 0 for share in shares), shares
+
+
+def test_outbox_relay_survives_its_database_connection_killed_mid_batch(
+    bus_queue, relay_process, tmp_path
+):
+    """A fail-over or a restarted database drops the relay's connection between the
+    broker's confirm and the mark: the batch rolls back, the relay logs it, reconnects
+    and publishes the batch again (same ids); it keeps running and stops cleanly."""
+    total, aggregates = 400, 10
+    _emit_many(total, aggregates)
+    marker = tmp_path / "paused"
+    relay = relay_process(
+        "--batch-size", "50", script=HARNESS,
+        WMS_TEST_PAUSE_AT=2, WMS_TEST_PAUSE_MARKER=marker, WMS_TEST_PAUSE_SECONDS=2,
+    )  # fmt: skip
+    _wait_for(marker.exists, 60, "the relay to pause after a confirmed publish")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        (killed,) = cursor.fetchone()
+    assert killed >= 1  # the relay's connection, inside the batch's transaction
+    _wait_for(lambda: _pending() == 0, 60, "every event to be published")
+    assert relay.poll() is None  # still running
+    assert _stop(relay) == 0
+    assert "database unavailable, retrying" in Path(relay.log_path).read_text()
+
+    in_flight = set(marker.read_text().split())
+    bodies = [json.loads(m.body) for m in bus_queue.drain(expect=total + len(in_flight))]
+    ids = [b["id"] for b in bodies]
+    expected = {str(e) for e in OutboxEvent.objects.values_list("event_id", flat=True)}
+    assert set(ids) == expected
+    assert in_flight <= {i for i, n in Counter(ids).items() if n > 1}  # sent again
