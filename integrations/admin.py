@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from wms.admin_scoping import ScopedRowsMixin
 from wms.exceptions import DomainError
 from wms.scoping import warehouses_visible_to
 
@@ -46,8 +47,9 @@ def _visible_systems(request):
     return systems.filter(warehouses__in=visible).distinct()
 
 
-class _SystemScopedMixin:
-    """Rows of the systems granted one of the user's warehouses."""
+class _SystemScopedMixin(ScopedRowsMixin):
+    """Rows of the systems granted one of the user's warehouses (actions and history
+    pages too: ``ScopedRowsMixin``)."""
 
     system_lookup = "system"
 

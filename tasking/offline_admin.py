@@ -11,13 +11,14 @@ from django.db.models import Count, Q
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from wms.admin_scoping import ScopedRowsMixin
 from wms.scoping import warehouses_visible_to
 
 from .models import ConflictStatus, HandheldDevice, SyncEntry
 from .offline_sync import sync_conflict_resolve
 
 
-class _ReadOnly:
+class _ReadOnly(ScopedRowsMixin):
     def has_add_permission(self, request, obj=None):
         return False
 

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .admin_scoping import WarehouseScopedAdminMixin
+from .admin_scoping import ScopedRowsMixin, WarehouseScopedAdminMixin
 from .models import (
     Alert,
     AlertRule,
@@ -31,7 +31,7 @@ from .reporting import report_choices
 from .scoping import warehouses_visible_to
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
+class _ReadOnlyAdmin(ScopedRowsMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -187,7 +187,7 @@ class ReportSubscriptionForm(forms.ModelForm):
 
 
 @admin.register(ReportSubscription)
-class ReportSubscriptionAdmin(admin.ModelAdmin):
+class ReportSubscriptionAdmin(ScopedRowsMixin, admin.ModelAdmin):
     form = ReportSubscriptionForm
     list_display = ["report", "owner", "frequency", "file_format", "next_run_at", "last_sent_at"]
     list_filter = ["report", "frequency", "is_active"]

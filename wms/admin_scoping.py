@@ -36,24 +36,34 @@ What the mixin does:
   translated header, sortable;
 - ``save_model`` refuses an object whose warehouse was not granted (the form
   already refuses the choice; this is the last guard);
+- an action posted with ids the user may not see (another warehouse's rows, a
+  crafted POST) runs on nothing: an error message, every row left as it was,
+  instead of the action running on the visible part of the selection; and the
+  history pages of a row the user may not see are a 404 (django-simple-history
+  would otherwise show the history of any existing row by id). Both come from
+  ``ScopedRowsMixin``, which ``WarehouseScopedAdminMixin`` includes; admins
+  scoped otherwise (by system, by owner) put it first in their bases;
 - with django-import-export, resources receive ``actor=request.user``; a
   ``WarehouseScopedResource`` then imports only into granted warehouses, and an
   import with any bad row imports nothing.
 """
 
 from django.apps import apps
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
 from import_export import resources, widgets
 
 from .scoping import scope_by_warehouse, warehouses_visible_to
 
 __all__ = [
     "ScopedRelatedFieldListFilter",
+    "ScopedRowsMixin",
     "WarehouseCodeWidget",
     "WarehouseScopedAdminMixin",
     "WarehouseScopedForeignKeyWidget",
@@ -147,11 +157,79 @@ class _ScopedChoicesMixin:
         return formfield
 
 
+class ScopedRowsMixin:
+    """Actions and history pages stop where the admin's ``get_queryset`` stops.
+
+    Django runs an action on ``get_queryset(request).filter(pk__in=selected)``: ids
+    of rows outside the user's scope silently drop out, and the action reports
+    "0 done" or works on the rest. Here such a selection changes nothing and says
+    why, whatever the action (a new one included). django-simple-history's
+    history pages look a row up by id in its history when ``get_queryset`` misses
+    it, which would show any row's history: here that is a 404, unless
+    ``deleted_row_visible`` accepts the last record of a deleted row."""
+
+    def response_action(self, request, queryset):
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if selected and request.POST.get("select_across") != "1":
+            outside = len(set(selected)) - self._visible_count(request, selected)
+            if outside:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d selected row is not in your warehouses or no longer "
+                        "exists: nothing was changed.",
+                        "%(count)d selected rows are not in your warehouses or no longer "
+                        "exist: nothing was changed.",
+                        outside,
+                    )
+                    % {"count": outside},
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+    def _visible_count(self, request, selected: list[str]) -> int:
+        try:
+            return self.get_queryset(request).filter(pk__in=set(selected)).count()
+        except (ValueError, ValidationError):  # not even an id of this model
+            return 0
+
+    # --- history (django-simple-history) ---------------------------------------
+    def deleted_row_visible(self, request, record) -> bool:
+        """May ``request.user`` read the history of a deleted row (its last record)?"""
+        return request.user.is_superuser
+
+    def _ensure_visible(self, request, object_id):
+        pk_name = self.model._meta.pk.attname
+        try:
+            if self.get_queryset(request).filter(**{pk_name: object_id}).exists():
+                return
+            if self.model._default_manager.filter(**{pk_name: object_id}).exists():
+                raise Http404
+        except (ValueError, ValidationError) as exc:
+            raise Http404 from exc
+        # A deleted object: judge by its last historical record.
+        history = getattr(self.model, "history", None)
+        record = history.filter(**{pk_name: object_id}).first() if history is not None else None
+        if record is None or not self.deleted_row_visible(request, record):
+            raise Http404
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._ensure_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context=extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._ensure_visible(request, object_id)
+        return super().history_form_view(
+            request, object_id, version_id, extra_context=extra_context
+        )
+
+
 class WarehouseScopedInlineMixin(_ScopedChoicesMixin):
     """For inlines: their rows follow the parent; their relation choices are scoped."""
 
 
-class WarehouseScopedAdminMixin(_ScopedChoicesMixin):
+class WarehouseScopedAdminMixin(ScopedRowsMixin, _ScopedChoicesMixin):
     """Put it first in the bases of a ``ModelAdmin`` (before SimpleHistoryAdmin,
     TranslationAdmin and import-export's mixins) so its overrides wrap theirs."""
 
@@ -229,28 +307,9 @@ class WarehouseScopedAdminMixin(_ScopedChoicesMixin):
             model = field.related_model
         return field is not None
 
-    # --- history (django-simple-history) ---------------------------------------
-    def _ensure_visible(self, request, object_id):
-        pk_name = self.model._meta.pk.attname
-        if self.get_queryset(request).filter(**{pk_name: object_id}).exists():
-            return
-        if self.model._default_manager.filter(**{pk_name: object_id}).exists():
-            raise Http404
-        # A deleted object: judge by its last historical record.
-        history = getattr(self.model, "history", None)
-        record = history.filter(**{pk_name: object_id}).first() if history is not None else None
-        if record is None or not self.warehouse_allowed(request, record.instance):
-            raise Http404
-
-    def history_view(self, request, object_id, extra_context=None):
-        self._ensure_visible(request, object_id)
-        return super().history_view(request, object_id, extra_context=extra_context)
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        self._ensure_visible(request, object_id)
-        return super().history_form_view(
-            request, object_id, version_id, extra_context=extra_context
-        )
+    # --- history (django-simple-history): ScopedRowsMixin ------------------------
+    def deleted_row_visible(self, request, record) -> bool:
+        return self.warehouse_allowed(request, record.instance)
 
     # --- import/export (django-import-export) -----------------------------------
     def get_resource_kwargs(self, request, *args, **kwargs):
