@@ -45,6 +45,12 @@ def balances_ensure(
     """
     keys = sorted(set(keys))
     created = []
+    if len(keys) > 1:
+        # One statement for many rows (a batch of picks into staging), same order.
+        columns = [[warehouse_ids[key] for key in keys], *map(list, zip(*keys, strict=True))]
+        with connection.cursor() as cursor:
+            cursor.execute(queries.BALANCE_ENSURE_MANY, columns)
+            return [row[0] for row in cursor.fetchall()]
     with connection.cursor() as cursor:
         for key in keys:
             cursor.execute(queries.BALANCE_ENSURE, [warehouse_ids[key], *key])
@@ -77,6 +83,19 @@ def reservation_lock(*, reservation_id: int) -> InventoryReservation | None:
     if locked is None:
         return None
     locked.expired_by_clock = bool(locked.expired_by_clock)
+    return locked
+
+
+def reservations_lock(*, reservation_ids) -> dict[int, InventoryReservation]:
+    """Lock several reservations (after their balances) in primary-key order, as
+    ``reservation_lock`` does one: id → reservation."""
+    ids = sorted({int(pk) for pk in reservation_ids})
+    if not ids:
+        return {}
+    locked = {}
+    for reservation in InventoryReservation.objects.raw(queries.RESERVATIONS_LOCK, [ids]):
+        reservation.expired_by_clock = bool(reservation.expired_by_clock)
+        locked[reservation.pk] = reservation
     return locked
 
 

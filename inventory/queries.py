@@ -82,6 +82,19 @@ BALANCE_ENSURE = (
 )
 
 
+#: ``BALANCE_ENSURE`` for several keys in one statement (a batch of picks brings
+#: stock into many staging balances): parameters warehouse ids, item ids, location
+#: ids, status ids (arrays, one element per key, in natural-key order so two
+#: batches creating the same rows wait for each other in one order).
+BALANCE_ENSURE_MANY = (
+    f"INSERT INTO {BALANCE} (warehouse_id, item_id, location_id, status_id, on_hand, "
+    "reserved, updated_at) SELECT k.w, k.i, k.l, k.s, 0, 0, CURRENT_TIMESTAMP "
+    "FROM unnest(CAST(%s AS bigint[]), CAST(%s AS bigint[]), CAST(%s AS bigint[]), "
+    "CAST(%s AS bigint[])) WITH ORDINALITY AS k(w, i, l, s, n) ORDER BY k.n "
+    "ON CONFLICT (item_id, location_id, status_id) DO NOTHING RETURNING id"
+)
+
+
 def balances_lock(count: int) -> tuple[sql.Select, str]:
     """Lock ``count`` balances by natural key in primary-key order: every column
     (the ``Select`` turns a row into an instance), parameters item, location,
@@ -144,6 +157,16 @@ RESERVATION_LOCK = (
     "qty, qty_consumed, qty_released, demand_ref, expires_at, created_at, "
     "resolved_at, (expires_at IS NOT NULL AND expires_at <= CURRENT_TIMESTAMP) "
     f"AS expired_by_clock FROM {RESERVATION} WHERE id = %s{sql.row_lock()}"
+)
+
+
+#: ``RESERVATION_LOCK`` for several reservations (parameter: an array of ids), in
+#: primary-key order: a batch of picks locks its reservations in one round trip.
+RESERVATIONS_LOCK = (
+    "SELECT id, warehouse_id, balance_id, item_id, location_id, status_id, state, "
+    "qty, qty_consumed, qty_released, demand_ref, expires_at, created_at, "
+    "resolved_at, (expires_at IS NOT NULL AND expires_at <= CURRENT_TIMESTAMP) "
+    f"AS expired_by_clock FROM {RESERVATION} WHERE id = ANY(%s) ORDER BY id{sql.row_lock()}"
 )
 
 

@@ -507,6 +507,39 @@ def stock_for_pick(*, item_id: int, location_id: int, reservation_ids) -> StockF
     return StockForPick(item, location, reservations)
 
 
+def stock_for_picks(*, picks) -> list[StockForPick | None]:
+    """``stock_for_pick`` for a batch of picks (``picks``: (item id, location id,
+    reservation ids) each), in three statements for the batch: the items (unit and
+    warehouse), the locations, the reservations (status). Read without locks, as
+    ``stock_for_pick``; an instance read once is shared by the picks naming it."""
+    picks = [(item_id, location_id, [int(pk) for pk in ids]) for item_id, location_id, ids in picks]
+    items = Item.objects.select_related("base_uom", "warehouse").in_bulk(
+        {item_id for item_id, _, _ in picks}
+    )
+    locations = Location.objects.in_bulk({location_id for _, location_id, _ in picks})
+    reservations = InventoryReservation.objects.select_related("status").in_bulk(
+        {pk for _, _, ids in picks for pk in ids}
+    )
+    found = []
+    for item_id, location_id, ids in picks:
+        item, location = items.get(item_id), locations.get(location_id)
+        if item is None or location is None:
+            found.append(None)
+            continue
+        own = []
+        for pk in sorted(ids):
+            reservation = reservations.get(pk)
+            if reservation is None:
+                continue
+            if reservation.item_id == item.pk:
+                InventoryReservation.item.field.set_cached_value(reservation, item)
+            if reservation.location_id == location.pk:
+                InventoryReservation.location.field.set_cached_value(reservation, location)
+            own.append(reservation)
+        found.append(StockForPick(item, location, own))
+    return found
+
+
 # --- what counting reads: where the ledger stands for a count's balances -----------------
 #
 # ``counting`` opens count lines without freezing stock: each line keeps the id of

@@ -61,6 +61,21 @@ def order_lock_for_pick(
     return order.instance(row), line.instance(row, len(order)) if found else None
 
 
+def orders_lock_for_pick(*, order_ids, line_ids) -> tuple[dict, dict]:
+    """``order_lock_for_pick`` for a batch of picks: the orders locked in primary-key
+    order and the lines read (not locked): (order id → order, line id → line), the
+    ones that exist (``queries.orders_lock_for_pick``)."""
+    order, line, lock_statement, line_statement = queries.orders_lock_for_pick()
+    order_keys = sorted({sql.db_value(ReplenishmentOrder, "id", pk) for pk in order_ids})
+    line_keys = list({sql.db_value(ReplenishmentOrderLine, "id", pk) for pk in line_ids})
+    with connection.cursor() as cursor:
+        cursor.execute(lock_statement, [order_keys])
+        orders = [order.instance(row) for row in cursor.fetchall()]
+        cursor.execute(line_statement, [line_keys])
+        lines = [line.instance(row) for row in cursor.fetchall()]
+    return {o.pk: o for o in orders}, {li.pk: li for li in lines}
+
+
 def order_claim_next_for_planning(
     *, warehouse_id: int, planning_group: int
 ) -> ReplenishmentOrder | None:

@@ -186,6 +186,21 @@ def order_lock_for_pick() -> tuple[sql.Select, sql.Select, str]:
     )
 
 
+@functools.cache
+def orders_lock_for_pick() -> tuple[sql.Select, sql.Select, str, str]:
+    """``order_lock_for_pick`` for a batch of picks: the orders locked in primary-key
+    order (parameter: an array of order ids), and their picked lines read by a
+    second statement (parameter: an array of line ids). Two statements for a
+    batch instead of one per pick (a device's synced queue, issue 16)."""
+    order, line = sql.select(ReplenishmentOrder, "o"), sql.select(ReplenishmentOrderLine, "l")
+    return (
+        order,
+        line,
+        f"SELECT {order.sql} FROM {ORDER} o WHERE o.id = ANY(%s) ORDER BY o.id{sql.row_lock('o')}",
+        f"SELECT {line.sql} FROM {LINE} l WHERE l.id = ANY(%s)",
+    )
+
+
 #: A confirmed pick adds to its line (the order lock serialises picks of its lines,
 #: so the increment is done in the database). Parameters: qty, line id, order id;
 #: one row, none when the line is not the order's. Replaces the line's

@@ -46,6 +46,21 @@ def pick_task_lock_for_confirm(*, task_id) -> tuple[PickTask, list[int]] | None:
     return task.instance(row), list(row[len(task)])
 
 
+def pick_tasks_lock_for_confirm(*, task_ids) -> dict:
+    """``pick_task_lock_for_confirm`` for a batch: the tasks locked in primary-key
+    order, id → (task, reservation ids), the ones that exist."""
+    task, statement = queries.pick_tasks_lock_for_confirm()
+    ids = sorted({sql.db_value(PickTask, "id", pk) for pk in task_ids})
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [ids])
+        rows = cursor.fetchall()
+    locked = {}
+    for row in rows:
+        instance = task.instance(row)
+        locked[instance.pk] = (instance, list(row[len(task)]))
+    return locked
+
+
 def pick_tasks_lock(*, task_ids) -> list[PickTask]:
     return list(_locking().filter(pk__in=list(task_ids)).order_by("pk"))
 

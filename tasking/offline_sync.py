@@ -36,13 +36,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -52,9 +54,9 @@ from counting.services import count_result_record
 from inbound import selectors as inbound_selectors
 from inbound.services import ReceiptLineSpec, putaway_task_confirm, receipt_post
 from inbound.services.common import units_for_item
-from wms import metrics
+from wms import metrics, sql
 from wms.exceptions import BusinessValidationError, DomainError
-from wms.outbox import outbox_emit
+from wms.outbox import outbox_row, outbox_rows_insert
 from wms.scoping import warehouses_visible_to
 
 from . import locks, selectors
@@ -66,10 +68,11 @@ from .models import (
     SyncEntry,
     SyncOutcome,
 )
-from .services import pick_confirm, pick_qty, pick_task_report_exception
+from .services import pick_confirm, pick_confirm_many, pick_qty, pick_task_report_exception
 from .services.packing import pack_scan_item
 
-MAX_BATCH = 200
+MAX_BATCH = 500
+MAX_ATTEMPTS = 5
 DEFAULT_DOWNLOAD = 20
 APPLIED, ALREADY_APPLIED, REFUSED = "applied", "already_applied", "refused"
 KINDS = (
@@ -337,9 +340,21 @@ class EntryResult:
 def handheld_sync(
     *, user, device_key: str, entries: list[Entry], pending: int = 0, user_agent: str = ""
 ) -> list[EntryResult]:
-    """Apply a parsed batch (``sync_batch_parse``), one transaction per entry, in order."""
+    """Apply a parsed batch (``sync_batch_parse``) in one transaction, in order; a
+    deadlock or serialization failure rolls the whole batch back and runs it again
+    (nothing of it was committed)."""
     device = _device(device_key, user, user_agent)
-    results = [_apply(entry, user=user, device=device) for entry in entries]
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            results = _apply_batch(entries, user=user, device=device)
+            break
+        except OperationalError as exc:
+            if attempt == MAX_ATTEMPTS or getattr(exc.__cause__, "sqlstate", None) not in (
+                "40P01",
+                "40001",
+            ):
+                raise
+            time.sleep(random.uniform(0.005, 0.02) * attempt)
     _count(device, results, user=user, pending=pending)
     metrics.sync_entries(entries=entries, results=results)
     return results
@@ -366,18 +381,34 @@ def _count(device: HandheldDevice, results: list[EntryResult], *, user, pending:
     )
 
 
-#: One round trip claims the entry's key: the row, or nothing when the key is
-#: known (a concurrent duplicate waits here for the first to commit). Written by
-#: hand because the ORM's ``ignore_conflicts`` cannot say whether it inserted; with
-#: the savepoint it replaces and the message update, 4 of ~29 round trips an entry
-#: made (bench/offline_sync.py).
-_ENTRY_CLAIM = """
+#: Claim the keys of a batch: one ``SyncEntry`` row per key not known yet (as
+#: APPLIED; a refusal rewrites it before commit), its (id, key) back; a known
+#: key gives no row (a concurrent duplicate waits here until the first batch
+#: commits, then finds it). In key order, so two batches sharing keys wait for
+#: each other in one order. Parameters: device, user, received at, the entries
+#: as JSON. Replaces one claim statement per entry (bench/offline_sync.py).
+_ENTRIES_CLAIM = f"""
 INSERT INTO tasking_syncentry (device_id, user_id, warehouse_id, key, fingerprint, kind,
     subject, payload, happened_at, received_at, sequence, outcome, reason_code, message,
     conflict_status)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)
+SELECT %s, %s, e.warehouse_id, e.key, e.fingerprint, e.kind, e.subject, e.payload,
+    e.happened_at, %s, e.sequence, '{SyncOutcome.APPLIED.value}', '', '', ''
+FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS e(warehouse_id bigint, key varchar,
+    fingerprint varchar, kind varchar, subject varchar, payload jsonb,
+    happened_at timestamptz, sequence integer)
+ORDER BY e.key
 ON CONFLICT (user_id, key) DO NOTHING
-RETURNING id
+RETURNING id, key
+"""
+
+#: The refused entries of a batch, recorded on their rows. Parameters: outcome
+#: REFUSED, then the refusals as JSON (id, reason code, message, conflict status).
+_ENTRIES_REFUSED = """
+UPDATE tasking_syncentry s SET outcome = %s, reason_code = r.reason_code,
+    message = r.message, conflict_status = r.conflict_status
+FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS r(id bigint, reason_code varchar,
+    message varchar, conflict_status varchar)
+WHERE s.id = r.id
 """
 
 
@@ -388,56 +419,88 @@ def _subject(entry: Entry) -> str:
     return str(subject or data.get("countId") or "")[:64]
 
 
-def _claim(
-    entry: Entry,
-    *,
-    user,
-    device,
-    outcome=SyncOutcome.APPLIED,
-    reason_code="",
-    message="",
-    conflict_status="",
-) -> int | None:
-    params = [
-        device.pk,
-        user.pk,
-        entry.warehouse_id,
-        entry.key,
-        entry.fingerprint,
-        entry.kind,
-        _subject(entry),
-        json.dumps(entry.raw),
-        entry.happened_at,
-        timezone.now(),
-        min(entry.seq, 2**31 - 1),
-        outcome,
-        reason_code,
-        message,
-        conflict_status,
+def _claim_all(entries: list[Entry], *, user, device) -> dict[str, int]:
+    """Claim the batch's keys (``_ENTRIES_CLAIM``): key → row id of those new."""
+    records = [
+        {
+            "warehouse_id": entry.warehouse_id,
+            "key": entry.key,
+            "fingerprint": entry.fingerprint,
+            "kind": entry.kind,
+            "subject": _subject(entry),
+            "payload": entry.raw,
+            "happened_at": entry.happened_at.isoformat(),
+            "sequence": min(entry.seq, 2**31 - 1),
+        }
+        for entry in entries
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_ENTRY_CLAIM, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+        cursor.execute(_ENTRIES_CLAIM, [device.pk, user.pk, timezone.now(), json.dumps(records)])
+        return {key: row_id for row_id, key in cursor.fetchall()}
 
 
-def _apply(entry: Entry, *, user, device) -> EntryResult:
-    """The entry's key, then its effect, in one transaction; a refusal rolls both
-    back and is recorded on its own (``_refuse``)."""
+@transaction.atomic
+def _apply_batch(entries: list[Entry], *, user, device) -> list[EntryResult]:
+    """The batch's keys, then each new entry's effect in order (consecutive picks
+    together, ``pick_confirm_many``; any other entry in a savepoint of its own),
+    then the refusals recorded: one transaction."""
+    claimed = _claim_all(entries, user=user, device=device)
+    results = _answer_replays([e for e in entries if e.key not in claimed], user=user)
+    refused = []
+    for run in _runs([e for e in entries if e.key in claimed]):
+        if run[0].kind in _BATCHED_KINDS:
+            outcomes = _apply_picks(run, user=user)
+        else:
+            outcomes = [_apply_one(entry, user=user) for entry in run]
+        for entry, outcome in zip(run, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
+                results[entry.key] = _refusal(entry, outcome, row_id=claimed[entry.key])
+                refused.append((entry, results[entry.key], claimed[entry.key]))
+                continue
+            # Applied before by the online page (same key): this entry changed nothing.
+            status = ALREADY_APPLIED if isinstance(outcome, _Replayed) else APPLIED
+            results[entry.key] = EntryResult(entry.key, status, message=str(outcome))
+    _record_refusals(refused, user=user, device=device)
+    return [results[entry.key] for entry in entries]
+
+
+#: Kinds applied together (``pick_confirm_many``) when they follow each other.
+_BATCHED_KINDS = ("pick.confirm", "pick.short")
+
+
+def _runs(entries: list[Entry]) -> list[list[Entry]]:
+    """The entries in order, consecutive picks grouped, every other entry alone."""
+    runs: list[list[Entry]] = []
+    for entry in entries:
+        if runs and entry.kind in _BATCHED_KINDS and runs[-1][0].kind in _BATCHED_KINDS:
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    return runs
+
+
+def _apply_one(entry: Entry, *, user):
+    """One entry through its handler in a savepoint: its message, or the
+    ``DomainError`` that refused it (its effect rolled back)."""
     try:
         with transaction.atomic():
-            if _claim(entry, user=user, device=device) is None:
-                return _answer_replay(entry, user=user)
-            message = _HANDLERS[entry.kind](entry, user=user)
+            return _HANDLERS[entry.kind](entry, user=user)
     except DomainError as exc:
-        return _refuse(entry, exc, user=user, device=device)
-    # Applied before by the online page (same key): this entry changed nothing.
-    status = ALREADY_APPLIED if isinstance(message, _Replayed) else APPLIED
-    return EntryResult(entry.key, status, message=str(message))
+        return exc
 
 
-def _answer_replay(entry: Entry, *, user) -> EntryResult:
-    first = SyncEntry.objects.get(user=user, key=entry.key)
+def _answer_replays(entries: list[Entry], *, user) -> dict[str, EntryResult]:
+    """Entries whose key is known: answered from the first row (one read)."""
+    if not entries:
+        return {}
+    rows = {
+        row.key: row
+        for row in SyncEntry.objects.filter(user=user, key__in=[e.key for e in entries])
+    }
+    return {entry.key: _answer_replay(entry, rows[entry.key]) for entry in entries}
+
+
+def _answer_replay(entry: Entry, first: SyncEntry) -> EntryResult:
     if first.fingerprint != entry.fingerprint:
         return EntryResult(
             entry.key,
@@ -456,25 +519,32 @@ def _answer_replay(entry: Entry, *, user) -> EntryResult:
     )
 
 
-@transaction.atomic
-def _refuse(entry: Entry, exc: DomainError, *, user, device) -> EntryResult:
-    """Record a refused entry (its effect was rolled back); a conflict opens the
-    supervisor's case and writes ``handheld.sync_conflict``."""
+def _refusal(entry: Entry, exc: DomainError, *, row_id: int) -> EntryResult:
     conflict = exc.status in _CONFLICT_STATUSES
-    code, message = exc.code[:64], str(exc.detail)[:500]
-    row_id = _claim(
-        entry,
-        user=user,
-        device=device,
-        outcome=SyncOutcome.REFUSED,
-        reason_code=code,
-        message=message,
-        conflict_status=ConflictStatus.OPEN if conflict else ConflictStatus.NONE,
+    return EntryResult(
+        entry.key, REFUSED, code=exc.code[:64], message=str(exc.detail)[:500], conflict=conflict
     )
-    if row_id is None:  # a concurrent duplicate recorded it first
-        return _answer_replay(entry, user=user)
-    if conflict:
-        outbox_emit(
+
+
+def _record_refusals(refused: list, *, user, device) -> None:
+    """Record the refused entries on their rows (their effects were never written
+    or rolled back); a conflict opens the supervisor's case and writes
+    ``handheld.sync_conflict``. One round trip for the batch."""
+    if not refused:
+        return
+    received_at = timezone.now().isoformat()
+    rows = [
+        {
+            "id": row_id,
+            "reason_code": result.code,
+            "message": result.message,
+            "conflict_status": ConflictStatus.OPEN if result.conflict else ConflictStatus.NONE,
+        }
+        for _entry, result, row_id in refused
+    ]
+    statements = [(_ENTRIES_REFUSED, [SyncOutcome.REFUSED, json.dumps(rows)])]
+    events = [
+        outbox_row(
             event_type="handheld.sync_conflict",
             aggregate_type="SyncEntry",
             aggregate_id=row_id,
@@ -484,14 +554,19 @@ def _refuse(entry: Entry, exc: DomainError, *, user, device) -> EntryResult:
                 "subject": _subject(entry),
                 "user": user.get_username(),
                 "device": device.device_key,
-                "reasonCode": code,
-                "message": message,
+                "reasonCode": result.code,
+                "message": result.message,
                 "happenedAt": entry.happened_at.isoformat(),
-                "receivedAt": timezone.now().isoformat(),
+                "receivedAt": received_at,
                 "entry": entry.raw,
             },
         )
-    return EntryResult(entry.key, REFUSED, code=code, message=message, conflict=conflict)
+        for entry, result, row_id in refused
+        if result.conflict
+    ]
+    if events:
+        statements.append(outbox_rows_insert(events))
+    sql.execute(statements)
 
 
 # --- one handler per kind: the online page's service ------------------------------------
@@ -511,26 +586,29 @@ def _floor_time(entry: Entry) -> datetime:
     return min(entry.happened_at, timezone.now())
 
 
-def _pick(entry: Entry, *, user) -> str:
-    data, short = entry.data, entry.kind == "pick.short"
-    qty = _qty(data["qty"])
+def _pick_request(entry: Entry, *, user) -> dict:
+    """``pick_confirm``'s arguments for a pick entry (the online form's key)."""
+    data = entry.data
     # The task may still be ASSIGNED (its location was scanned on the device, not
     # here): pick_confirm takes it so, and moves the order to PICKING itself.
-    result = pick_confirm(
-        task_id=data["taskId"],
-        qty=qty,
-        request_key=f"user:{user.pk}:{entry.key}",
-        actor=user,
-        location_code=str(data["location"]),
-        item_code=str(data["item"]),
-        confirmed_at=_floor_time(entry),
+    return {
+        "task_id": data["taskId"],
+        "qty": _qty(data["qty"]),
+        "request_key": f"user:{user.pk}:{entry.key}",
+        "actor": user,
+        "location_code": str(data["location"]),
+        "item_code": str(data["item"]),
+        "confirmed_at": _floor_time(entry),
         # Checked for the batch (``_check_warehouses``); none: the task is gone (404).
-        warehouse_ids=[entry.warehouse_id] if entry.warehouse_id else [],
-    )
-    task = result.task
+        "warehouse_ids": [entry.warehouse_id] if entry.warehouse_id else [],
+        "check": _confirm_or_short(short=entry.kind == "pick.short"),
+    }
+
+
+def _pick_message(result) -> str:
     if result.replayed:
         return _Replayed(_("Already confirmed: this pick was sent before."))
-    _check_confirm_or_short(task, short=short, qty=qty)
+    task = result.task
     message = _("Picked %(qty)s %(uom)s of %(sku)s from %(location)s.") % {
         "qty": _plain(result.confirmation.qty_picked),
         "uom": task.item.base_uom.code,
@@ -544,17 +622,49 @@ def _pick(entry: Entry, *, user) -> str:
     return message
 
 
-def _check_confirm_or_short(task: PickTask, *, short: bool, qty: Decimal) -> None:
-    """As the online page: "confirm" takes all that was open, "short" less. Checked
-    on the outcome (no read before): raising rolls the confirmation back."""
-    if not short and task.status == PickTaskStatus.SHORT:
-        raise BusinessValidationError(
-            _("You picked less than %(open)s: use Short pick if the rest is not there.")
-            % {"open": _plain(qty + task.qty_to_pick - task.qty_picked)},
-            code="short_needs_short_pick",
-        )
-    if short and task.status == PickTaskStatus.DONE:
-        raise BusinessValidationError(_("Nothing is missing: use Confirm."), code="nothing_missing")
+def _pick(entry: Entry, *, user) -> str:
+    """One pick entry (``pick_confirm``): a batch's fallback."""
+    return _pick_message(pick_confirm(**_pick_request(entry, user=user)))
+
+
+def _apply_picks(run: list[Entry], *, user) -> list:
+    """Consecutive pick entries through ``pick_confirm_many``: each one's message or
+    the ``DomainError`` that refused it. If the batch meets a database error (a
+    key the online page is confirming at this moment), its savepoint is rolled
+    back and the entries go one by one."""
+    requests, outcomes = {}, [None] * len(run)
+    for n, entry in enumerate(run):
+        try:
+            requests[n] = _pick_request(entry, user=user)
+        except DomainError as exc:
+            outcomes[n] = exc
+    try:
+        with transaction.atomic():
+            confirmed = pick_confirm_many(list(requests.values()))
+    except IntegrityError:
+        return [_apply_one(entry, user=user) for entry in run]
+    for n, result in zip(requests, confirmed, strict=True):
+        outcomes[n] = result if isinstance(result, DomainError) else _pick_message(result)
+    return outcomes
+
+
+def _confirm_or_short(*, short: bool):
+    """As the online page: "confirm" takes all that is open, "short" less. Checked by
+    the service on the locked task, before anything is written."""
+
+    def check(task: PickTask, open_qty: Decimal, qty: Decimal) -> None:
+        if not short and qty < open_qty:
+            raise BusinessValidationError(
+                _("You picked less than %(open)s: use Short pick if the rest is not there.")
+                % {"open": _plain(open_qty)},
+                code="short_needs_short_pick",
+            )
+        if short and qty >= open_qty:
+            raise BusinessValidationError(
+                _("Nothing is missing: use Confirm."), code="nothing_missing"
+            )
+
+    return check
 
 
 def _problem(entry: Entry, *, user) -> str:

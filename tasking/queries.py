@@ -53,6 +53,25 @@ def pick_task_lock_for_confirm() -> tuple[sql.Select, str]:
     )
 
 
+#: (task id, order id, order line id, warehouse id) of a batch of pick tasks
+#: (parameter: an array of ids), one read before any lock (a device's synced queue).
+TASKS_ORDER_AND_LINE = (
+    f"SELECT id, order_id, order_line_id, warehouse_id FROM {PICK_TASK} WHERE id = ANY(%s)"
+)
+
+
+@functools.cache
+def pick_tasks_lock_for_confirm() -> tuple[sql.Select, str]:
+    """``pick_task_lock_for_confirm`` for a batch of tasks (parameter: an array of
+    ids), locked in primary-key order."""
+    task = sql.select(PickTask, "t")
+    return task, (
+        f"SELECT {task.sql}, ARRAY(SELECT tr.inventoryreservation_id "
+        f"FROM {PICK_TASK_RESERVATIONS} tr WHERE tr.picktask_id = t.id ORDER BY 1) "
+        f"FROM {PICK_TASK} t WHERE t.id = ANY(%s) ORDER BY t.id{sql.row_lock('t')}"
+    )
+
+
 # --- the pickers' work queue (tasking.selectors) -----------------------------------------
 
 _WAITING = "t.status = 'RELEASED' AND t.work_mode = 'MANUAL' AND t.warehouse_id = %(warehouse)s"

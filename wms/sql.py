@@ -228,6 +228,24 @@ def execute(statements) -> list[int]:
                 cursor.close()
 
 
+def fetch_pipelined(statements) -> list:
+    """``execute`` for statements that return a row: the first row of each (None
+    when it returned none), all in one round trip."""
+    cursors = []
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        try:
+            with connection.connection.pipeline():
+                for statement, params in statements:
+                    cursor = server_bound_cursor()
+                    cursor.execute(statement, params)
+                    cursors.append(cursor)
+            return [cursor.fetchone() for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+
 def insert(obj) -> tuple[str, list]:
     """The INSERT of a new model instance (every concrete column, as ``save()`` sends
     it); the instance counts as saved from here (run the statement in the caller's

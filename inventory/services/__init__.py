@@ -39,6 +39,7 @@ from .adjustments import (
 from .engine import MAX_ATTEMPTS, PostingResult
 from .reservations import (
     EXPIRY_ACTOR,
+    Consume,
     ReservationRequest,
     reservation_commit,
     reservation_consume,
@@ -46,6 +47,7 @@ from .reservations import (
     reservation_expire,
     reservation_expire_due,
     reservation_release,
+    reservations_consume,
     reservations_take,
 )
 from .stock import stock_adjust, stock_issue, stock_move, stock_receive, stock_status_transfer
@@ -54,6 +56,7 @@ __all__ = [
     "APPROVE_PERMISSION",
     "EXPIRY_ACTOR",
     "MAX_ATTEMPTS",
+    "Consume",
     "PostingResult",
     "ReservationRequest",
     "adjustment_approve",
@@ -65,6 +68,7 @@ __all__ = [
     "reservation_expire",
     "reservation_expire_due",
     "reservation_release",
+    "reservations_consume",
     "reservations_take",
     "stock_adjust",
     "stock_issue",

@@ -674,6 +674,110 @@ def _batch_record(n: int, posting: BatchReservation, claim: _Claim, rows: _Rows)
     }
 
 
+# --- a batch of postings planned under the caller's locks ---------------------------
+
+
+@dataclass
+class BatchPosting:
+    """One posting of ``post_planned``: what ``post`` takes, with a ready ``Plan``
+    whose balances (``plan.balances``) and reservation the caller holds locked."""
+
+    kind: str
+    posting_key: str
+    content: dict
+    source_ref: str
+    plan: Plan
+    actor: object = None
+
+
+def post_planned(batch: list[BatchPosting]) -> list[PostingResult]:
+    """Post several planned postings, in order, in the caller's transaction.
+
+    The same rows as that many ``post`` calls: each posting is the statement
+    ``post`` runs (``queries.posting_write``: claim, balance deltas,
+    reservation change, ledger, event), and the invariants are checked on the
+    locked balances as each posting before it in the batch left them. All
+    statements go in one round trip (psycopg's pipeline): a batch of picks
+    costs its locks and one write, not seven round trips a pick.
+
+    Everything is checked before anything is written: a refusal (a
+    ``DomainError``, with ``posting_key`` set to the posting refused) writes
+    nothing. A key posted before is a caller's bug here (its keys are new):
+    ``AssertionError``, which dooms the caller's transaction.
+    """
+    correlation_id = get_correlation_id()
+    running: dict[locks.BalanceKey, list[Decimal]] = {}
+    prepared = []
+    for posting in batch:
+        plan = posting.plan
+        claim = _Claim(
+            posting_key=posting_key_checked(posting.posting_key),
+            kind=posting.kind,
+            fingerprint=_fingerprint(posting.kind, posting.content),
+            source_ref=posting.source_ref,
+        )
+        net, first_line = _net(plan.lines)
+        for key, (d_on_hand, d_reserved) in net.items():
+            balance = plan.balances.get(key)
+            now = running.setdefault(
+                key, [balance.on_hand, balance.reserved] if balance else [ZERO, ZERO]
+            )
+            available = now[0] - now[1]
+            if available + d_on_hand - d_reserved < 0:
+                exc = insufficient(first_line[key], available, -(d_on_hand - d_reserved))
+                exc.posting_key = posting.posting_key
+                raise exc
+            if now[0] + d_on_hand < 0 or now[1] + d_reserved < 0:
+                raise AssertionError(f"posting would break balance invariants at {key}")
+        for key, (d_on_hand, d_reserved) in net.items():
+            running[key][0] += d_on_hand
+            running[key][1] += d_reserved
+        updates = [
+            (queries.BALANCE_ADD, [d_on_hand, d_reserved, plan.balances[key].pk])
+            for key, (d_on_hand, d_reserved) in net.items()
+            if d_on_hand or d_reserved
+        ]
+        actor_id, actor_label = _actor_fields(posting.actor)
+        rows = _Rows(plan, posting.source_ref, actor_id, actor_label, correlation_id)
+        prepared.append((claim, rows, updates))
+    statements = []
+    for claim, rows, updates in prepared:
+        reservation = rows.plan.reservation
+        reservation_id = reservation.pk if reservation is not None else None
+        statements.append(
+            queries.posting_write(
+                claim=claim.params(),
+                posting_id=None,
+                balance=None,
+                balance_updates=updates,
+                new_reservation=None,
+                reservation_update=(
+                    rows.reservation_update(reservation_id)
+                    if rows.plan.reservation_change is not None
+                    else None
+                ),
+                reservation_id=reservation_id,
+                ledger_rows=[
+                    rows.ledger_values(line, n) for n, line in enumerate(rows.plan.lines, start=1)
+                ],
+                event=rows.event(
+                    claim.posting_key,
+                    reservation_id,
+                    {"reservationId": reservation_id} if reservation is not None else None,
+                ),
+            )
+        )
+    results = []
+    for (claim, rows, _updates), row in zip(prepared, sql.fetch_pipelined(statements), strict=True):
+        if row is None:
+            raise AssertionError(f"posting key {claim.posting_key} was posted before")
+        posting_id, balance_id, reservation_id, ledger_ids = row
+        results.append(
+            _result(claim, rows, _Written(posting_id, ledger_ids or [], reservation_id, balance_id))
+        )
+    return results
+
+
 # --- the posting --------------------------------------------------------------
 
 
@@ -759,6 +863,14 @@ def _plan_under_locks(
         if d_on_hand or d_reserved
     ]
     return plan, updates
+
+
+def _plan_withdraw_balances(created_balance_ids: list[int]) -> None:
+    """Take back the zero balance rows a refused batch created to lock them."""
+    if created_balance_ids:
+        with connection.cursor() as cursor:
+            for balance_id in created_balance_ids:
+                cursor.execute(queries.BALANCE_WITHDRAW, [balance_id])
 
 
 def _claim_withdraw(posting_id: int, created_balance_ids: list[int] = ()) -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
+from wms.exceptions import DomainError
 from wms.outbox import outbox_emit
 
 from .. import locks, queries
@@ -31,15 +32,19 @@ from ..models import (
 )
 from .engine import (
     ZERO,
+    BatchPosting,
     BatchReservation,
     Line,
     Plan,
     PostingResult,
     ReservationChange,
+    _created_balances,
+    _plan_withdraw_balances,
     accepting,
     aware,
     lock_balances,
     post,
+    post_planned,
     post_reservations,
     posting_transaction,
     qty_checked,
@@ -451,11 +456,9 @@ def reservation_consume(
     return result
 
 
-def _consume_plan(reservation: InventoryReservation, qty, to_location: Location) -> Plan:
-    """A pick's plan, once its key is claimed: lock the two balances and the
-    reservation, refuse an expired, closed or pending one and an over-consume."""
+def _consume_lines(reservation: InventoryReservation, qty, to_location: Location) -> list[Line]:
     item, status = reservation.item, reservation.status
-    lines = [
+    return [
         Line(
             LedgerEntryType.PICK_OUT,
             item,
@@ -466,7 +469,22 @@ def _consume_plan(reservation: InventoryReservation, qty, to_location: Location)
         ),
         Line(LedgerEntryType.PICK_IN, item, to_location, status, on_hand_delta=qty),
     ]
+
+
+def _consume_plan(reservation: InventoryReservation, qty, to_location: Location) -> Plan:
+    """A pick's plan, once its key is claimed: lock the two balances and the
+    reservation, refuse an expired, closed or pending one and an over-consume."""
+    lines = _consume_lines(reservation, qty, to_location)
     balances, locked = _lock_reservation(reservation, lines)
+    return _consume_checked(reservation, locked, qty, to_location, lines, balances)
+
+
+def _consume_checked(
+    reservation: InventoryReservation, locked, qty, to_location: Location, lines, balances
+) -> Plan:
+    """The rules of a consume, on the locked reservation (as the postings before it
+    left it): its plan, the change shown on ``locked``."""
+    item, status = reservation.item, reservation.status
     if locked.state == ReservationState.EXPIRED or (locked.is_open and locked.expired_by_clock):
         raise ReservationExpired(
             f"Reservation {locked.pk} expired; it can no longer be picked.",
@@ -504,6 +522,98 @@ def _consume_plan(reservation: InventoryReservation, qty, to_location: Location)
             "state": locked.state,
         },
     )
+
+
+@dataclass(frozen=True)
+class Consume:
+    """One pick of ``reservations_consume``: ``qty`` of ``reservation`` (its item,
+    location and status cached) to ``to_location`` under ``posting_key``."""
+
+    reservation: InventoryReservation
+    qty: Decimal
+    to_location: Location
+    posting_key: str
+    actor: object = None
+
+
+def reservations_consume(consumes: list[Consume]) -> list[PostingResult]:
+    """Several picks (``reservation_consume`` each, by each one's ``actor``), in
+    order, in the caller's transaction: a batch of synced pick confirmations.
+
+    The same rules and rows as one ``reservation_consume`` per pick, with the
+    locks taken once for the batch in the same order (missing balances created,
+    every balance in primary-key order, then every reservation in primary-key
+    order) and the writes in one round trip (``post_planned``). All picks are
+    checked before any is written: a refusal (``DomainError`` with
+    ``posting_key`` naming the pick) writes nothing and takes back the zero
+    balance rows created to lock them; the caller may drop that pick and call
+    again.
+    """
+    if not consumes:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("reservations_consume runs in the caller's transaction")
+    lines_of, all_lines = [], []
+    for consume in consumes:
+        qty = qty_checked(consume.qty)
+        if consume.to_location.warehouse_id != consume.reservation.warehouse_id:
+            raise InvalidPosting(
+                f"Location {consume.to_location.code} is in another warehouse than the "
+                "reservation.",
+                code="warehouse_mismatch",
+            )
+        accepting(consume.to_location)
+        lines = _consume_lines(consume.reservation, qty, consume.to_location)
+        lines_of.append((qty, lines))
+        all_lines.extend(lines)
+    created: list[int] = []
+    token = _created_balances.set(created)
+    try:
+        balances = lock_balances(all_lines)
+        locked_all = locks.reservations_lock(reservation_ids=[c.reservation.pk for c in consumes])
+        batch = []
+        for consume, (qty, lines) in zip(consumes, lines_of, strict=True):
+            reservation = consume.reservation
+            locked = locked_all.get(reservation.pk)
+            try:
+                if locked is None:
+                    raise InvalidPosting(
+                        f"Reservation {reservation.pk} does not exist.", code="not_found"
+                    )
+                locked.item, locked.location, locked.status = (
+                    reservation.item,
+                    reservation.location,
+                    reservation.status,
+                )
+                plan = _consume_checked(
+                    reservation, locked, qty, consume.to_location, lines, balances
+                )
+            except DomainError as exc:
+                exc.posting_key = consume.posting_key
+                raise
+            batch.append(
+                BatchPosting(
+                    kind=PostingKind.CONSUME,
+                    posting_key=consume.posting_key,
+                    content={
+                        "reservation": reservation,
+                        "qty": qty,
+                        "to_location": consume.to_location,
+                    },
+                    source_ref=reservation.demand_ref,
+                    plan=plan,
+                    actor=consume.actor,
+                )
+            )
+        results = post_planned(batch)
+    except DomainError:
+        _plan_withdraw_balances(created)
+        raise
+    finally:
+        _created_balances.reset(token)
+    for consume, result in zip(consumes, results, strict=True):
+        _sync(consume.reservation, result.reservation)
+    return results
 
 
 @posting_transaction

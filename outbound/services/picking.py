@@ -22,6 +22,7 @@ still reserved for it (shorting lowers it, re-allocating raises it again).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
@@ -35,7 +36,7 @@ from wms.exceptions import NotFoundError
 from wms.history import current_history_user_id, history_snapshot_sql
 
 from .. import queries
-from ..locks import order_lock_for_pick
+from ..locks import order_lock_for_pick, orders_lock_for_pick
 from ..models import (
     Allocation,
     AllocationStatus,
@@ -145,6 +146,51 @@ def order_line_pick_record(
     """
     if order is None:
         order = order_pick_lock(order_id=order_id)
+    statements = _line_pick_statements(order, line_id, qty, consumed_reservation_ids, actor)
+    if sql.execute(statements)[0] != 1:
+        # Rolled back with the caller's transaction (the exception leaves it).
+        raise NotFoundError("No such order line in this order.", code="order_line_not_found")
+
+
+@dataclass(frozen=True)
+class LinePick:
+    """One pick of ``order_lines_pick_record``: ``order_line_pick_record``'s arguments."""
+
+    order: ReplenishmentOrder
+    line_id: object
+    qty: Decimal
+    consumed_reservation_ids: tuple = ()
+    actor: object = None
+
+
+@transaction.atomic(savepoint=False)
+def order_lines_pick_record_many(*, picks: list[LinePick]) -> None:
+    """``order_line_pick_record`` for a batch of picks, in order (the caller holds
+    their orders locked, ``orders_pick_lock``): the same statements, all in one
+    round trip."""
+    statements, firsts = [], []
+    for pick in picks:
+        firsts.append(len(statements))
+        statements.extend(
+            _line_pick_statements(
+                pick.order, pick.line_id, pick.qty, pick.consumed_reservation_ids, pick.actor
+            )
+        )
+    if not statements:
+        return
+    counts = sql.execute(statements)
+    if any(counts[i] != 1 for i in firsts):
+        raise NotFoundError("No such order line in this order.", code="order_line_not_found")
+
+
+def orders_pick_lock(*, order_ids, line_ids) -> tuple[dict, dict]:
+    """``order_line_pick_lock`` for a batch of picks: the orders locked (primary-key
+    order) and the lines read, as (id → order, id → line), the ones that exist."""
+    return orders_lock_for_pick(order_ids=order_ids, line_ids=line_ids)
+
+
+def _line_pick_statements(order, line_id, qty, consumed_reservation_ids, actor) -> list:
+    """The statements of one pick on a line (the first: ``LINE_PICKED``, one row)."""
     now = timezone.now()
     user = _user(actor)
     user_id = user.pk if user is not None else current_history_user_id()
@@ -185,9 +231,7 @@ def order_line_pick_record(
                 [when, "~", "picking", user_id, order_key],
             )
         )
-    if sql.execute(statements)[0] != 1:
-        # Rolled back with the caller's transaction (the exception leaves it).
-        raise NotFoundError("No such order line in this order.", code="order_line_not_found")
+    return statements
 
 
 @transaction.atomic

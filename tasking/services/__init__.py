@@ -5,6 +5,8 @@
   dispatch to automation and acknowledgement, cancellation;
 - ``confirm``: pick confirmations (handheld and automation API), exactly one
   effect per key, posted through ``inventory.services.reservation_consume``;
+  ``pick_confirm_many``: the same for a batch (a handheld's synced queue), its
+  locks taken once, posted through ``reservations_consume``;
 - ``exceptions``: opening picking exceptions and resolving them with the
   supervisor's controlled actions.
 
@@ -27,6 +29,7 @@ from .confirm import (
     check_item_scan,
     check_location_scan,
     pick_confirm,
+    pick_confirm_many,
     pick_qty,
     pick_task_report_exception,
 )
@@ -67,6 +70,7 @@ __all__ = [
     "exception_case_open",
     "exception_case_resolve",
     "pick_confirm",
+    "pick_confirm_many",
     "pick_qty",
     "pick_task_ack",
     "pick_task_next_for_picker",

@@ -33,10 +33,11 @@ a new key finds the task closed (``task_not_open``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, connection, transaction
@@ -46,10 +47,16 @@ from django.utils.translation import gettext as _
 from inventory import selectors as inventory_selectors
 from inventory import services as inventory_services
 from outbound import selectors as outbound_selectors
-from outbound.services.picking import order_line_pick_lock, order_line_pick_record
+from outbound.services.picking import (
+    LinePick,
+    order_line_pick_lock,
+    order_line_pick_record,
+    order_lines_pick_record_many,
+    orders_pick_lock,
+)
 from wms import metrics, sql
 from wms.correlation import get_correlation_id
-from wms.exceptions import BusinessValidationError
+from wms.exceptions import BusinessValidationError, DomainError
 from wms.history import current_history_user_id, history_snapshot_sql
 from wms.outbox import outbox_emit, outbox_insert
 from wms.quantities import qty_text
@@ -76,7 +83,7 @@ from ..models import (
     WorkMode,
 )
 from .exceptions import exception_case_open
-from .packing import pack_task_open_if_picked
+from .packing import pack_task_open_if_picked, pack_tasks_open_if_picked
 from .tasks import user_or_none
 
 PICK_TASK_AGGREGATE = "PickTask"
@@ -213,21 +220,10 @@ def pick_confirm(
     granted; a task elsewhere is not found (404), as if it did not exist.
     """
     started = time.perf_counter()
-    qty = pick_qty(qty)
-    if not request_key or len(request_key) > 320:
-        raise BusinessValidationError("A confirmation needs a key.", code="key_required")
-    request = _PickRequest(
+    request = _pick_request(
         task_id=task_id,
         qty=qty,
         request_key=request_key,
-        fingerprint=_fingerprint(
-            task=task_id,
-            qty=qty,
-            source=source,
-            exception=exception_type or "",
-            location=(location_code or "").strip(),
-            item=(item_code or "").strip(),
-        ),
         actor=actor,
         system=system,
         source=source,
@@ -251,6 +247,53 @@ def pick_confirm(
     return result
 
 
+def _pick_request(
+    *,
+    task_id,
+    qty,
+    request_key: str,
+    actor=None,
+    system=None,
+    source: str = ConfirmationSource.MANUAL,
+    location_code: str | None = None,
+    item_code: str | None = None,
+    confirmed_at=None,
+    external_correlation_id: str = "",
+    exception_type: str | None = None,
+    note: str = "",
+    warehouse_ids=None,
+    check=None,
+) -> _PickRequest:
+    """``pick_confirm``'s arguments checked (quantity, key) and fingerprinted."""
+    qty = pick_qty(qty)
+    if not request_key or len(request_key) > 320:
+        raise BusinessValidationError("A confirmation needs a key.", code="key_required")
+    return _PickRequest(
+        task_id=task_id,
+        qty=qty,
+        request_key=request_key,
+        fingerprint=_fingerprint(
+            task=task_id,
+            qty=qty,
+            source=source,
+            exception=exception_type or "",
+            location=(location_code or "").strip(),
+            item=(item_code or "").strip(),
+        ),
+        actor=actor,
+        system=system,
+        source=source,
+        location_code=location_code,
+        item_code=item_code,
+        confirmed_at=confirmed_at,
+        external_correlation_id=external_correlation_id,
+        exception_type=exception_type,
+        note=note,
+        warehouse_ids=warehouse_ids,
+        check=check,
+    )
+
+
 @dataclass(frozen=True)
 class _PickRequest:
     """What a confirmation asks for (``pick_confirm``'s arguments, the quantity checked)."""
@@ -269,6 +312,10 @@ class _PickRequest:
     exception_type: str | None
     note: str
     warehouse_ids: object
+    #: The caller's own rule on the task before it closes (the handheld's
+    #: confirm-or-short): called with (task, open quantity, quantity), raises to
+    #: refuse.
+    check: object = None
 
     @property
     def person(self):
@@ -413,6 +460,8 @@ def _check(task: PickTask, request: _PickRequest, open_qty: Decimal) -> None:
             _("Nothing is missing: confirm the pick instead of reporting a problem."),
             code="nothing_missing",
         )
+    if request.check is not None:
+        request.check(task, open_qty, qty)
 
 
 def _consumption_plan(task: PickTask, reservations: list, qty: Decimal) -> list[tuple]:
@@ -459,6 +508,14 @@ def _task_close(task: PickTask, request: _PickRequest, *, order, staging) -> Pic
     ``reservation.consumed``. A key already used on another task fails here
     (unique ``request_key``) and is answered by ``pick_confirm``.
     """
+    _task_mark_closed(task, request, staging=staging)
+    confirmation, statements = _task_close_statements(task, request, order=order, staging=staging)
+    sql.execute(statements)
+    return confirmation
+
+
+def _task_mark_closed(task: PickTask, request: _PickRequest, *, staging) -> None:
+    """The task's new state, on the (locked) instance: DONE, SHORT or EXCEPTION."""
     qty, now = request.qty, timezone.now()
     if request.exception_type is not None:
         task.status = PickTaskStatus.EXCEPTION
@@ -471,6 +528,12 @@ def _task_close(task: PickTask, request: _PickRequest, *, order, staging) -> Pic
     task.started_at = task.started_at or now
     task.finished_at = now
     task.updated_at = now
+
+
+def _task_close_statements(task: PickTask, request: _PickRequest, *, order, staging) -> tuple:
+    """The confirmation (unsaved) and the statements of ``_task_close`` for a task
+    whose new state is set on the instance."""
+    qty, now = request.qty, task.updated_at
     confirmation = _confirmation_new(task, request, staging=staging, now=now)
     person = request.person
     statements = [
@@ -491,8 +554,7 @@ def _task_close(task: PickTask, request: _PickRequest, *, order, staging) -> Pic
         statements.append(
             outbox_insert(**_pick_confirmed(task, confirmation, order, request, None))
         )
-    sql.execute(statements)
-    return confirmation
+    return confirmation, statements
 
 
 def _confirmation_new(task: PickTask, request: _PickRequest, *, staging, now) -> PickConfirmation:
@@ -576,6 +638,258 @@ def _pick_confirmed(task, confirmation, order, request: _PickRequest, case) -> d
             "exceptionCaseId": case.pk if case is not None else None,
         },
     }
+
+
+# --- a batch of confirmations (a handheld's synced queue) ---------------------------
+
+
+@transaction.atomic
+def pick_confirm_many(requests: list[dict]) -> list:
+    """``pick_confirm`` for a batch, in order: each item of ``requests`` holds
+    ``pick_confirm``'s keyword arguments (and ``check``: a caller's rule on the
+    task before it closes, called with the task and its open quantity). Each
+    comes back on its own: its ``ConfirmResult``, or the ``DomainError`` that
+    refused it (and then nothing of it was written).
+
+    The same rules and rows as one ``pick_confirm`` per item, in the same lock
+    order, with each lock taken once for the batch: the orders (primary-key
+    order, outbound), the tasks (primary-key order), the stock (balances, then
+    reservations, in the posting service: ``reservations_consume``). Everything
+    is checked on the locked rows first, each item seeing what the items before
+    it did; then the batch is written in a few round trips. A refusal that only
+    the posting service sees (a reservation expired meanwhile) drops that item
+    and checks the batch again, so the items after it never count on it.
+    """
+    started = time.perf_counter()
+    outcomes: list = [None] * len(requests)
+    built: dict[int, _PickRequest] = {}
+    for n, kwargs in enumerate(requests):
+        try:
+            built[n] = _pick_request(**kwargs)
+        except DomainError as exc:
+            outcomes[n] = exc
+    if not built:
+        return outcomes
+    where = _tasks_order_and_line([r.task_id for r in built.values()])
+    for n, request in list(built.items()):
+        found = where.get(str(request.task_id))
+        granted = request.warehouse_ids
+        if found is None or (granted is not None and found[2] not in {int(pk) for pk in granted}):
+            outcomes[n] = TaskNotFound(
+                _("No such pick task."), extra={"pickTaskId": str(request.task_id)}
+            )
+            del built[n]
+    if not built:
+        return outcomes
+    orders, lines = orders_pick_lock(
+        order_ids={where[str(r.task_id)][0] for r in built.values()},
+        line_ids={where[str(r.task_id)][1] for r in built.values()},
+    )
+    locked = locks.pick_tasks_lock_for_confirm(task_ids=[r.task_id for r in built.values()])
+    earlier = {
+        c.request_key: c
+        for c in PickConfirmation.objects.select_related("pick_task").filter(
+            request_key__in=[r.request_key for r in built.values()]
+        )
+    }
+    dropped: dict[int, DomainError] = {}
+    while True:
+        batch = _batch_plan(built, dropped, locked, orders, lines, earlier)
+        try:
+            # Stock first here (unlike ``_confirm``): the posting service's checks
+            # must pass before anything is written, the same locks are held either
+            # way until commit.
+            inventory_services.reservations_consume(
+                [c for item in batch.applied for c in item.consumes]
+            )
+        except DomainError as exc:
+            n = batch.owner_of(getattr(exc, "posting_key", None))
+            if n is None:
+                raise
+            dropped[n] = exc
+            continue
+        break
+    outcomes_of = {**batch.refused, **dropped}
+    for n, exc in outcomes_of.items():
+        outcomes[n] = exc
+    for n, result in batch.replayed.items():
+        outcomes[n] = result
+    _batch_write(batch)
+    for item in batch.applied:
+        result = ConfirmResult(item.confirmation, item.task, item.case, False)
+        outcomes[item.n] = result
+        metrics.pick_confirmed(result=result, source=str(item.request.source), started=started)
+    return outcomes
+
+
+@dataclass
+class _BatchItem:
+    """One confirmation of a batch that passed its checks: what it writes."""
+
+    n: int
+    request: _PickRequest
+    task: PickTask
+    order: object
+    open_qty: Decimal
+    plan: list
+    staging: object
+    confirmation: PickConfirmation
+    statements: list
+    consumed_ids: tuple = ()
+    consumes: list = field(default_factory=list)
+    case: ExceptionCase | None = None
+
+
+@dataclass
+class _Batch:
+    applied: list[_BatchItem]
+    refused: dict
+    replayed: dict
+
+    def owner_of(self, posting_key) -> int | None:
+        for item in self.applied:
+            if any(c.posting_key == posting_key for c in item.consumes):
+                return item.n
+        return None
+
+
+def _tasks_order_and_line(task_ids) -> dict:
+    """task id (text) → (order id, order line id, warehouse id), the ones that exist."""
+    ids = list({sql.db_value(PickTask, "id", pk) for pk in task_ids})
+    with connection.cursor() as cursor:
+        cursor.execute(queries.TASKS_ORDER_AND_LINE, [ids])
+        rows = cursor.fetchall()
+    return {str(row[0]): (row[1], row[2], row[3]) for row in rows}
+
+
+def _batch_plan(built, dropped, locked, orders, lines, earlier) -> _Batch:
+    """Check every confirmation of the batch in order on the locked rows (fresh
+    copies: a second pass must not see the first's changes), as ``_confirm`` does
+    one; what each writes, or why it is refused."""
+    tasks = {pk: (copy.copy(task), ids) for pk, (task, ids) in locked.items()}
+    stocks = inventory_selectors.stock_for_picks(
+        picks=[(t.item_id, t.from_location_id, ids) for t, ids in tasks.values()]
+    )
+    stock_of = dict(zip(tasks.keys(), stocks, strict=True))
+    batch = _Batch(applied=[], refused={}, replayed={})
+    for n, request in built.items():
+        if n in dropped:
+            continue
+        task_key = sql.db_value(PickTask, "id", request.task_id)
+        try:
+            found = tasks.get(task_key)
+            order = orders.get(found[0].order_id) if found is not None else None
+            if found is None or order is None:
+                raise TaskNotFound(
+                    _("No such pick task."), extra={"pickTaskId": str(request.task_id)}
+                )
+            task, _ids = found
+            line = lines.get(task.order_line_id)
+            if line is None:
+                raise TaskNotFound(
+                    _("No such pick task."), extra={"pickTaskId": str(request.task_id)}
+                )
+            PickTask.order_line.field.set_cached_value(task, line)
+            stock = stock_of.get(task_key)
+            if stock is None:
+                raise TaskNotFound(_("No such pick task."), extra={"pickTaskId": str(task.pk)})
+            PickTask.item.field.set_cached_value(task, stock.item)
+            PickTask.from_location.field.set_cached_value(task, stock.location)
+            if task.warehouse_id == stock.item.warehouse_id:
+                PickTask.warehouse.field.set_cached_value(task, stock.item.warehouse)
+            first = earlier.get(request.request_key)
+            if first is not None and (not task.is_open or first.pick_task_id != task.pk):
+                # Confirmed before under this key (here: the task closed; elsewhere:
+                # the unique key would refuse it), as ``_replay`` answers.
+                if first.request_fingerprint != request.fingerprint:
+                    raise ConfirmationKeyReused(
+                        _("This form or key already confirmed another pick; nothing was changed."),
+                    )
+                case = ExceptionCase.objects.filter(confirmation=first).first()
+                batch.replayed[n] = ConfirmResult(first, first.pick_task, case, True)
+                continue
+            open_qty = task.qty_open
+            _check(task, request, open_qty)
+            staging = outbound_selectors.staging_location_for_order(order=order)
+            if staging is None:
+                raise NoStagingLocation(
+                    _("Warehouse has no active staging location; nothing was posted.")
+                )
+            plan = (
+                _consumption_plan(task, stock.reservations, request.qty) if request.qty > 0 else []
+            )
+        except DomainError as exc:
+            batch.refused[n] = exc
+            continue
+        _task_mark_closed(task, request, staging=staging)
+        confirmation, statements = _task_close_statements(
+            task, request, order=order, staging=staging
+        )
+        consumed_ids = tuple(r.pk for r, take in plan if take == r.qty_open)
+        for reservation, take in plan:
+            reservation.qty_consumed += take  # what the next items see of it
+        batch.applied.append(
+            _BatchItem(
+                n=n,
+                request=request,
+                task=task,
+                order=order,
+                open_qty=open_qty,
+                plan=plan,
+                staging=staging,
+                confirmation=confirmation,
+                statements=statements,
+                consumed_ids=consumed_ids,
+                consumes=[
+                    inventory_services.Consume(
+                        reservation=reservation,
+                        qty=take,
+                        to_location=staging,
+                        posting_key=f"pick:{confirmation.pk}:{reservation.pk}",
+                        actor=request.posting_actor,
+                    )
+                    for reservation, take in plan
+                ],
+            )
+        )
+    return batch
+
+
+def _batch_write(batch: _Batch) -> None:
+    """What the checked confirmations write besides stock, as ``_confirm`` does for
+    one: the tasks, their history, the confirmations and ``pick.confirmed`` (one
+    round trip), the order lines (outbound, one round trip), then the exception
+    cases of SHORT / EXCEPTION tasks and the pack tasks of orders fully picked."""
+    statements = [statement for item in batch.applied for statement in item.statements]
+    if not statements:
+        return
+    sql.execute(statements)
+    order_lines_pick_record_many(
+        picks=[
+            LinePick(
+                order=item.order,
+                line_id=item.task.order_line_id,
+                qty=item.request.qty,
+                consumed_reservation_ids=item.consumed_ids,
+                actor=item.request.person,
+            )
+            for item in batch.applied
+        ]
+    )
+    packable = {}
+    for item in batch.applied:
+        if item.task.status in (PickTaskStatus.SHORT, PickTaskStatus.EXCEPTION):
+            item.case = _exception_open(
+                item.task,
+                item.confirmation,
+                item.request,
+                order=item.order,
+                qty_expected=item.open_qty,
+            )
+        else:
+            packable[item.order.pk] = item.order
+    # An order whose last pick closed is packable now (in this transaction).
+    pack_tasks_open_if_picked(orders=list(packable.values()))
 
 
 def pick_task_report_exception(

@@ -65,6 +65,38 @@ def pack_task_open_if_picked(*, order: ReplenishmentOrder) -> PackTask | None:
     return task
 
 
+def pack_tasks_open_if_picked(*, orders: list[ReplenishmentOrder]) -> None:
+    """``pack_task_open_if_picked`` for the orders of a batch of picks (the caller
+    holds them locked): the same rules, read in three statements for the batch;
+    the pack task created for each order that is packable now."""
+    ids = [order.pk for order in orders]
+    if not ids:
+        return
+    still_picking = set(
+        PickTask.objects.filter(order_id__in=ids, status__in=OPEN_PICK_STATUSES).values_list(
+            "order_id", flat=True
+        )
+    )
+    with_cases = set(
+        ExceptionCase.objects.filter(
+            pick_task__order_id__in=ids, status=ExceptionStatus.OPEN
+        ).values_list("pick_task__order_id", flat=True)
+    )
+    candidates = [o for o in orders if o.pk not in still_picking and o.pk not in with_cases]
+    if not candidates:
+        return
+    picked = set(
+        ReplenishmentOrder.objects.filter(
+            pk__in=[o.pk for o in candidates], lines__qty_picked__gt=0
+        ).values_list("pk", flat=True)
+    )
+    for order in candidates:
+        if order.pk in picked:
+            PackTask.objects.get_or_create(
+                order_id=order.pk, defaults={"warehouse_id": order.warehouse_id}
+            )
+
+
 def _pack_task_lock(order_id) -> tuple[ReplenishmentOrder, PackTask]:
     order = order_pack_lock(order_id=order_id)
     task = PackTask.objects.select_for_update().filter(order_id=order.pk).first()
