@@ -30,9 +30,9 @@ from wms.reporting import (
     cursor_decode,
     cursor_encode,
     file_name,
+    source_xlsx_stream,
     text_value,
     visible_row,
-    xlsx_stream,
 )
 
 from .reports import REPORTS, ReportDefinition, actor_sees_values, report_source
@@ -93,12 +93,8 @@ def report_file_response(report: ReportDefinition, source, *, file_format: str, 
             )
         content_type = f"{CSV_MEDIA_TYPE}; charset=utf-8"
     else:
-        body = xlsx_stream(
-            report.columns,
-            source.stream(),
-            key_len=source.key_len,
-            hide_sensitive=hide,
-            sheet_title=str(report.title),
+        body = source_xlsx_stream(
+            report.columns, source, hide_sensitive=hide, sheet_title=str(report.title)
         )
         content_type = XLSX_MEDIA_TYPE
     response = StreamingHttpResponse(body, content_type=content_type)
