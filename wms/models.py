@@ -50,17 +50,16 @@ class OutboxEvent(models.Model):
         ordering = ["id"]
         verbose_name = _("outbox event")
         verbose_name_plural = _("outbox events")
+        # Each index with the statement that needs it (docs/architecture.md, "The
+        # outbox's indexes"); besides them the primary key (retention's batches,
+        # the push's "after id", the admin's order) and the unique event_id.
         indexes = [
-            models.Index(
-                fields=["next_attempt_at", "id"],
-                condition=Q(status="PENDING"),
-                name="outbox_pending_idx",
-            ),
+            # A shipment's events on its admin page (published ones too).
             models.Index(
                 fields=["aggregate_type", "aggregate_id", "id"], name="outbox_aggregate_idx"
             ),
-            models.Index(fields=["event_type", "id"], name="outbox_type_idx"),
-            # The relay takes the oldest pending events, however many are published.
+            # The relay takes the oldest pending events, however many are published;
+            # the depth and lag gauges and the outbox-lag alert count and age them.
             models.Index(
                 fields=["id"], condition=Q(status="PENDING"), name="outbox_pending_id_idx"
             ),
