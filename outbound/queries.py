@@ -201,6 +201,22 @@ def orders_lock_for_pick() -> tuple[sql.Select, sql.Select, str, str]:
     )
 
 
+#: ``LINE_PICKED`` for a batch of picks: each line's picks added at once (the order
+#: locks serialise picks of their lines). Parameters: arrays of line ids, their
+#: order ids and quantities (one element per pick); a row per line updated.
+LINES_PICKED = f"""
+UPDATE {LINE} l SET qty_picked = l.qty_picked + v.qty
+FROM (SELECT id, order_id, sum(qty) AS qty
+      FROM unnest(CAST(%s AS uuid[]), CAST(%s AS uuid[]), CAST(%s AS numeric[]))
+      AS p(id, order_id, qty) GROUP BY id, order_id) v
+WHERE l.id = v.id AND l.order_id = v.order_id
+"""
+
+#: Orders of a batch of picks that were RELEASED start PICKING. Parameters: PICKING,
+#: the time, the ids (an array).
+ORDERS_PICKING = f"UPDATE {ORDER} SET status = %s, updated_at = %s WHERE id = ANY(%s)"
+
+
 #: A confirmed pick adds to its line (the order lock serialises picks of its lines,
 #: so the increment is done in the database). Parameters: qty, line id, order id;
 #: one row, none when the line is not the order's. Replaces the line's

@@ -72,6 +72,22 @@ def pick_tasks_lock_for_confirm() -> tuple[sql.Select, str]:
     )
 
 
+#: Close a batch of confirmed tasks (``_task_mark_closed`` set the values): the
+#: columns ``_task_close`` updates, for every task in one statement. Parameters:
+#: arrays of ids, statuses, quantities picked, staging location ids, started,
+#: finished and updated times (one element per task).
+TASKS_CLOSE = f"""
+UPDATE {PICK_TASK} t SET status = v.status, qty_picked = v.qty_picked,
+    to_location_id = v.to_location_id, started_at = v.started_at,
+    finished_at = v.finished_at, updated_at = v.updated_at
+FROM unnest(CAST(%s AS uuid[]), CAST(%s AS varchar[]), CAST(%s AS numeric[]),
+    CAST(%s AS bigint[]), CAST(%s AS timestamptz[]), CAST(%s AS timestamptz[]),
+    CAST(%s AS timestamptz[]))
+    AS v(id, status, qty_picked, to_location_id, started_at, finished_at, updated_at)
+WHERE t.id = v.id
+"""
+
+
 # --- the pickers' work queue (tasking.selectors) -----------------------------------------
 
 _WAITING = "t.status = 'RELEASED' AND t.work_mode = 'MANUAL' AND t.warehouse_id = %(warehouse)s"

@@ -142,20 +142,18 @@ def _column_values(field, objs) -> list:
 _BULK_INSERT: dict = {}
 
 
-def bulk_insert(objs: list) -> int:
-    """``bulk_create`` for new instances of one model whose primary key is set or not
-    needed back (UUIDs, through rows); returns the row count.
+def bulk_insert_statement(objs: list) -> tuple[str, list]:
+    """``bulk_insert``'s statement and parameters, for a caller that sends its writes
+    in one round trip (``execute``); the instances count as saved from here."""
+    statement, fields = _bulk_insert_built(type(objs[0]))
+    params = [_column_values(f, objs) for f in fields]
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return statement, params
 
-    One ``INSERT … SELECT * FROM unnest(array, …)``: one array parameter per
-    column, bound by the server, so the statement is the same for any number
-    of rows and is prepared; the ORM's ``bulk_create`` compiles and quotes
-    every value of every row in Python, which costs more than the insert (wave
-    release writes hundreds of pick tasks at once: 4.8 -> 3.5 s in
-    ``wave_release`` for 72 waves, commit de64f0f).
-    """
-    if not objs:
-        return 0
-    model = type(objs[0])
+
+def _bulk_insert_built(model) -> tuple[str, list]:
     built = _BULK_INSERT.get(model)
     if built is None:
         fields = [
@@ -169,15 +167,26 @@ def bulk_insert(objs: list) -> int:
             f"INSERT INTO {table(model)} ({columns}) SELECT * FROM unnest({arrays})",
             fields,
         )
-    statement, fields = built
-    params = [_column_values(f, objs) for f in fields]
+    return built
+
+
+def bulk_insert(objs: list) -> int:
+    """``bulk_create`` for new instances of one model whose primary key is set or not
+    needed back (UUIDs, through rows); returns the row count.
+
+    One ``INSERT … SELECT * FROM unnest(array, …)``: one array parameter per
+    column, bound by the server, so the statement is the same for any number
+    of rows and is prepared; the ORM's ``bulk_create`` compiles and quotes
+    every value of every row in Python, which costs more than the insert (wave
+    release writes hundreds of pick tasks at once: 4.8 -> 3.5 s in
+    ``wave_release`` for 72 waves, commit de64f0f).
+    """
+    if not objs:
+        return 0
+    statement, params = bulk_insert_statement(objs)
     with server_bound_cursor() as cursor:
         cursor.execute(statement, params)
-        count = cursor.rowcount
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-    return count
+        return cursor.rowcount
 
 
 def row_lock(alias: str | None = None, *, skip_locked: bool = False) -> str:

@@ -33,7 +33,7 @@ from inventory import services as inventory_services
 from inventory.models import InventoryReservation, ReservationState
 from wms import sql
 from wms.exceptions import NotFoundError
-from wms.history import current_history_user_id, history_snapshot_sql
+from wms.history import current_history_user_id, history_records, history_snapshot_sql
 
 from .. import queries
 from ..locks import order_lock_for_pick, orders_lock_for_pick
@@ -165,21 +165,68 @@ class LinePick:
 
 @transaction.atomic(savepoint=False)
 def order_lines_pick_record_many(*, picks: list[LinePick]) -> None:
-    """``order_line_pick_record`` for a batch of picks, in order (the caller holds
-    their orders locked, ``orders_pick_lock``): the same statements, all in one
-    round trip."""
-    statements, firsts = [], []
+    """``order_line_pick_record`` for a batch of picks (the caller holds their orders
+    locked, ``orders_pick_lock``), set-based in one round trip: the lines'
+    increments, a history record per line and person, the allocations used up,
+    the orders that were RELEASED to PICKING with their history. A line picked
+    twice in one batch gets one history record (its state after the batch)."""
+    if not picks:
+        return
+    now = timezone.now()
+    when = sql.db_value(ReplenishmentOrder, "updated_at", now)
+    statements = [
+        (
+            queries.LINES_PICKED,
+            [
+                [sql.db_value(ReplenishmentOrderLine, "id", p.line_id) for p in picks],
+                [sql.db_value(ReplenishmentOrder, "id", p.order.pk) for p in picks],
+                [sql.db_value(ReplenishmentOrderLine, "qty_picked", p.qty) for p in picks],
+            ],
+        )
+    ]
+    lines = {p.line_id for p in picks}
+    histories: dict = {}
+    starting: dict = {}
     for pick in picks:
-        firsts.append(len(statements))
-        statements.extend(
-            _line_pick_statements(
-                pick.order, pick.line_id, pick.qty, pick.consumed_reservation_ids, pick.actor
+        user = _user(pick.actor)
+        user_id = user.pk if user is not None else current_history_user_id()
+        if pick.qty > 0:
+            histories.setdefault(user_id, {})[pick.line_id] = True
+        if pick.order.status == OrderStatus.RELEASED:
+            pick.order.status = OrderStatus.PICKING
+            pick.order.updated_at = now
+            starting.setdefault(user_id, {})[pick.order.pk] = True
+    for user_id, line_ids in histories.items():
+        statements.append(
+            history_records(
+                ReplenishmentOrderLine,
+                list(line_ids),
+                history_type="~",
+                change_reason="picked",
+                user_id=user_id,
             )
         )
-    if not statements:
-        return
-    counts = sql.execute(statements)
-    if any(counts[i] != 1 for i in firsts):
+    consumed = [int(pk) for p in picks for pk in p.consumed_reservation_ids]
+    if consumed:
+        statements.append(
+            (
+                queries.ALLOCATIONS_CONSUMED,
+                [AllocationStatus.CONSUMED, AllocationStatus.ACTIVE, consumed],
+            )
+        )
+    for user_id, order_ids in starting.items():
+        keys = [sql.db_value(ReplenishmentOrder, "id", pk) for pk in order_ids]
+        statements.append((queries.ORDERS_PICKING, [OrderStatus.PICKING, when, keys]))
+        statements.append(
+            history_records(
+                ReplenishmentOrder,
+                list(order_ids),
+                history_type="~",
+                change_reason="picking",
+                user_id=user_id,
+            )
+        )
+    if sql.execute(statements)[0] != len(lines):
         raise NotFoundError("No such order line in this order.", code="order_line_not_found")
 
 

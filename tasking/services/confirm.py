@@ -57,8 +57,8 @@ from outbound.services.picking import (
 from wms import metrics, sql
 from wms.correlation import get_correlation_id
 from wms.exceptions import BusinessValidationError, DomainError
-from wms.history import current_history_user_id, history_snapshot_sql
-from wms.outbox import outbox_emit, outbox_insert
+from wms.history import current_history_user_id, history_records, history_snapshot_sql
+from wms.outbox import outbox_emit, outbox_insert, outbox_row, outbox_rows_insert
 from wms.quantities import qty_text
 
 from .. import locks, queries
@@ -734,7 +734,6 @@ class _BatchItem:
     plan: list
     staging: object
     confirmation: PickConfirmation
-    statements: list
     consumed_ids: tuple = ()
     consumes: list = field(default_factory=list)
     case: ExceptionCase | None = None
@@ -822,9 +821,7 @@ def _batch_plan(built, dropped, locked, orders, lines, earlier) -> _Batch:
             batch.refused[n] = exc
             continue
         _task_mark_closed(task, request, staging=staging)
-        confirmation, statements = _task_close_statements(
-            task, request, order=order, staging=staging
-        )
+        confirmation = _confirmation_new(task, request, staging=staging, now=task.updated_at)
         consumed_ids = tuple(r.pk for r, take in plan if take == r.qty_open)
         for reservation, take in plan:
             reservation.qty_consumed += take  # what the next items see of it
@@ -838,7 +835,6 @@ def _batch_plan(built, dropped, locked, orders, lines, earlier) -> _Batch:
                 plan=plan,
                 staging=staging,
                 confirmation=confirmation,
-                statements=statements,
                 consumed_ids=consumed_ids,
                 consumes=[
                     inventory_services.Consume(
@@ -855,15 +851,59 @@ def _batch_plan(built, dropped, locked, orders, lines, earlier) -> _Batch:
     return batch
 
 
+def _batch_task_statements(items: list[_BatchItem]) -> list:
+    """``_task_close``'s rows for a batch, set-based: the tasks' UPDATE, their
+    history records (one statement per change reason and person), the
+    confirmations, ``pick.confirmed`` of the DONE ones."""
+    tasks = [item.task for item in items]
+
+    def column(name):
+        return [sql.db_value(PickTask, name, getattr(task, name)) for task in tasks]
+
+    statements = [
+        (
+            queries.TASKS_CLOSE,
+            [
+                column("id"),
+                column("status"),
+                column("qty_picked"),
+                [task.to_location_id for task in tasks],
+                column("started_at"),
+                column("finished_at"),
+                column("updated_at"),
+            ],
+        )
+    ]
+    histories: dict = {}
+    for item in items:
+        person = item.request.person
+        reason = f"confirmed {item.request.qty} ({item.request.source})"
+        user_id = person.pk if person is not None else current_history_user_id()
+        histories.setdefault((reason, user_id), []).append(item.task.pk)
+    for (reason, user_id), pks in histories.items():
+        statements.append(
+            history_records(PickTask, pks, history_type="~", change_reason=reason, user_id=user_id)
+        )
+    confirmations = [item.confirmation for item in items]
+    statements.append(sql.bulk_insert_statement(confirmations))
+    events = [
+        outbox_row(**_pick_confirmed(item.task, item.confirmation, item.order, item.request, None))
+        for item in items
+        if item.task.status == PickTaskStatus.DONE
+    ]
+    if events:
+        statements.append(outbox_rows_insert(events))
+    return statements
+
+
 def _batch_write(batch: _Batch) -> None:
     """What the checked confirmations write besides stock, as ``_confirm`` does for
     one: the tasks, their history, the confirmations and ``pick.confirmed`` (one
     round trip), the order lines (outbound, one round trip), then the exception
     cases of SHORT / EXCEPTION tasks and the pack tasks of orders fully picked."""
-    statements = [statement for item in batch.applied for statement in item.statements]
-    if not statements:
+    if not batch.applied:
         return
-    sql.execute(statements)
+    sql.execute(_batch_task_statements(batch.applied))
     order_lines_pick_record_many(
         picks=[
             LinePick(

@@ -90,11 +90,25 @@ def pack_tasks_open_if_picked(*, orders: list[ReplenishmentOrder]) -> None:
             pk__in=[o.pk for o in candidates], lines__qty_picked__gt=0
         ).values_list("pk", flat=True)
     )
-    for order in candidates:
-        if order.pk in picked:
-            PackTask.objects.get_or_create(
-                order_id=order.pk, defaults={"warehouse_id": order.warehouse_id}
-            )
+    ready = [o for o in candidates if o.pk in picked]
+    if not ready:
+        return
+    # The orders are locked by the caller: no one else opens their pack task now.
+    existing = set(
+        PackTask.objects.filter(order_id__in=[o.pk for o in ready]).values_list(
+            "order_id", flat=True
+        )
+    )
+    new = [
+        PackTask(order_id=o.pk, warehouse_id=o.warehouse_id) for o in ready if o.pk not in existing
+    ]
+    if new:
+        sql.execute(
+            [
+                sql.bulk_insert_statement(new),
+                history_records(PackTask, [t.pk for t in new], history_type="+"),
+            ]
+        )
 
 
 def _pack_task_lock(order_id) -> tuple[ReplenishmentOrder, PackTask]:
