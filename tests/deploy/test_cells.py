@@ -44,7 +44,11 @@ def cells(tmp_path_factory):
     # The edge admits twice a store's normal rate per cell; the app's store limit is above it.
     limits = ["--edge-rate", f"{int(2 * NORMAL_RATE)}r/s", "--edge-burst", "4"]
     subprocess.run(
-        [*command, "up", "--dir", str(directory), *limits, "--store-rate", "50/second"],
+        [
+            *(*command, "up", "--dir", str(directory), *limits, "--store-rate", "50/second"),
+            # Names of this run only: vhosts and worker node names another run cannot share.
+            *("--names", f"t-a-{uuid.uuid4().hex[:6]},t-b-{uuid.uuid4().hex[:6]}"),
+        ],
         check=True,
         timeout=1800,
     )
