@@ -2,7 +2,8 @@
 
 Counts and lines are workflow records: read-only here, changed only through
 ``counting.services`` by controlled actions (close, cancel, settle a count;
-accept a variance or ask for a recount of a line). Recount tolerances per
+accept a variance or ask for a recount of a line; retry the refused adjustment
+of a blocked line, or close it without one, with a note). Recount tolerances per
 warehouse are configuration, edited directly. Every list stops at the user's
 warehouse grants (``wms.admin_scoping``).
 """
@@ -11,6 +12,7 @@ from collections import defaultdict
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import redirect
@@ -248,6 +250,14 @@ class _VarianceFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CountLineActionForm(ActionForm):
+    note = forms.CharField(
+        label=_("Note (required to close a blocked line without an adjustment)"),
+        required=False,
+        max_length=400,
+    )
+
+
 @admin.register(CountLine)
 class CountLineAdmin(_ReadOnlyMixin, WarehouseScopedAdminMixin, admin.ModelAdmin):
     """The variance review: lines waiting for a recount, and every variance of a count."""
@@ -272,7 +282,13 @@ class CountLineAdmin(_ReadOnlyMixin, WarehouseScopedAdminMixin, admin.ModelAdmin
     search_fields = ["count__count_number", "location__code", "item__sku"]
     list_select_related = ["count", "location", "item", "status", "adjustment"]
     list_per_page = 100
-    actions = ["accept_variances", "request_recounts"]
+    action_form = CountLineActionForm
+    actions = [
+        "accept_variances",
+        "request_recounts",
+        "retry_blocked_adjustments",
+        "resolve_blocked_lines",
+    ]
 
     @admin.display(description=_("expected"))
     def expected(self, obj):
@@ -327,6 +343,47 @@ class CountLineAdmin(_ReadOnlyMixin, WarehouseScopedAdminMixin, admin.ModelAdmin
                 count=count, line_ids=ids, actor=request.user
             ),
             _("%(n)d lines sent back for a recount."),
+        )
+
+    @admin.action(
+        description=_("Blocked lines: request the refused adjustment again"),
+        permissions=["review"],
+    )
+    def retry_blocked_adjustments(self, request, queryset):
+        still_blocked = []
+
+        def retry(count, ids):
+            retried = services.count_lines_blocked_retry(
+                count=count, line_ids=ids, actor=request.user
+            )
+            still_blocked.extend(retried.blocked)
+            return retried.adjustments
+
+        self._by_count(
+            request,
+            queryset.filter(state=CountLineState.BLOCKED),
+            retry,
+            _("%(n)d adjustments requested for blocked lines."),
+        )
+        for line in still_blocked:
+            self.message_user(
+                request,
+                _("%(line)s is still blocked: %(reason)s") % {"line": line, "reason": line.note},
+                messages.WARNING,
+            )
+
+    @admin.action(
+        description=_("Blocked lines: close without an adjustment (note required)"),
+        permissions=["review"],
+    )
+    def resolve_blocked_lines(self, request, queryset):
+        self._by_count(
+            request,
+            queryset.filter(state=CountLineState.BLOCKED),
+            lambda count, ids: services.count_lines_blocked_resolve(
+                count=count, line_ids=ids, actor=request.user, note=request.POST.get("note", "")
+            ),
+            _("%(n)d blocked lines closed without an adjustment."),
         )
 
     def has_review_permission(self, request):

@@ -7,9 +7,19 @@ class CountingConfig(AppConfig):
     verbose_name = _("Counting")
 
     def ready(self):
-        # Imported here, not at the top: wms.handheld (auth views) loads only once the
-        # app registry is ready.
+        # Imported here, not at the top: wms.handheld (auth views) and the receivers
+        # (services, models) load only once the app registry is ready.
+        from inventory.signals import adjustment_decided, adjustment_deciding
         from wms.handheld import MenuEntry, register_menu_entry
+
+        from . import receivers
+
+        adjustment_deciding.connect(
+            receivers.adjustment_deciding, dispatch_uid="counting.adjustment_deciding"
+        )
+        adjustment_decided.connect(
+            receivers.adjustment_decided, dispatch_uid="counting.adjustment_decided"
+        )
 
         register_menu_entry(
             MenuEntry(

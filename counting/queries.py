@@ -123,15 +123,20 @@ def count_lines_record(lines: list[CountLine]) -> None:
 def count_lines_adjusted(
     *, adjusted: list[tuple[int, int]], blocked: list[tuple[int, str]]
 ) -> None:
-    """After ``count_close``'s adjustments: each line's adjustment, and the blocked lines
-    with their reason, in two statements instead of one UPDATE per line."""
+    """After ``count_close``'s adjustments (or a blocked line's retry): each adjusted line's
+    adjustment (the line RECONCILED, a blocked line's reason cleared), and the blocked
+    lines with their reason, in two statements instead of one UPDATE per line."""
     with connection.cursor() as cursor:
         if adjusted:
             cursor.execute(
-                f"UPDATE {LINE} l SET adjustment_id = v.adjustment_id "
+                f"UPDATE {LINE} l SET adjustment_id = v.adjustment_id, state = %s, note = '' "
                 "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, adjustment_id) "
                 "WHERE l.id = v.id",
-                [[pk for pk, _a in adjusted], [a for _pk, a in adjusted]],
+                [
+                    CountLineState.RECONCILED,
+                    [pk for pk, _a in adjusted],
+                    [a for _pk, a in adjusted],
+                ],
             )
         if blocked:
             cursor.execute(

@@ -34,16 +34,26 @@ check) replaces the count, with its own mark. Nothing is adjusted before.
 Lock order (``counting.locks``): count row → its lines (pk order) → balances
 (inventory's order). ``count_close`` then runs ``adjustment_request`` per line,
 each taking inventory's own locks.
+
+Settling. A count with an adjustment waiting for approval, or a BLOCKED line (its
+adjustment refused), closes PENDING_APPROVAL. Inventory's decision on such an
+adjustment settles the count in the decision's transaction (``counting.receivers``
+on ``inventory.signals``: the count row locked before the adjustment, settled after
+the decision). A supervisor retries a blocked line's adjustment or closes the line
+without one (``blocked``), which settles the count too.
 """
 
+from .blocked import RetriedLines, count_lines_blocked_resolve, count_lines_blocked_retry
 from .closing import (
     ClosedCount,
     count_cancel,
     count_close,
     count_lines_recount_request,
     count_lines_variance_accept,
+    count_lock_for_adjustment,
     count_reason_code,
     count_settle,
+    count_settle_for_adjustment,
 )
 from .opening import count_open
 from .results import RecordedResults, count_result_record, result_entries
@@ -51,13 +61,18 @@ from .results import RecordedResults, count_result_record, result_entries
 __all__ = [
     "ClosedCount",
     "RecordedResults",
+    "RetriedLines",
     "count_cancel",
     "count_close",
+    "count_lines_blocked_resolve",
+    "count_lines_blocked_retry",
     "count_lines_recount_request",
     "count_lines_variance_accept",
+    "count_lock_for_adjustment",
     "count_open",
     "count_reason_code",
     "count_result_record",
     "count_settle",
+    "count_settle_for_adjustment",
     "result_entries",
 ]

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from inventory import selectors as inventory_selectors
 from inventory import services as inventory_services
 from inventory.audit import audit_record
-from inventory.models import AdjustmentState
+from inventory.models import AdjustmentSource, AdjustmentState
 from wms.exceptions import BusinessValidationError, DomainError
 
 from .. import locks, queries
@@ -25,6 +25,8 @@ from .common import actor_fields
 ZERO = Decimal("0")
 ENTITY = "InventoryCount"
 _CLOSED = (CountStatus.RECONCILED, CountStatus.PENDING_APPROVAL)
+#: The request key of a count line's adjustment: ``count-line:<line id>`` (one per line).
+LINE_KEY_PREFIX = "count-line:"
 
 
 def count_reason_code() -> str:
@@ -172,7 +174,7 @@ def _adjust(count, variances, actor) -> tuple[list, list[int]]:
                 actor=actor,
                 source="count",
                 source_ref=f"{count.count_number}:line:{line.pk}",
-                request_key=f"count-line:{line.pk}",
+                request_key=f"{LINE_KEY_PREFIX}{line.pk}",
             )
         except DomainError as exc:
             blocked.append((line.pk, f"{exc.code}: {exc.detail}"[:500]))
@@ -218,6 +220,40 @@ def count_settle(*, count, actor=None) -> InventoryCount:
         after=_snapshot(count),
     )
     return count
+
+
+# --- inventory decides a count line's adjustment (``counting.receivers``) ------------------
+
+
+def _count_of_adjustment(source: str, request_key: str) -> int | None:
+    """The count whose line asked for the adjustment with this source and key, if any."""
+    if source != AdjustmentSource.COUNT or not request_key.startswith(LINE_KEY_PREFIX):
+        return None
+    try:
+        line_id = int(request_key[len(LINE_KEY_PREFIX) :])
+    except ValueError:
+        return None
+    return CountLine.objects.filter(pk=line_id).values_list("count_id", flat=True).first()
+
+
+def count_lock_for_adjustment(*, source: str, request_key: str) -> None:
+    """Before inventory locks a count line's adjustment to decide it: lock the line's count
+    (a count row comes before an adjustment row in the lock order), so the settling that
+    follows the decision never waits on a count while holding the adjustment."""
+    count_id = _count_of_adjustment(source, request_key)
+    if count_id is not None:
+        locks.count_lock(count_id=count_id)
+
+
+@transaction.atomic
+def count_settle_for_adjustment(*, adjustment, actor) -> InventoryCount | None:
+    """A count line's adjustment was approved or rejected (in that decision's transaction):
+    settle the line's count, which reconciles it when nothing else of it is open (no
+    other adjustment waiting, no blocked line). Other adjustments: nothing, ``None``."""
+    count_id = _count_of_adjustment(adjustment.source, adjustment.request_key)
+    if count_id is None:
+        return None
+    return count_settle(count=count_id, actor=actor)
 
 
 @transaction.atomic

@@ -28,7 +28,12 @@ Invariants (here, and again in the database, see migration ``0009``):
 
 Lock order: the adjustment row (decisions only, ``inventory.locks``) → the
 posting's locks (posting key, then the balance) → the finance counter, last
-(``inventory.finance``: it serialises finance writers until commit).
+(``inventory.finance``: it serialises finance writers until commit). A decision
+announces itself to the apps above (``inventory.signals``) twice in its
+transaction: ``adjustment_deciding`` before the adjustment row is locked (a
+receiver locks its count row there, which comes first), ``adjustment_decided``
+once the decision is written, before the finance event (counting settles the
+count of the line then).
 
 Write path of a request applied at once (the hot one, ``bench/adjustments.py``),
 ``_adjustment_applied_at_once``: the look-up (``queries.ADJUSTMENT_REQUEST_LOOKUP``:
@@ -99,6 +104,7 @@ from ..models import (
     ReasonCodeUse,
     Warehouse,
 )
+from ..signals import adjustment_decided, adjustment_deciding
 from .engine import PostingResult, _actor_fields, qty_checked, same_warehouse
 from .stock import stock_adjust
 
@@ -589,6 +595,7 @@ def adjustment_approve(*, adjustment_id: int, approver, note: str = "") -> Inven
     ``adjustment_already_decided`` (409), ``adjustment_not_found`` (404), and
     ``insufficient_available`` (409) when the loss no longer fits.
     """
+    _announce_deciding(adjustment_id)
     adjustment = _decidable(adjustment_id, approver)
     AdjustmentApproval.objects.create(
         adjustment=adjustment,
@@ -610,6 +617,7 @@ def adjustment_approve(*, adjustment_id: int, approver, note: str = "") -> Inven
             _applied_entry(adjustment, result),
         ],
     )
+    _announce_decided(adjustment, ApprovalDecision.APPROVED, approver)
     _finance_record(adjustment)
     return adjustment
 
@@ -626,6 +634,7 @@ def adjustment_reject(*, adjustment_id: int, approver, note: str) -> InventoryAd
             code="note_required",
             errors=[{"field": "note", "code": "required", "message": "a reason is required"}],
         )
+    _announce_deciding(adjustment_id)
     adjustment = _decidable(adjustment_id, approver)
     AdjustmentApproval.objects.create(
         adjustment=adjustment,
@@ -637,7 +646,37 @@ def adjustment_reject(*, adjustment_id: int, approver, note: str) -> InventoryAd
     adjustment.save(update_fields=["state"])
     adjustment.ledger_entry_ids = []
     _audit(adjustment, approver, [_decided_entry(adjustment, ApprovalDecision.REJECTED, note)])
+    _announce_decided(adjustment, ApprovalDecision.REJECTED, approver)
     return adjustment
+
+
+def _announce_deciding(adjustment_id: int) -> None:
+    """``signals.adjustment_deciding``, before the adjustment is locked: receivers take the
+    locks that come before it (a count row). Read without a lock, only to tell them whose
+    adjustment it is; a missing one is ``_decidable``'s 404."""
+    if not adjustment_deciding.has_listeners(InventoryAdjustment):
+        return
+    head = (
+        InventoryAdjustment.objects.filter(pk=adjustment_id)
+        .values_list("source", "request_key")
+        .first()
+    )
+    if head is not None:
+        adjustment_deciding.send(
+            sender=InventoryAdjustment,
+            adjustment_id=adjustment_id,
+            source=head[0],
+            request_key=head[1],
+        )
+
+
+def _announce_decided(adjustment: InventoryAdjustment, decision: str, approver) -> None:
+    """``signals.adjustment_decided``, in the decision's transaction, before the finance
+    event: a receiver's writes (a count settled) commit with the decision, and the finance
+    counter's lock stays the last one taken."""
+    adjustment_decided.send(
+        sender=InventoryAdjustment, adjustment=adjustment, decision=decision, actor=approver
+    )
 
 
 def _decidable(adjustment_id: int, approver) -> InventoryAdjustment:
