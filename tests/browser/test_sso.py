@@ -11,12 +11,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from tests.factories import WarehouseFactory
 from wms.scoping import warehouses_visible_to
@@ -41,13 +44,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _server_url(database: str) -> str:
+    """A URL for ``database`` on the test database's server."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
+
+
 class Provider:
     def __init__(self, tmp: Path, live_url: str):
         key_file = tmp / "provider-key.pem"
         key_file.write_bytes(_rsa_pem())
+        # The provider's own database on the same server, unique to this run.
+        self.database = f"oidc_provider_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(_server_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{self.database}"')
         self.env = {
             **os.environ,
-            "OIDC_PROVIDER_DB": str(tmp / "provider.sqlite3"),
+            "OIDC_PROVIDER_DATABASE_URL": _server_url(self.database),
             "OIDC_PROVIDER_KEY_FILE": str(key_file),
         }
         self.port = _free_port()
@@ -97,6 +110,8 @@ class Provider:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
+        with psycopg.connect(_server_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

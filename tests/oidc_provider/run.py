@@ -4,7 +4,7 @@
     python -m tests.oidc_provider.run user alice pw picker wh:MAD1   # (re)sets the groups
     python -m tests.oidc_provider.run serve 127.0.0.1:PORT
 
-Environment: OIDC_PROVIDER_DB (SQLite file), OIDC_PROVIDER_KEY_FILE (RSA key, PEM).
+Environment: OIDC_PROVIDER_DATABASE_URL (PostgreSQL), OIDC_PROVIDER_KEY_FILE (RSA key, PEM).
 """
 
 import argparse

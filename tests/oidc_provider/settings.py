@@ -1,9 +1,11 @@
 """A real OpenID Connect provider for the single sign-on tests: django-oauth-toolkit
-with OIDC on, RS256 keys from OIDC_PROVIDER_KEY_FILE, its own SQLite database
-(OIDC_PROVIDER_DB) — a separate system, as a company's identity provider is."""
+with OIDC on, RS256 keys from OIDC_PROVIDER_KEY_FILE, its own PostgreSQL database
+(OIDC_PROVIDER_DATABASE_URL) — a separate system, as a company's identity provider is."""
 
 import os
 from pathlib import Path
+
+import environ
 
 HERE = Path(__file__).resolve().parent
 SECRET_KEY = "oidc-provider-for-tests-only"  # a test fixture's own key  # nosec B105
@@ -34,9 +36,9 @@ TEMPLATES = [
         },
     }
 ]
-DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["OIDC_PROVIDER_DB"]}
-}
+# PostgreSQL like everything else here: a database of its own, made and dropped by
+# the test that runs the provider.
+DATABASES = {"default": environ.Env.db_url_config(os.environ["OIDC_PROVIDER_DATABASE_URL"])}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 LOGIN_URL = "/accounts/login/"
