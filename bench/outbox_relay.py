@@ -20,7 +20,12 @@ and its own exchange, so it does not disturb tests. Phases:
    published events (the retention window's rows: every insert also goes into
    every index of a table that size). Events/s committed: what each index costs
    the writers (issue 18's index review compares it before and after a change).
-4. **Lag at a steady rate**: ``--producers`` processes commit
+4. **Index A/B** (``index-ab``, same run): the inserts phase and then the relay
+   draining what the producers committed, ``--ab-rounds`` times with the indexes
+   of today and with the two that ``wms`` 0009 dropped built again, alternating,
+   on one table of ``--prefill`` published events: events/s for each side, the
+   comparison that runs on different days cannot give on a shared machine.
+5. **Lag at a steady rate**: ``--producers`` processes commit
    ``--per-transaction`` events per transaction, together ``--rate`` events/s
    for ``--seconds``; an ``outbox_relay``
    process publishes; a consumer measures receipt time minus ``occurredAt``
@@ -282,6 +287,49 @@ def inserts(args) -> dict:
     }
 
 
+#: The indexes ``wms`` 0009 dropped, for the A/B phase.
+_DROPPED_INDEXES = (
+    "CREATE INDEX outbox_pending_idx ON wms_outboxevent (next_attempt_at, id) "
+    "WHERE status = 'PENDING'",
+    "CREATE INDEX outbox_type_idx ON wms_outboxevent (event_type, id)",
+)
+
+
+def index_ab(args) -> dict:
+    """Producers flat out, then the relay draining their events, with and without the
+    dropped indexes, alternating rounds on one prefilled table; median per side."""
+    from django.db import connection
+
+    from integrations.relay import outbox_relay_run
+
+    _clear()
+    _prefill(args.prefill)
+    figures: dict[str, dict[str, list[float]]] = {}
+    for _round in range(args.ab_rounds):
+        for side in ("5 indexes (today)", "7 indexes (before 0009)"):
+            if side.startswith("7"):
+                with connection.cursor() as cursor:
+                    for statement in _DROPPED_INDEXES:
+                        cursor.execute(statement)
+            reports = [_producer_report(p, args) for p in _producers(args, "--flat-out")]
+            produced = sum(r["produced"] for r in reports)
+            started = time.perf_counter()
+            published = outbox_relay_run(until_idle=True, batch_size=args.batch_size)
+            relay_seconds = time.perf_counter() - started
+            if side.startswith("7"):
+                with connection.cursor() as cursor:
+                    cursor.execute("DROP INDEX outbox_pending_idx, outbox_type_idx")
+            rates = figures.setdefault(side, {"insert": [], "relay": []})
+            rates["insert"].append(produced / max(r["seconds"] for r in reports))
+            rates["relay"].append(published / relay_seconds)
+    result = {}
+    for side, rates in figures.items():
+        for kind, values in rates.items():
+            shown = " / ".join(f"{v:,.1f}" for v in values)
+            result[f"{side}: {kind} per s"] = f"median {statistics.median(values):,.1f} ({shown})"
+    return result
+
+
 def _producers(args, *extra: str) -> list[subprocess.Popen]:
     return [
         subprocess.Popen(
@@ -477,6 +525,7 @@ def main() -> None:
         help="published events in the table before the inserts phase",
     )
     parser.add_argument("--flat-out", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ab-rounds", type=int, default=3, help="rounds per side of index-ab")
     parser.add_argument("--phases", default="baseline,throughput,inserts,lag")
     parser.add_argument("--role", default="bench", choices=["bench", "producer"])
     args = parser.parse_args()
@@ -503,6 +552,10 @@ def main() -> None:
             )
         if "inserts" in phases:
             report[f"producer insert rate ({args.seconds:.0f} s flat out)"] = inserts(args)
+        if "index-ab" in phases:
+            report[f"index A/B ({args.ab_rounds} rounds per side, {args.seconds:.0f} s each)"] = (
+                index_ab(args)
+            )
         if "lag" in phases:
             report[f"lag at {args.rate:.0f} events/s for {args.seconds:.0f} s"] = lag(
                 args, consumer

@@ -10,9 +10,18 @@ Celery tasks (publish and run, the trace crossing the broker) and outgoing
 The standard ``OTEL_*`` variables (service name, headers, sampler, resource
 attributes) apply. Off, nothing of OpenTelemetry is even imported: no cost.
 
-Log lines carry ``traceId`` and ``spanId`` while a span is active
+Sampling: a trace is kept or dropped where it starts and every span below it
+follows (``ParentBased``: a Celery task of a kept request is kept, across the
+broker). Unless ``OTEL_TRACES_SAMPLER`` says otherwise, ``DEFAULT_TRACE_RATIO``
+of the traces that start here are kept (``TraceIdRatioBased``;
+``OTEL_TRACES_SAMPLER_ARG`` alone changes the ratio). Recording and exporting
+spans is most of tracing's cost (an order's intake is ~25 spans, mostly SQL
+statements), not the instrumentation: bench/observability_overhead.py.
+
+Log lines carry ``traceId`` and ``spanId`` while a kept span is active
 (``trace_ids``, a structlog processor of ``wms.logs``), so a log line leads to
-its trace and back.
+its trace and back; a line of a dropped trace carries none (it would lead
+nowhere); ``correlationId`` joins lines either way.
 """
 
 from __future__ import annotations
@@ -30,6 +39,11 @@ _current_span = None  # opentelemetry.trace.get_current_span, once tracing start
 #: tracing its statements once tracing started (the instrumentation only traces the
 #: cursors a connection makes, and these are made by hand).
 server_cursor = psycopg.Cursor
+#: Share of the traces starting in this process that are kept when neither
+#: OTEL_TRACES_SAMPLER nor OTEL_TRACES_SAMPLER_ARG is set. At 1.0 order intake ran
+#: 16-34% slower with everything on than off (bench/observability_overhead.py on
+#: a shared 2-core machine, README); at 0.1 the figures of the README's table.
+DEFAULT_TRACE_RATIO = 0.1
 
 
 def otlp_endpoint() -> str:
@@ -49,14 +63,32 @@ def telemetry_init(service: str) -> bool:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     # The exporter reads the endpoint, headers and timeout from the OTEL_* variables.
-    tracing_start(service, BatchSpanProcessor(OTLPSpanExporter()))
+    tracing_start(service, BatchSpanProcessor(OTLPSpanExporter()), sampler=trace_sampler())
     trace.set_tracer_provider(_provider)  # the process's one (a code's own tracer spans too)
     return True
 
 
-def tracing_start(service: str, span_processor) -> None:
+def trace_sampler():
+    """The sampler of ``telemetry_init``: None (the SDK then reads OTEL_TRACES_SAMPLER
+    and OTEL_TRACES_SAMPLER_ARG itself) when OTEL_TRACES_SAMPLER is set; else parent
+    based, keeping OTEL_TRACES_SAMPLER_ARG (or ``DEFAULT_TRACE_RATIO``) of new traces."""
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        return None
+    ratio = DEFAULT_TRACE_RATIO
+    if arg := os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip():
+        try:
+            ratio = min(max(float(arg), 0.0), 1.0)
+        except ValueError:
+            logger.warning("OTEL_TRACES_SAMPLER_ARG=%r is not a ratio; using %s", arg, ratio)
+    return ParentBased(TraceIdRatioBased(ratio))
+
+
+def tracing_start(service: str, span_processor, *, sampler=None) -> None:
     """Instrument Django, psycopg, Celery and requests, spans going to ``span_processor``
-    (``telemetry_init``'s OTLP batch processor; tests pass an in-memory one)."""
+    (``telemetry_init``'s OTLP batch processor; tests pass an in-memory one), sampled by
+    ``sampler`` (None: as the OTEL_TRACES_SAMPLER variables say, every trace when unset)."""
     global _provider, _current_span, server_cursor
     from django.conf import settings
     from opentelemetry import trace
@@ -76,13 +108,14 @@ def tracing_start(service: str, span_processor) -> None:
             "deployment.environment": settings.WMS_REGION,
         }
     )
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=sampler)
     provider.add_span_processor(span_processor)
     # /healthz, /readyz and /metrics are polled every few seconds: no traces of them.
     DjangoInstrumentor().instrument(
         tracer_provider=provider, excluded_urls="healthz,readyz,metrics"
     )
     PsycopgInstrumentor().instrument(tracer_provider=provider)
+    _statements_of_dropped_traces_untraced(True)
     CeleryInstrumentor().instrument(tracer_provider=provider)
     RequestsInstrumentor().instrument(tracer_provider=provider)
     server_cursor = _new_cursor_factory(base_factory=psycopg.Cursor, tracer_provider=provider)
@@ -100,6 +133,7 @@ def tracing_stop() -> None:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
+    _statements_of_dropped_traces_untraced(False)
     for instrumentor in (
         DjangoInstrumentor(),
         PsycopgInstrumentor(),
@@ -112,12 +146,44 @@ def tracing_stop() -> None:
     server_cursor = psycopg.Cursor
 
 
+def _statements_of_dropped_traces_untraced(on: bool) -> None:
+    """A statement run inside a span of a dropped trace goes straight to the database.
+
+    The instrumentation would make a span the sampler drops anyway (parent based:
+    the child of a dropped span is dropped), after naming it from the SQL text and
+    entering and leaving it as the current span: an order's intake runs ~20
+    statements, most of its instrumentation cost when its trace is not kept.
+    Statements with no span around them (the relay's loop) are sampled as before.
+    OpenTelemetry has no option for this: its cursor tracer is wrapped here, and
+    unwrapped by ``tracing_stop``."""
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.dbapi import CursorTracer
+
+    traced = CursorTracer.traced_execution
+    original = getattr(traced, "wms_original", None)
+    if not on:
+        if original is not None:
+            CursorTracer.traced_execution = original
+        return
+    if original is not None:
+        return
+
+    def traced_execution(self, cursor, query_method, *args, **kwargs):
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid and not context.trace_flags.sampled:
+            return query_method(*args, **kwargs)
+        return traced(self, cursor, query_method, *args, **kwargs)
+
+    traced_execution.wms_original = traced
+    CursorTracer.traced_execution = traced_execution
+
+
 def trace_ids(logger, method_name, event_dict):
-    """structlog processor: ``traceId`` and ``spanId`` of the active span, if any."""
+    """structlog processor: ``traceId`` and ``spanId`` of the active span, if it is kept."""
     if _current_span is None:
         return event_dict
     context = _current_span().get_span_context()
-    if context.is_valid:
+    if context.is_valid and context.trace_flags.sampled:
         event_dict.setdefault("traceId", format(context.trace_id, "032x"))
         event_dict.setdefault("spanId", format(context.span_id, "016x"))
     return event_dict

@@ -130,3 +130,97 @@ def test_telemetry_init_with_endpoint_exports_over_otlp(db):
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["BatchSpanProcessor", "OTLPSpanExporter", "True"]
+
+
+def test_trace_sampler_keeps_a_share_of_new_traces_by_default(monkeypatch):
+    """No sampler configured: parent based, DEFAULT_TRACE_RATIO of new traces;
+    OTEL_TRACES_SAMPLER_ARG alone sets the ratio (a bad one is ignored);
+    OTEL_TRACES_SAMPLER leaves the choice to the SDK's variables."""
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    ratio = f"TraceIdRatioBased{{{telemetry.DEFAULT_TRACE_RATIO}}}"
+    assert telemetry.DEFAULT_TRACE_RATIO < 1
+    assert telemetry.trace_sampler().get_description().startswith(f"ParentBased{{root:{ratio}")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+    assert "TraceIdRatioBased{0.25}" in telemetry.trace_sampler().get_description()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "a lot")
+    assert ratio in telemetry.trace_sampler().get_description()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    assert telemetry.trace_sampler() is None
+
+
+@pytest.fixture
+def spans_kept_only_downstream():
+    """Tracing on with a parent-based sampler that starts no trace of its own."""
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    exporter = InMemorySpanExporter()
+    telemetry.tracing_start(
+        "test", SimpleSpanProcessor(exporter), sampler=ParentBased(TraceIdRatioBased(0.0))
+    )
+    yield exporter
+    telemetry.tracing_stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tracing_sampled_out_request_records_nothing_and_logs_no_trace_id(
+    spans_kept_only_downstream, warehouse, system_client, request_log_lines
+):
+    """A request whose trace is dropped records no span (nor its SQL) and its log line
+    names no trace; one whose caller kept the trace (``traceparent``) is traced in
+    that trace, statements included, and its line carries that traceId."""
+    spans = spans_kept_only_downstream
+    client = system_client("store", "S042", [warehouse])
+    connection.close()  # opened before tracing started: the next one is instrumented
+    spans.clear()
+    assert client.get("/api/v1/replenishment-orders").status_code == 200
+    assert spans.get_finished_spans() == ()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = client.get(
+        "/api/v1/replenishment-orders", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-01"
+    )
+    assert response.status_code == 200
+    finished = spans.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in finished} == {trace_id}
+    assert any(s.attributes.get("db.system") == "postgresql" for s in finished)
+    lines = [li for li in request_log_lines() if li.get("path") == "/api/v1/replenishment-orders"]
+    assert len(lines) == 2
+    assert "traceId" not in lines[0]
+    assert lines[1]["traceId"] == trace_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tracing_statements_of_a_dropped_trace_skip_the_instrumentation(
+    spans_kept_only_downstream, monkeypatch
+):
+    """Inside a span the sampler dropped, a statement runs without the SQL tracer's
+    work (its span would be dropped anyway); inside a kept one it is a span."""
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.dbapi import CursorTracer
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    named = []
+    name_of = CursorTracer.get_operation_name
+    monkeypatch.setattr(
+        CursorTracer,
+        "get_operation_name",
+        lambda self, cursor, args: named.append(args[0]) or name_of(self, cursor, args),
+    )
+    connection.close()  # opened before tracing started: the next one is instrumented
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 0")  # the connection's set-up statements, outside any span
+    named.clear()
+    tracer = telemetry._provider.get_tracer("test")
+    with tracer.start_as_current_span("dropped"), connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert named == []
+    assert spans_kept_only_downstream.get_finished_spans() == ()
+    caller = SpanContext(
+        0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1)
+    )
+    kept = trace.set_span_in_context(NonRecordingSpan(caller))
+    with tracer.start_as_current_span("kept", context=kept), connection.cursor() as cursor:
+        cursor.execute("SELECT 2")
+    assert named == ["SELECT 2"]
+    names = [s.name for s in spans_kept_only_downstream.get_finished_spans()]
+    assert "kept" in names and len(names) == 2, names
