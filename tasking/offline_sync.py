@@ -639,8 +639,8 @@ def _apply_picks(run: list[Entry], *, user) -> list:
         except DomainError as exc:
             outcomes[n] = exc
     try:
-        with transaction.atomic():
-            confirmed = pick_confirm_many(list(requests.values()))
+        # Atomic itself (a savepoint here): an error leaves nothing of the run.
+        confirmed = pick_confirm_many(list(requests.values()))
     except IntegrityError:
         return [_apply_one(entry, user=user) for entry in run]
     for n, result in zip(requests, confirmed, strict=True):

@@ -56,7 +56,8 @@ def pick_task_lock_for_confirm() -> tuple[sql.Select, str]:
 #: (task id, order id, order line id, warehouse id) of a batch of pick tasks
 #: (parameter: an array of ids), one read before any lock (a device's synced queue).
 TASKS_ORDER_AND_LINE = (
-    f"SELECT id, order_id, order_line_id, warehouse_id FROM {PICK_TASK} WHERE id = ANY(%s)"
+    f"SELECT id, order_id, order_line_id, warehouse_id FROM {PICK_TASK} "
+    "WHERE id = ANY(CAST(%s AS uuid[]))"
 )
 
 

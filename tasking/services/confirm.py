@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -672,7 +673,7 @@ def pick_confirm_many(requests: list[dict]) -> list:
         return outcomes
     where = _tasks_order_and_line([r.task_id for r in built.values()])
     for n, request in list(built.items()):
-        found = where.get(str(request.task_id))
+        found = where.get(_task_key(request.task_id))
         granted = request.warehouse_ids
         if found is None or (granted is not None and found[2] not in {int(pk) for pk in granted}):
             outcomes[n] = TaskNotFound(
@@ -682,8 +683,8 @@ def pick_confirm_many(requests: list[dict]) -> list:
     if not built:
         return outcomes
     orders, lines = orders_pick_lock(
-        order_ids={where[str(r.task_id)][0] for r in built.values()},
-        line_ids={where[str(r.task_id)][1] for r in built.values()},
+        order_ids={where[_task_key(r.task_id)][0] for r in built.values()},
+        line_ids={where[_task_key(r.task_id)][1] for r in built.values()},
     )
     locked = locks.pick_tasks_lock_for_confirm(task_ids=[r.task_id for r in built.values()])
     earlier = {
@@ -752,9 +753,18 @@ class _Batch:
         return None
 
 
+def _task_key(task_id) -> str:
+    """A task id as the database spells it ("" for text that is no task id)."""
+    try:
+        return str(sql.db_value(PickTask, "id", task_id))
+    except ValidationError:
+        return ""
+
+
 def _tasks_order_and_line(task_ids) -> dict:
-    """task id (text) → (order id, order line id, warehouse id), the ones that exist."""
-    ids = list({sql.db_value(PickTask, "id", pk) for pk in task_ids})
+    """task id (``_task_key``) → (order id, order line id, warehouse id), the ones
+    that exist."""
+    ids = list({key for key in map(_task_key, task_ids) if key})
     with connection.cursor() as cursor:
         cursor.execute(queries.TASKS_ORDER_AND_LINE, [ids])
         rows = cursor.fetchall()
