@@ -13,23 +13,34 @@ page (``pick_confirm``, ``pick_task_report_exception``,
 ``putaway_task_confirm``, ``receipt_post``), each answered on its own:
 ``applied``, ``already_applied`` or ``refused`` with a reason.
 
-Exactly once: every entry first inserts its ``SyncEntry`` row, unique per
-(user, key). A retried entry finds the row and is answered from it (its
-content must match: else ``idempotency_key_reused``); a concurrent duplicate
-waits on the unique index until the first commits, then finds it. The service
-under the entry also has its own key (the pick's ``request_key`` is the
-online form's, ``user:<id>:<key>``; a receipt's ``client_key``; a put-away
-is a replay when done at the same place), so an action the online page sent
-before the network dropped is not applied again either.
+One transaction per batch (bench/offline_sync.py: 1,000 entries from one
+device 28.6 s -> a few seconds; the figures are in the commits): the batch's
+keys are claimed first, in one statement; then the entries run in order:
+consecutive picks (confirm, short) together through ``pick_confirm_many``
+(the same rules and rows as ``pick_confirm``, its locks taken once for the
+run, everything checked before anything is written), any other entry in a
+savepoint of its own; last, the refused entries are recorded on their rows.
+A deadlock or serialization failure runs the whole batch again.
 
-Nothing half-applied: each entry runs in its own transaction, the service's
-effect in a savepoint inside it; a refusal rolls the effect back and keeps the
-row, with its reason. A refusal because the world changed meanwhile (status
+Exactly once: every entry's ``SyncEntry`` row is unique per (user, key). A
+retried entry finds the row and is answered from it (its content must match:
+else ``idempotency_key_reused``); a concurrent duplicate waits on the unique
+index until the first batch commits, then finds it. The service under the
+entry also has its own key (the pick's ``request_key`` is the online form's,
+``user:<id>:<key>``; a receipt's ``client_key``; a put-away is a replay when
+done at the same place), so an action the online page sent before the
+network dropped is not applied again either.
+
+Nothing half-applied: a refused pick wrote nothing (refused before the run's
+writes); any other entry's effect is rolled back to its savepoint; the row
+stays, with its reason. A refusal because the world changed meanwhile (status
 404 or 409: task reassigned, cancelled or done elsewhere, stock gone, ASN
 closed) is a conflict: the row stays OPEN for a supervisor (admin "Handheld
 sync entries") and ``handheld.sync_conflict`` goes to the outbox.
 
-Lock order: the entry row (unique index), then the service's own order.
+Lock order: the entry rows (unique index, key order), then the services' own
+order (for picks: orders, tasks, balances, reservations, each in primary-key
+order).
 """
 
 from __future__ import annotations

@@ -22,6 +22,12 @@
 
 Any refusal rolls everything back.
 
+``pick_confirm_many`` confirms a batch (a handheld's synced queue) with the
+same rules and rows, in the same lock order, each lock taken once for the
+batch: every confirmation is checked in order on the locked rows, then the
+batch is written set-based, its stock through ``reservations_consume`` (the
+posting service's batch form).
+
 Exactly once: the caller's key (``request_key``) is unique on
 ``PickConfirmation``. Every confirmation closes its task, so a retry or a
 concurrent duplicate (which waited for the locks) finds the task closed and,
