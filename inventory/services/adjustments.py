@@ -265,7 +265,8 @@ def _adjustment_applied_at_once(
         warehouse=warehouse, item=item, location=location, status=status, qty=qty, note=note,
         actor=actor, source=source, source_ref=source_ref, request_key=request_key,
     )  # fmt: skip
-    owned = not connection.in_atomic_block
+    # Ours to commit only outside any transaction (no atomic block, autocommit on).
+    owned = not connection.in_atomic_block and connection.get_autocommit()
     try:
         with transaction.atomic(), _pipeline() as batch:
             lookup = batch.execute(

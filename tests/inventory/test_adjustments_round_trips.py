@@ -161,3 +161,23 @@ def test_adjustment_request_rolled_back_by_its_caller_leaves_nothing(
     assert InventoryAdjustment.objects.count() == 0
     assert FinanceEvent.objects.count() == 0
     assert balance_of(stocked, bin_a, available) == (D("10"), D("3"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adjustment_request_in_a_manual_transaction_leaves_the_commit_to_it(
+    request_adjustment, controller_user, stocked, bin_a, available
+):
+    """With autocommit off (a caller managing its transaction by hand) the service is not the
+    transaction's owner: it sends no COMMIT, and the caller's rollback takes it all back."""
+    FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
+    transaction.set_autocommit(False)
+    try:
+        adjustment = request_adjustment("-2", actor=controller_user)
+        assert adjustment.state == AdjustmentState.APPLIED
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+
+    assert InventoryAdjustment.objects.count() == 0
+    assert FinanceEvent.objects.count() == 0
+    assert balance_of(stocked, bin_a, available) == (D("10"), D("3"))
