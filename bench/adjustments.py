@@ -16,11 +16,18 @@ shared 2-core machine at load ~2): ratio 0.40 before (five round trips),
 0.445 with the finance event sent with the pipeline's Sync (four), 0.48 with
 the audit and finance rows written without model instances (Python CPU per
 adjustment ~1.08 -> ~1.0 ms; the raw posting 0.35 ms). About 540 adjustments/s
-beside 1100 raw postings/s: the target is NOT met. The raw posting is three
-round trips (BEGIN, one statement, COMMIT); the adjustment adds a round trip,
-five more rows (adjustment, history, two audit records, finance event), the
-counter and their foreign-key checks at commit, and ~0.65 ms of Python.
-Under load (~6) round trips dominate and the ratio was 0.51 -> 0.58.
+beside 1100 raw postings/s.
+
+With the COMMIT sent with the last writes (three round trips, as many as the
+raw posting: BEGIN, its statement, COMMIT), 9 rounds x 2 s, two runs: ratio
+of the medians 0.51 (load ~10.5; 132 vs 258 /s) and 0.62 (load ~6; 122 vs
+196 /s), median of the rounds' ratios 0.56 both times. The target is NOT met
+on this machine: at that load the box is CPU-bound, not latency-bound, and an
+applied adjustment costs about 2.6 ms of CPU (Python ~1.5, PostgreSQL ~1.1:
+the look-up, five more rows with their indexes, the counter, the guard and
+the foreign-key checks at commit) where the raw posting costs about 1.2 ms
+(0.55 + 0.65), measured in one process with the backend's /proc CPU times.
+Round trips no longer separate the two paths; what is left is that work.
 Finance events are numbered under one counter lock held until commit
 (``inventory.finance``), so adjustments from several workers queue there;
 ``--workers 1`` (the default) measures the path itself.
