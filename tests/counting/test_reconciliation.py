@@ -185,8 +185,8 @@ def test_count_reason_code_exists_for_adjustments(db):
 
 @pytest.mark.django_db
 def test_count_settle_after_the_approver_approves(warehouse, stocked, controller, counter_one):
-    """Above the approval threshold a count's adjustment waits, the count is pending; once
-    a second person approves it, settling reconciles the count."""
+    """Above the approval threshold a count's adjustment waits, the count is pending (settling
+    changes nothing); a second person's approval reconciles the count in its transaction."""
     from django.contrib.auth.models import Group
 
     from counting.services import count_settle
@@ -212,6 +212,8 @@ def test_count_settle_after_the_approver_approves(warehouse, stocked, controller
     approver = UserFactory(username="boss", warehouses=[warehouse])
     approver.groups.add(Group.objects.get(name=SUPERVISOR))
     inventory_services.adjustment_approve(adjustment_id=adjustment.pk, approver=approver)
+    count.refresh_from_db()
+    assert count.status == CountStatus.RECONCILED
     assert count_settle(count=count).status == CountStatus.RECONCILED
     bins, items = stocked
     assert _on_hand(items[0], bins[0], bins[0].balances.first().status) == D("7")
