@@ -32,7 +32,6 @@ from wms.outbox import outbox_rows_insert
 from .models import (
     OPEN_RESERVATION_STATES,
     AuditEvent,
-    FinanceEvent,
     InventoryAdjustment,
     InventoryBalance,
     InventoryLedgerEntry,
@@ -746,7 +745,7 @@ ON_HAND_PER_ITEM_LOCATION = (
 #: warehouse id. Replaces three ORM queries; the path that posts at once queues it
 #: before its posting, so both cost one round trip (per applied adjustment 10 -> 4
 #: round trips; bench/adjustments.py, adjustments/s over raw ADJUST postings/s on the
-#: shared 2-core machine: 0.21 through the ORM, 0.48-0.57 now; noisy).
+#: shared 2-core machine: 0.21 through the ORM, 0.5-0.6 now; noisy).
 ADJUSTMENT_REQUEST_LOOKUP = (
     "SELECT r.id, r.use, r.requires_approval, "
     "(SELECT a.id FROM inventory_inventoryadjustment a WHERE a.request_key = %s), "
@@ -754,20 +753,6 @@ ADJUSTMENT_REQUEST_LOOKUP = (
     "FROM (SELECT 1) AS one "
     "LEFT JOIN inventory_reasoncode r ON r.code = %s "
     "LEFT JOIN inventory_adjustmentthreshold t ON t.warehouse_id = %s"
-)
-
-#: The COMMIT of an adjustment applied at once goes in the same round trip as its last
-#: writes (``inventory.services.adjustments``, when the service owns the transaction), so
-#: nothing can be checked between the finance event's statement and the COMMIT. This
-#: statement, queued between them, fails (22P02, its first parameter as the message)
-#: unless the finance event was inserted (the counter row missing, or the source key
-#: taken, would leave the adjustment without it): the COMMIT is then skipped and the
-#: service takes the careful path. An aggregate, so the error cannot be raised at
-#: planning. Parameters: message, source key, event id. One index probe under the
-#: counter's lock; it saves the COMMIT's round trip (4 -> 3 per applied adjustment).
-ADJUSTMENT_FINANCE_GUARD = (
-    "SELECT CAST(CASE WHEN count(*) = 1 THEN '1' ELSE CAST(%s AS text) END AS integer) "
-    f"FROM {FinanceEvent._meta.db_table} WHERE source_key = %s AND event_id = %s"
 )
 
 #: A block of ids for new adjustments (``_AdjustmentIds``). Parameter: how many.

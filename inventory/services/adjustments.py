@@ -44,16 +44,15 @@ posting refused, the transaction (or savepoint) is rolled back, posting
 included, and ``_adjustment_request`` takes it step by step. Otherwise the
 adjustment, its history and audit records and the finance event are queued
 and go with the pipeline's Sync (nothing is read before it; the finance
-event's answer is handled after it, ``finance_event_pending``). When the
-service owns the transaction its COMMIT is queued behind them and goes with
-the same Sync, after a guard statement that fails the transaction unless the
-finance event went in (``queries.ADJUSTMENT_FINANCE_GUARD``; then the careful
-path runs). Round trips: BEGIN (psycopg syncs it alone in a pipeline), look-up
-and posting, the writes with the COMMIT: three, as many as the raw posting
-(BEGIN, its statement, COMMIT); ten through the ORM, five while the finance
-event was read inside the pipeline, four while the COMMIT went on its own.
-Inside a caller's transaction (counting, the API's idempotency record) the
-caller commits: SAVEPOINT, look-up and posting, the writes, RELEASE.
+event's answer is handled after it, ``finance_event_pending``), then
+``transaction.atomic`` commits. Round trips: BEGIN (psycopg syncs it alone in
+a pipeline), look-up and posting, the writes, COMMIT: four, where the raw
+posting has three (BEGIN, its statement, COMMIT); ten through the ORM, five
+while the finance event was read inside the pipeline. (Queueing the COMMIT
+behind the writes would save the fourth, but it ends the transaction behind
+``atomic``'s back: the transaction stays ``atomic``'s to end.) Inside a
+caller's transaction (counting, the API's idempotency record): SAVEPOINT,
+look-up and posting, the writes, RELEASE.
 Statements are pinned by ``tests/inventory/test_adjustments_round_trips.py``.
 Decisions (approve, reject) are rare and use the ORM.
 """
@@ -67,7 +66,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from wms import sql
@@ -250,41 +249,30 @@ def _adjustment_applied_at_once(
     source_ref,
     request_key,
 ) -> InventoryAdjustment:
-    """The common case in three round trips with BEGIN and COMMIT, as many as the raw
-    posting: post at once and learn in the same round trip (the look-up queued before
-    the posting) whether that was right; then the writes, and the COMMIT with them when
-    this service owns the transaction (``_applied``).
+    """The common case in four round trips with BEGIN and COMMIT: post at once and learn
+    in the same round trip (the look-up queued before the posting) whether that was
+    right; then the writes (``_applied``).
 
-    If it was not right (unknown reason, approval needed, a replay, a refusal, the
-    finance event not recorded), raising ``_NotAtOnce`` rolls back this transaction (or
-    savepoint), posting included, and ``_adjustment_request`` handles the request step
-    by step.
+    If it was not right (unknown reason, approval needed, a replay, a refusal), raising
+    ``_NotAtOnce`` rolls back this transaction (or savepoint), posting included, and
+    ``_adjustment_request`` handles the request step by step.
     """
     qty, code = _checked_input(warehouse, item, location, qty_delta, reason_code)
     adjustment = _new_adjustment(
         warehouse=warehouse, item=item, location=location, status=status, qty=qty, note=note,
         actor=actor, source=source, source_ref=source_ref, request_key=request_key,
     )  # fmt: skip
-    # Ours to commit only outside any transaction (no atomic block, autocommit on).
-    owned = not connection.in_atomic_block and connection.get_autocommit()
-    try:
-        with transaction.atomic(), _pipeline() as batch:
-            lookup = batch.execute(
-                queries.ADJUSTMENT_REQUEST_LOOKUP, [request_key, code, warehouse.pk]
-            )
-            try:
-                result = _post(adjustment, actor, code)
-            except DomainError:
-                raise _NotAtOnce from None
-            found = _Found(*lookup.fetchone())
-            if not found.applies_at_once(qty, adjustment.value):
-                raise _NotAtOnce
-            adjustment.reason_code = _reason(code, found)
-            _applied(adjustment, result, actor, batch=batch, commit=owned)
-    except DataError as exc:
-        if _FINANCE_NOT_RECORDED not in str(exc):
-            raise
-        raise _NotAtOnce from exc
+    with transaction.atomic(), _pipeline() as batch:
+        lookup = batch.execute(queries.ADJUSTMENT_REQUEST_LOOKUP, [request_key, code, warehouse.pk])
+        try:
+            result = _post(adjustment, actor, code)
+        except DomainError:
+            raise _NotAtOnce from None
+        found = _Found(*lookup.fetchone())
+        if not found.applies_at_once(qty, adjustment.value):
+            raise _NotAtOnce
+        adjustment.reason_code = _reason(code, found)
+        _applied(adjustment, result, actor, batch=batch)
     return adjustment
 
 
@@ -333,19 +321,10 @@ _ADJUSTMENT_RELATED = tuple(
 )
 
 
-def _applied(
-    adjustment: InventoryAdjustment, result: PostingResult, actor, batch=None, commit=False
-):
+def _applied(adjustment: InventoryAdjustment, result: PostingResult, actor, batch=None):
     """Write a posted adjustment: the row, its history and audit records, then (last, it
     takes the finance counter's lock) the finance event, all in one round trip (the
-    pipeline's Sync, no read before it).
-
-    ``commit``: the caller owns the transaction and has nothing left to do in it, so the
-    COMMIT is queued behind the writes and goes with the same Sync (one round trip less;
-    ``transaction.atomic`` then finds the transaction ended and sends nothing). Nothing
-    can be read between the finance statement and the COMMIT, so a guard
-    (``queries.ADJUSTMENT_FINANCE_GUARD``) fails the transaction unless the event went in.
-    """
+    pipeline's Sync, no read before it)."""
     adjustment.state = AdjustmentState.APPLIED
     adjustment.posting_id = result.posting.pk
     adjustment.applied_at = adjustment.created_at
@@ -359,18 +338,7 @@ def _applied(
         batch.execute(statement, params)
     finance = finance_event_pending(**_finance_event(adjustment))
     cursor = batch.execute(finance.statement, finance.params)
-    if commit:
-        source_key, event_id = finance.values["source_key"], finance.values["event_id"]
-        batch.execute(
-            queries.ADJUSTMENT_FINANCE_GUARD,
-            [f"{_FINANCE_NOT_RECORDED}: {source_key}", source_key, event_id],
-        )
-        batch.commit()
     batch.then(lambda: finance.recorded(cursor.fetchone(), instance=False))
-
-
-#: The message of ``queries.ADJUSTMENT_FINANCE_GUARD``'s failure.
-_FINANCE_NOT_RECORDED = "finance event not recorded"
 
 
 @dataclass(frozen=True)
@@ -485,13 +453,6 @@ class _Batch:
 
     def then(self, callback) -> None:
         self.callbacks.append(callback)
-
-    def commit(self) -> None:
-        """Queue the COMMIT of the transaction (the last statement of the caller's
-        ``transaction.atomic``, which owns it): a plain statement, never prepared."""
-        cursor = connection.cursor()
-        cursor.execute("COMMIT")
-        self.cursors.append(cursor)
 
 
 @contextmanager

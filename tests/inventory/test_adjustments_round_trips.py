@@ -1,6 +1,6 @@
 """What an adjustment applied at once sends to the database, pinned (``bench/adjustments.py``
-measures its rate): the statements of the hot path, the COMMIT that goes with its last
-writes when the service owns the transaction, and the careful path when that cannot be.
+measures its rate): the statements of the hot path in its own transaction and in a
+caller's, and what is committed.
 """
 
 from decimal import Decimal
@@ -42,12 +42,11 @@ def _statements(captured) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_adjustment_request_owning_its_transaction_commits_with_its_last_writes(
+def test_adjustment_request_owning_its_transaction_statements(
     request_adjustment, controller_user, stocked, bin_a, available
 ):
-    """Applied at once in its own transaction: BEGIN, look-up + posting, then the writes, the
-    finance event, its guard and the COMMIT in one flight; Django's own COMMIT finds the
-    transaction ended (logged, nothing sent). Seven statements, three round trips."""
+    """Applied at once in its own transaction: BEGIN, look-up + posting, then the writes and
+    the finance event in one flight, and ``atomic``'s COMMIT: four round trips."""
     FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
     request_adjustment("-1", actor=controller_user)  # the statements are prepared from here
     _id_in_hand()
@@ -56,11 +55,10 @@ def test_adjustment_request_owning_its_transaction_commits_with_its_last_writes(
         adjustment = request_adjustment("-1", actor=controller_user)
 
     statements = _statements(captured)
-    # BEGIN, look-up, posting, adjustment/history/audit, finance event, guard, COMMIT
-    # (queued behind them), then the COMMIT Django logs when the block ends.
-    assert len(statements) == 8, captured.captured_queries
+    # BEGIN, look-up, posting, adjustment/history/audit, finance event, COMMIT.
+    assert len(statements) == 6, captured.captured_queries
     assert statements[0] == "BEGIN"
-    assert statements[-2:] == ["COMMIT", "COMMIT"]
+    assert statements[-1] == "COMMIT"
     assert adjustment.state == AdjustmentState.APPLIED
     assert connection.get_autocommit()
     assert connection.connection.info.transaction_status == TransactionStatus.IDLE
@@ -70,7 +68,7 @@ def test_adjustment_request_owning_its_transaction_commits_with_its_last_writes(
 def test_adjustment_request_owning_its_transaction_commits_every_row(
     request_adjustment, controller_user, stocked, bin_a, available
 ):
-    """Everything the COMMIT in the pipeline carried is there once committed: the adjustment,
+    """Everything the adjustment wrote is there once committed: the adjustment,
     its history, both audit records, the ledger entry, the event and the finance event."""
     FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
     adjustment = request_adjustment("-2", actor=controller_user)
@@ -99,19 +97,14 @@ def test_adjustment_request_owning_its_transaction_commits_every_row(
 def test_adjustment_request_without_the_finance_counter_takes_the_careful_path(
     request_adjustment, controller_user, stocked, bin_a, available
 ):
-    """With the finance counter row missing the finance statement inserts nothing; the guard
-    fails the flight before its COMMIT, everything is rolled back, and the careful path
-    creates the counter and applies the adjustment once, finance event included."""
+    """With the finance counter row missing the pipelined finance statement inserts nothing;
+    the finance feed creates the counter and records the event after the flight, in the same
+    transaction: the adjustment is applied once, finance event included."""
     FinanceSequence.objects.filter(pk=1).delete()
-    _id_in_hand()
-    first_try = adjustments._ADJUSTMENT_IDS._free[0]
 
     adjustment = request_adjustment("-2", actor=controller_user)
 
     assert adjustment.state == AdjustmentState.APPLIED
-    # The first try (its id) was rolled back whole; the careful path took the next id.
-    assert adjustment.pk != first_try
-    assert not InventoryAdjustment.objects.filter(pk=first_try).exists()
     assert InventoryAdjustment.objects.count() == 1
     assert InventoryLedgerEntry.objects.filter(entry_type=LedgerEntryType.ADJUSTMENT).count() == 1
     assert AuditEvent.objects.filter(entity_id=str(adjustment.pk)).count() == 2
