@@ -19,15 +19,16 @@ adjustment ~1.08 -> ~1.0 ms; the raw posting 0.35 ms). About 540 adjustments/s
 beside 1100 raw postings/s.
 
 With the COMMIT sent with the last writes (three round trips, as many as the
-raw posting: BEGIN, its statement, COMMIT), 9 rounds x 2 s, two runs: ratio
-of the medians 0.51 (load ~10.5; 132 vs 258 /s) and 0.62 (load ~6; 122 vs
-196 /s), median of the rounds' ratios 0.56 both times. The target is NOT met
-on this machine: at that load the box is CPU-bound, not latency-bound, and an
-applied adjustment costs about 2.6 ms of CPU (Python ~1.5, PostgreSQL ~1.1:
-the look-up, five more rows with their indexes, the counter, the guard and
-the foreign-key checks at commit) where the raw posting costs about 1.2 ms
-(0.55 + 0.65), measured in one process with the backend's /proc CPU times.
-Round trips no longer separate the two paths; what is left is that work.
+raw posting) the ratio was 0.51 and 0.62 in two runs (load ~10.5 and ~6);
+that path ended the transaction behind ``transaction.atomic``'s back and was
+taken out again. Four round trips, 5 rounds x 3 s, load ~6: 131 vs 221 /s,
+ratio 0.59. The target is NOT met on this machine. In one process (no other
+worker), cProfile over 1,000 calls: 6.3 ms per adjustment against 2.6 ms per
+raw posting, of which 4.7 ms and 2.1 ms wait for PostgreSQL: the look-up,
+five more rows with their indexes, the finance counter and the foreign-key
+checks at commit. Round trips no longer separate the two paths; what is left
+is that work (folding the finance event into the adjustment's statement, and
+fewer audit rows, are the next steps, both beyond the posting service's API).
 Finance events are numbered under one counter lock held until commit
 (``inventory.finance``), so adjustments from several workers queue there;
 ``--workers 1`` (the default) measures the path itself.
