@@ -523,7 +523,13 @@ class InventoryLedgerEntry(models.Model):
             models.Index(fields=["item", "location", "status", "id"], name="ledger_balance_idx"),
             models.Index(fields=["location", "id"], name="ledger_location_idx"),
             # The ledger API lists by (occurred_at, id): this serves ``since`` and the order.
-            models.Index(fields=["warehouse", "occurred_at", "id"], name="ledger_wh_time_idx"),
+            # The included columns make the stock-on-hand report "as of" an index-only scan
+            # of the ledger after the date (``inventory.queries.stock_on_hand_report``).
+            models.Index(
+                fields=["warehouse", "occurred_at", "id"],
+                include=["item", "location", "status", "on_hand_delta"],
+                name="ledger_wh_time_cover_idx",
+            ),
             models.Index(
                 fields=["reservation"],
                 condition=Q(reservation__isnull=False),
