@@ -641,8 +641,8 @@ def _pick(entry: Entry, *, user) -> str:
 def _apply_picks(run: list[Entry], *, user) -> list:
     """Consecutive pick entries through ``pick_confirm_many``: each one's message or
     the ``DomainError`` that refused it. If the batch meets a database error (a
-    key the online page is confirming at this moment), its savepoint is rolled
-    back and the entries go one by one."""
+    key the online page is confirming at this moment) or a refusal it cannot pin
+    on one entry, its savepoint is rolled back and the entries go one by one."""
     requests, outcomes = {}, [None] * len(run)
     for n, entry in enumerate(run):
         try:
@@ -652,7 +652,8 @@ def _apply_picks(run: list[Entry], *, user) -> list:
     try:
         # Atomic itself (a savepoint here): an error leaves nothing of the run.
         confirmed = pick_confirm_many(list(requests.values()))
-    except IntegrityError:
+    except (IntegrityError, DomainError):
+        # A refusal the batch cannot pin on one entry: each entry on its own.
         return [_apply_one(entry, user=user) for entry in run]
     for n, result in zip(requests, confirmed, strict=True):
         outcomes[n] = result if isinstance(result, DomainError) else _pick_message(result)
