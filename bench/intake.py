@@ -41,6 +41,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -55,7 +56,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/wms_h5_bench"
 CACHE_URL = "redis://127.0.0.1:6379/6"
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
-PORT = 8765
+
+
+def free_port() -> int:
+    """A port nothing listens on now (another instance may run its benches beside us)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PORT = free_port()
 
 SEED = r"""
 import json

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import intake  # bench/intake.py: the machinery
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/wms_telemetry_bench"
-PORTS = {"off": 8775, "on": 8776}
+PORTS = {"off": intake.free_port(), "on": intake.free_port()}
 INTAKE = "/api/v1/replenishment-orders"
 TARGET = 0.10
 
