@@ -7,7 +7,7 @@ action on a conflict ("resolved"). Read-only: entries change only through
 import json
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -46,7 +46,7 @@ class HandheldDeviceAdmin(_ReadOnly, admin.ModelAdmin):
     list_select_related = ["last_user"]
 
     def get_queryset(self, request):
-        return (
+        qs = (
             super()
             .get_queryset(request)
             .annotate(
@@ -55,6 +55,12 @@ class HandheldDeviceAdmin(_ReadOnly, admin.ModelAdmin):
                 )
             )
         )
+        if request.user.is_superuser:
+            return qs
+        # A device is shown to staff of a warehouse it synced work of (and to its user).
+        visible = warehouses_visible_to(request.user).values("pk")
+        worked_here = SyncEntry.objects.filter(device=OuterRef("pk"), warehouse__in=visible)
+        return qs.filter(Exists(worked_here) | Q(last_user=request.user))
 
     @admin.display(description=_("open conflicts"), ordering="open_conflict_count")
     def open_conflicts(self, obj):
@@ -84,13 +90,14 @@ class SyncEntryAdmin(_ReadOnly, admin.ModelAdmin):
     readonly_fields = ["entry_as_sent"]
 
     def get_queryset(self, request):
-        # Entries of warehouses not granted stay hidden (put-away and receipt
-        # entries carry no warehouse: shown to whoever may view entries).
+        # Entries of warehouses not granted stay hidden. An entry without a warehouse
+        # named something that does not exist (refused when applied): only its user
+        # and superusers see it.
         qs = super().get_queryset(request)
         if request.user.is_superuser:
             return qs
         visible = warehouses_visible_to(request.user).values("pk")
-        return qs.filter(Q(warehouse__in=visible) | Q(warehouse__isnull=True))
+        return qs.filter(Q(warehouse__in=visible) | Q(warehouse__isnull=True, user=request.user))
 
     @admin.display(description=_("entry as sent"))
     def entry_as_sent(self, obj):

@@ -61,10 +61,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from counting import selectors as counting_selectors
+from counting.models import InventoryCount
 from counting.services import count_result_record
 from inbound import selectors as inbound_selectors
+from inbound.models import InboundShipment, PutAwayTask
 from inbound.services import ReceiptLineSpec, putaway_task_confirm, receipt_post
 from inbound.services.common import units_for_item
+from inventory.models import Warehouse
+from outbound.models import ReplenishmentOrder
 from wms import metrics, sql
 from wms.exceptions import BusinessValidationError, DomainError
 from wms.outbox import outbox_row, outbox_rows_insert
@@ -324,7 +328,68 @@ def _check_warehouses(entries: list[Entry], user) -> list[Entry]:
             _("This batch holds tasks of a warehouse you have no access to; nothing was applied.")
         )
     by_text = {str(pk): warehouse_id for pk, warehouse_id in where.items()}
-    return [replace(e, warehouse_id=by_text.get(str(e.data.get("taskId")))) for e in entries]
+    others = _warehouses_of_other_entries(entries)
+    return [
+        replace(
+            e,
+            warehouse_id=(
+                by_text.get(str(e.data.get("taskId")))
+                if e.kind.startswith("pick.")
+                else others.get((e.kind, str(e.data.get(_SUBJECT_FIELD.get(e.kind, "")))))
+            ),
+        )
+        for e in entries
+    ]
+
+
+#: The field naming what an entry of each kind (other than picks) acts on.
+_SUBJECT_FIELD = {
+    "putaway.confirm": "taskId",
+    "receipt.asn": "shipmentId",
+    "receipt.blind": "warehouse",
+    "pack.scan": "orderId",
+    "count.result": "countId",
+}
+
+
+def _warehouses_of_other_entries(entries: list[Entry]) -> dict[tuple[str, str], int]:
+    """``{(kind, subject): warehouse id}`` for the entries that are not picks, so every
+    stored entry carries its warehouse (the admin shows entries by warehouse grant).
+    Access itself is checked when each entry is applied (its selector, with the user);
+    a subject that does not exist maps to nothing here and is refused there; an id
+    that cannot be one (a count id that is not a number) makes the batch malformed,
+    400, as a pick's task id that is not a UUID does."""
+    models = {
+        "putaway.confirm": (PutAwayTask, "pk"),
+        "receipt.asn": (InboundShipment, "pk"),
+        "receipt.blind": (Warehouse, "code"),
+        "pack.scan": (ReplenishmentOrder, "pk"),
+        "count.result": (InventoryCount, "pk"),
+    }
+    found: dict[tuple[str, str], int] = {}
+    for kind, (model, field) in models.items():
+        subjects = {str(e.data.get(_SUBJECT_FIELD[kind])) for e in entries if e.kind == kind}
+        model_field = model._meta.pk if field == "pk" else model._meta.get_field(field)
+        typed = {}
+        for subject in subjects:
+            try:
+                typed[subject] = model_field.to_python(subject)
+            except ValidationError as exc:  # not an id at all: as for a pick's task id
+                raise SyncBatchInvalid(
+                    _("The sync batch is malformed; nothing was applied.")
+                ) from exc
+        if not typed:
+            continue
+        warehouse = "pk" if model is Warehouse else "warehouse_id"
+        rows = dict(
+            model.objects.filter(**{f"{field}__in": set(typed.values())}).values_list(
+                field, warehouse
+            )
+        )
+        for subject, value in typed.items():
+            if value in rows:
+                found[(kind, subject)] = rows[value]
+    return found
 
 
 # --- the batch: applying --------------------------------------------------------------

@@ -390,3 +390,37 @@ def test_handheld_sync_pack_scans_once(pablo, picker, picked_order, carton):
     assert PackTask.objects.filter(order=picked_order).exists()
     lines = [line for p in picked_order.packages.all() for line in p.lines.all()]
     assert sorted(line.qty for line in lines) == [D("5"), D("10")]
+    # Stored with the order's warehouse: the admin shows entries by warehouse grant.
+    stored = SyncEntry.objects.filter(kind="pack.scan").values_list("warehouse_id", flat=True)
+    assert list(stored) == [picked_order.warehouse_id] * 2
+
+
+def test_handheld_sync_entries_carry_the_warehouse_of_what_they_name(
+    pablo, picker, release_order, layout
+):
+    """Every kind is stored with its subject's warehouse; a subject that does not exist is
+    stored without one and refused, the other entries unharmed; an id that cannot be one
+    makes the batch malformed (400, nothing applied), never a server error."""
+    release_order([("SKU-A", 2)])
+    [task] = _claimed(picker, layout)
+    malformed = [_entry(picker, "count.result", 1, countId="not-a-count", location="LP01")]
+    response = _sync(pablo, malformed)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "sync_batch_invalid"
+    assert not SyncEntry.objects.exists()
+
+    entries = [
+        _pick(picker, task, 1),
+        _entry(picker, "count.result", 2, countId="999999", location="LP01"),
+        _entry(picker, "receipt.blind", 3, warehouse=layout.warehouse.code, item="SKU-A", qty="1"),
+    ]
+    results = _sync(pablo, entries).json()["results"]
+    assert results[0]["status"] == "applied", results
+    assert results[1]["status"] == "refused", results  # no such count
+    assert results[2]["status"] == "refused", results  # a picker may not receive
+    stored = dict(SyncEntry.objects.values_list("kind", "warehouse_id"))
+    assert stored == {
+        "pick.confirm": layout.warehouse.pk,
+        "count.result": None,
+        "receipt.blind": layout.warehouse.pk,
+    }
