@@ -561,6 +561,8 @@ def _planning_event(*, order, lines, allocated) -> dict:
             "orderId": str(order.id),
             "externalOrderId": order.external_order_id,
             "storeCode": order.store_code,
+            # The warehouse's code: the outbox admin shows an event to staff of it only.
+            "warehouse": metrics.warehouse_code(order.warehouse_id),
             "status": order.status,
             "lines": [
                 {

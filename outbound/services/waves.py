@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from wms import sql
+from wms import metrics, sql
 from wms.exceptions import DomainError, NotFoundError
 from wms.history import history_records
 from wms.outbox import outbox_emit
@@ -305,6 +305,7 @@ def _wave_mark_released(wave: Wave, *, now, reason, actor_user, orders, tasks) -
         data={
             "waveId": str(wave.pk),
             "warehouseId": wave.warehouse_id,
+            "warehouse": metrics.warehouse_code(wave.warehouse_id),
             "reason": reason,
             "orderIds": [str(o.pk) for o in orders],
             "pickTaskCount": len(tasks),
@@ -346,6 +347,7 @@ def wave_cancel(*, wave_id, actor=None) -> Wave:
                     "orderId": str(order.pk),
                     "externalOrderId": order.external_order_id,
                     "storeCode": order.store_code,
+                    "warehouse": metrics.warehouse_code(order.warehouse_id),
                     "status": order.status,
                     "reason": "wave cancelled",
                 },

@@ -373,3 +373,17 @@ def test_rbac_exports_never_carry_another_warehouse(busy_other_warehouse):
     assert any(m in _file_text(root_items[0]) for m in markers)
     stock = root_client.get("/api/v1/reports/stock-on-hand?format=csv")
     assert any(m in _file_text(stock) for m in markers)
+
+
+def test_rbac_outbox_events_of_a_warehouse_name_it(busy_other_warehouse):
+    """The outbox admin hides an event from staff of other warehouses by the warehouse code
+    in its data: every event MAD1's work produced names MAD1 (an event without one would be
+    shown to every warehouse's staff as instance-wide)."""
+    from wms.models import OutboxEvent
+
+    madrid, _barcelona, _users = busy_other_warehouse
+    events = list(OutboxEvent.objects.values_list("event_type", "data"))
+    assert len({event_type for event_type, _data in events}) >= 8  # the world is busy
+    unnamed = sorted({event_type for event_type, data in events if "warehouse" not in data})
+    assert unnamed == []
+    assert {data["warehouse"] for _event_type, data in events} == {madrid.code}
