@@ -17,6 +17,8 @@ Unsafe, each reported with the migration and the operation named:
     code's writes fail;
   - AddIndex / AddConstraint of a unique kind on an existing table without
     CONCURRENTLY: the table is locked against writes while it builds;
+  - RemoveIndex without CONCURRENTLY: DROP INDEX locks the table against reads
+    too, and waits (with everything queued behind it) for any long query;
   - RunSQL dropping or renaming a column or table, or setting NOT NULL.
 
 Usage: ``python ops/migration_lint.py [--baseline FILE] [--write-baseline]``.
@@ -111,6 +113,15 @@ def _operation_findings(app_label, operation, state, created) -> list[tuple[str,
                 f"{name}({model}.{operation.index.name})",
                 "builds an index under a write lock on an existing table: "
                 "use AddIndexConcurrently in an atomic = False migration",
+            )
+        ]
+    if isinstance(operation, migrations.RemoveIndex) and existing and not concurrent:
+        return [
+            (
+                f"{name}({model}.{operation.name})",
+                "drops an index under an ACCESS EXCLUSIVE lock (reads wait too, and queue "
+                "behind any long query): use RemoveIndexConcurrently in an atomic = False "
+                "migration",
             )
         ]
     if isinstance(operation, migrations.AddConstraint) and existing:

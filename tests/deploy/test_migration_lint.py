@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from django.contrib.postgres.operations import AddIndexConcurrently
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
 from ops.migration_lint import DEFAULT_BASELINE, check_plan, full_plan, read_baseline
@@ -78,9 +78,12 @@ def test_migration_lint_flags_tightening_and_blocking_changes():
         ),
         migrations.RunSQL("ALTER TABLE outbound_wave DROP COLUMN status"),
         migrations.RunSQL("SELECT 1"),
+        migrations.RemoveIndex("replenishmentorder", "order_store_idx"),
+        RemoveIndexConcurrently("replenishmentorder", "order_status_idx"),
     )
     assert [f.operation for f in findings] == [
         "AlterField(replenishmentorder.store_code)",
         "AddIndex(replenishmentorder.order_store_idx)",
         "RunSQL",
+        "RemoveIndex(replenishmentorder.order_store_idx)",
     ]
