@@ -352,32 +352,41 @@ _SUBJECT_FIELD = {
 }
 
 
+#: The model (and its field) an entry's subject names.
+_SUBJECT_MODEL = {
+    "putaway.confirm": (PutAwayTask, "pk"),
+    "receipt.asn": (InboundShipment, "pk"),
+    "receipt.blind": (Warehouse, "code"),
+    "pack.scan": (ReplenishmentOrder, "pk"),
+    "count.result": (InventoryCount, "pk"),
+}
+
+
+def _subject_typed(kind: str, subject: str):
+    """The entry's subject as its model field takes it (a put-away task also by its
+    label, PA12); ``ValidationError`` when it cannot be one."""
+    model, field = _SUBJECT_MODEL[kind]
+    if kind == "putaway.confirm":
+        subject = subject.removeprefix("PA")
+    model_field = model._meta.pk if field == "pk" else model._meta.get_field(field)
+    return model_field.to_python(subject)
+
+
 def _warehouses_of_other_entries(entries: list[Entry]) -> dict[tuple[str, str], int]:
     """``{(kind, subject): warehouse id}`` for the entries that are not picks, so every
     stored entry carries its warehouse (the admin shows entries by warehouse grant).
     Access itself is checked when each entry is applied (its selector, with the user);
-    a subject that does not exist maps to nothing here and is refused there; an id
-    that cannot be one (a count id that is not a number) makes the batch malformed,
-    400, as a pick's task id that is not a UUID does."""
-    models = {
-        "putaway.confirm": (PutAwayTask, "pk"),
-        "receipt.asn": (InboundShipment, "pk"),
-        "receipt.blind": (Warehouse, "code"),
-        "pack.scan": (ReplenishmentOrder, "pk"),
-        "count.result": (InventoryCount, "pk"),
-    }
+    a subject that does not exist, or cannot be one, maps to nothing here and the
+    entry is refused when applied (``_apply_one``)."""
     found: dict[tuple[str, str], int] = {}
-    for kind, (model, field) in models.items():
+    for kind, (model, field) in _SUBJECT_MODEL.items():
         subjects = {str(e.data.get(_SUBJECT_FIELD[kind])) for e in entries if e.kind == kind}
-        model_field = model._meta.pk if field == "pk" else model._meta.get_field(field)
         typed = {}
         for subject in subjects:
             try:
-                typed[subject] = model_field.to_python(subject)
-            except ValidationError as exc:  # not an id at all: as for a pick's task id
-                raise SyncBatchInvalid(
-                    _("The sync batch is malformed; nothing was applied.")
-                ) from exc
+                typed[subject] = _subject_typed(kind, subject)
+            except ValidationError:
+                continue
         if not typed:
             continue
         warehouse = "pk" if model is Warehouse else "warehouse_id"
@@ -558,6 +567,14 @@ def _runs(entries: list[Entry]) -> list[list[Entry]]:
 def _apply_one(entry: Entry, *, user):
     """One entry through its handler in a savepoint: its message, or the
     ``DomainError`` that refused it (its effect rolled back)."""
+    if entry.kind in _SUBJECT_MODEL:
+        try:
+            _subject_typed(entry.kind, str(entry.data.get(_SUBJECT_FIELD[entry.kind])))
+        except ValidationError:  # e.g. a count id that is not a number: nothing to look up
+            return BusinessValidationError(
+                _("The action names something that does not exist here."),
+                code="invalid_subject",
+            )
     try:
         with transaction.atomic():
             return _HANDLERS[entry.kind](entry, user=user)

@@ -398,29 +398,26 @@ def test_handheld_sync_pack_scans_once(pablo, picker, picked_order, carton):
 def test_handheld_sync_entries_carry_the_warehouse_of_what_they_name(
     pablo, picker, release_order, layout
 ):
-    """Every kind is stored with its subject's warehouse; a subject that does not exist is
-    stored without one and refused, the other entries unharmed; an id that cannot be one
-    makes the batch malformed (400, nothing applied), never a server error."""
+    """Every kind is stored with its subject's warehouse; a subject that does not exist, or
+    an id that cannot be one, is stored without one and refused (never a server error),
+    the other entries unharmed."""
     release_order([("SKU-A", 2)])
     [task] = _claimed(picker, layout)
-    malformed = [_entry(picker, "count.result", 1, countId="not-a-count", location="LP01")]
-    response = _sync(pablo, malformed)
-    assert response.status_code == 400, response.content
-    assert response.json()["code"] == "sync_batch_invalid"
-    assert not SyncEntry.objects.exists()
-
     entries = [
         _pick(picker, task, 1),
         _entry(picker, "count.result", 2, countId="999999", location="LP01"),
         _entry(picker, "receipt.blind", 3, warehouse=layout.warehouse.code, item="SKU-A", qty="1"),
+        _entry(picker, "count.result", 4, countId="not-a-count", location="LP01"),
     ]
     results = _sync(pablo, entries).json()["results"]
     assert results[0]["status"] == "applied", results
     assert results[1]["status"] == "refused", results  # no such count
     assert results[2]["status"] == "refused", results  # a picker may not receive
-    stored = dict(SyncEntry.objects.values_list("kind", "warehouse_id"))
-    assert stored == {
-        "pick.confirm": layout.warehouse.pk,
-        "count.result": None,
-        "receipt.blind": layout.warehouse.pk,
-    }
+    assert (results[3]["status"], results[3]["code"]) == ("refused", "invalid_subject"), results
+    stored = sorted(SyncEntry.objects.values_list("sequence", "warehouse_id"))
+    assert stored == [
+        (1, layout.warehouse.pk),
+        (2, None),
+        (3, layout.warehouse.pk),
+        (4, None),
+    ]
