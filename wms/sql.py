@@ -220,6 +220,17 @@ def execute(statements) -> list[int]:
     (``server_bound_cursor``): no Python-side quoting of every value, and each
     statement prepared from its second use.
     """
+    return _pipelined(statements, lambda cursor: cursor.rowcount)
+
+
+def fetch_pipelined(statements) -> list:
+    """``execute`` for statements that return a row: the first row of each (None
+    when it returned none), all in one round trip."""
+    return _pipelined(statements, lambda cursor: cursor.fetchone())
+
+
+def _pipelined(statements, answer) -> list:
+    """``statements`` in one pipeline; ``answer(cursor)`` of each, read after the sync."""
     cursors = []
     connection.ensure_connection()
     # Errors surface when the pipeline syncs: they come out as Django's there too
@@ -231,25 +242,7 @@ def execute(statements) -> list[int]:
                     cursor = server_bound_cursor()
                     cursor.execute(statement, params)
                     cursors.append(cursor)
-            return [cursor.rowcount for cursor in cursors]
-        finally:
-            for cursor in cursors:
-                cursor.close()
-
-
-def fetch_pipelined(statements) -> list:
-    """``execute`` for statements that return a row: the first row of each (None
-    when it returned none), all in one round trip."""
-    cursors = []
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        try:
-            with connection.connection.pipeline():
-                for statement, params in statements:
-                    cursor = server_bound_cursor()
-                    cursor.execute(statement, params)
-                    cursors.append(cursor)
-            return [cursor.fetchone() for cursor in cursors]
+            return [answer(cursor) for cursor in cursors]
         finally:
             for cursor in cursors:
                 cursor.close()
