@@ -78,22 +78,6 @@ def _request(
     return response.status
 
 
-def _order(token: str, store: str) -> tuple[bytes, dict]:
-    body = {
-        "externalOrderId": uuid.uuid4().hex[:16],
-        "storeCode": store,
-        "requestedShipBy": "2030-11-23T18:00:00+01:00",
-        "priority": 1,
-        "lines": [{"lineNumber": k + 1, "sku": f"SKU-{k:04d}", "qty": "1"} for k in range(5)],
-    }
-    headers = {
-        "Content-Type": "application/json",
-        "Authorization": f"Token {token}",
-        "Idempotency-Key": uuid.uuid4().hex,
-    }
-    return json.dumps(body).encode(), headers
-
-
 def _paced(rate: float, count: int, send) -> list[tuple[float, int]]:
     """``send()`` ``count`` times at ``rate``/s (open loop); [(latency s, status)]."""
     samples = []
@@ -121,7 +105,7 @@ class CellB:
         random.Random(7).shuffle(self.tasks)
 
     def intake(self, conn: HTTPConnection) -> int:
-        body, headers = _order(self.store_token, "S002")
+        body, headers = cells_ops.sample_order(self.store_token, "S002")
         return _request(conn, "POST", f"/i/{self.name}/api/v1/replenishment-orders", body, headers)
 
     def confirm(self, conn: HTTPConnection) -> int:
@@ -171,7 +155,7 @@ def _flood(port: int, cell: dict, stop: threading.Event, statuses: dict) -> None
         start, n = time.monotonic(), 0
         while not stop.is_set():
             time.sleep(max(0.0, start + (n + offset / 4) / (rate / 4) - time.monotonic()))
-            body, headers = _order(cell["tokens"]["S002"], "S002")
+            body, headers = cells_ops.sample_order(cell["tokens"]["S002"], "S002")
             try:
                 path = f"/i/{cell['name']}/api/v1/replenishment-orders"
                 status = _request(conn, "POST", path, body, headers, flood=True)

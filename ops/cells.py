@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +143,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def sample_order(token: str, store: str) -> tuple[bytes, dict]:
+    """A store's order of five seeded SKUs for trying a cell's intake API: the body
+    and headers (a fresh external id and Idempotency-Key each time)."""
+    body = {
+        "externalOrderId": uuid.uuid4().hex[:16],
+        "storeCode": store,
+        "requestedShipBy": "2030-11-23T18:00:00+01:00",
+        "priority": 1,
+        "lines": [{"lineNumber": k + 1, "sku": f"SKU-{k:04d}", "qty": "1"} for k in range(5)],
+    }
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Token {token}",
+        "Idempotency-Key": uuid.uuid4().hex,
+    }
+    return json.dumps(body).encode(), headers
 
 
 def _rabbitmqctl(*args: str) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.cells import sample_order
+
 ROOT = Path(__file__).resolve().parents[2]
 NORMAL_RATE = 4.0  # orders/s a store sends B, and A outside its flood
 FLOOD_FACTOR = 10
@@ -65,22 +67,6 @@ def _request(port, method, path, *, body=None, headers=None, conn=None):
     return response.status, response.getheader("Content-Type"), response.read()
 
 
-def _order(token: str, store: str = "S001") -> tuple[bytes, dict]:
-    body = {
-        "externalOrderId": uuid.uuid4().hex[:16],
-        "storeCode": store,
-        "requestedShipBy": "2030-11-23T18:00:00+01:00",
-        "priority": 1,
-        "lines": [{"lineNumber": k + 1, "sku": f"SKU-{k:04d}", "qty": "1"} for k in range(5)],
-    }
-    headers = {
-        "Content-Type": "application/json",
-        "Authorization": f"Token {token}",
-        "Idempotency-Key": uuid.uuid4().hex,
-    }
-    return json.dumps(body).encode(), headers
-
-
 def _intake_latencies(port: int, cell: dict, count: int, rate: float) -> tuple[list, dict]:
     """Send ``count`` orders at ``rate``/s through the edge; latencies (s) of the 202s, statuses."""
     conn = HTTPConnection("127.0.0.1", port, timeout=30)
@@ -88,7 +74,7 @@ def _intake_latencies(port: int, cell: dict, count: int, rate: float) -> tuple[l
     start = time.monotonic()
     for n in range(count):
         time.sleep(max(0.0, start + n / rate - time.monotonic()))
-        body, headers = _order(cell["tokens"]["S001"])
+        body, headers = sample_order(cell["tokens"]["S001"], "S001")
         sent = time.monotonic()
         status, _, _ = _request(
             port, "POST", f"/i/{cell['name']}/api/v1/replenishment-orders",
@@ -106,7 +92,7 @@ def _flood(port: int, cell: dict, rate: float, stop: threading.Event, statuses: 
         start, n = time.monotonic(), 0
         while not stop.is_set():
             time.sleep(max(0.0, start + (n + offset / 4) / (rate / 4) - time.monotonic()))
-            body, headers = _order(cell["tokens"]["S002"], "S002")
+            body, headers = sample_order(cell["tokens"]["S002"], "S002")
             try:
                 status, _, _ = _request(
                     port, "POST", f"/i/{cell['name']}/api/v1/replenishment-orders",
@@ -149,7 +135,7 @@ def test_cells_edge_routes_by_path_and_host_and_refuses_unknown_instances(cells)
 def test_cells_token_of_one_cell_is_unknown_in_the_other(cells):
     """Each cell has its own database: A's store token is refused by B."""
     cell_a, cell_b = cells["cells"][:2]
-    body, headers = _order(cell_a["tokens"]["S001"])
+    body, headers = sample_order(cell_a["tokens"]["S001"], "S001")
     status, _, _ = _request(
         cells["edge_port"], "POST", f"/i/{cell_b['name']}/api/v1/replenishment-orders",
         body=body, headers=headers,
