@@ -135,6 +135,39 @@ def _record_statement() -> str:
     )
 
 
+@functools.cache
+def finance_event_parts(gate: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """``_record_statement`` as two ``WITH`` parts of a writer's own statement (an applied
+    adjustment rides its posting's statement, ``engine.PostingCompanion``): ``fin_n``
+    bumps the counter only once the part ``gate`` has its row, so the counter's row
+    lock is still taken after every other lock of the statement (PostgreSQL runs an
+    uncorrelated ``EXISTS`` before the UPDATE scans; a part it reads runs first);
+    ``fin_e`` inserts the event, its one parameter ``PendingFinanceEvent.record``.
+    Read ``(SELECT id FROM fin_e)``: none means no counter row or an event recorded
+    before (the writer then takes the step-by-step path, which handles both).
+    """
+    from . import queries  # queries imports the models this module's callers import
+
+    counter, events = FinanceSequence._meta.db_table, FinanceEvent._meta.db_table
+    row = queries.populate_record_sql(
+        FinanceEvent,
+        "%s::jsonb",
+        f"'sequence', fin_n.last, 'id', {queries.next_id_sql(FinanceEvent)}",
+    )
+    return (
+        (
+            "fin_n",
+            f"UPDATE {counter} SET last = last + 1 "
+            f"WHERE id = 1 AND EXISTS (SELECT FROM {gate}) RETURNING last",
+        ),
+        (
+            "fin_e",
+            f"INSERT INTO {events} SELECT r.* FROM fin_n CROSS JOIN {row} "
+            "ON CONFLICT (source_key) DO NOTHING RETURNING id",
+        ),
+    )
+
+
 #: A number taken by a writer whose event was there already goes back (lock still held).
 _NUMBER_RETURN = (
     f"UPDATE {FinanceSequence._meta.db_table} SET last = last - 1 WHERE id = 1 AND last = %s"
@@ -185,6 +218,12 @@ class PendingFinanceEvent:
     params: list
     request: dict  # finance_event_record's arguments: recorded again if the counter is missing
     values: dict  # the event's column values (attnames), for the instance
+
+    @property
+    def record(self) -> str:
+        """The event's columns as one JSON object (``finance_event_parts``' ``fin_e``)."""
+        record = {f.column: self.values[f.attname] for f in _EVENT_COLUMNS}
+        return json.dumps(record, default=str, separators=(",", ":"))
 
     def recorded(self, row, *, instance: bool = True) -> FinanceEvent | None:
         """The event once ``statement`` answered ``row``; ``instance=False``: None unless the

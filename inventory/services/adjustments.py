@@ -36,23 +36,18 @@ once the decision is written, before the finance event (counting settles the
 count of the line then).
 
 Write path of a request applied at once (the hot one, ``bench/adjustments.py``),
-``_adjustment_applied_at_once``: the look-up (``queries.ADJUSTMENT_REQUEST_LOOKUP``:
-reason, earlier request, thresholds) queued in psycopg's pipeline before the
-posting, both answered in one round trip; if the look-up says the request was
-not one to apply at once (unknown reason, approval needed, a replay) or the
-posting refused, the transaction (or savepoint) is rolled back, posting
-included, and ``_adjustment_request`` takes it step by step. Otherwise the
-adjustment, its history and audit records and the finance event are queued
-and go with the pipeline's Sync (nothing is read before it; the finance
-event's answer is handled after it, ``finance_event_pending``), then
-``transaction.atomic`` commits. Round trips: BEGIN (psycopg syncs it alone in
-a pipeline), look-up and posting, the writes, COMMIT: four, where the raw
-posting has three (BEGIN, its statement, COMMIT); ten through the ORM, five
-while the finance event was read inside the pipeline. (Queueing the COMMIT
-behind the writes would save the fourth, but it ends the transaction behind
-``atomic``'s back: the transaction stays ``atomic``'s to end.) Inside a
-caller's transaction (counting, the API's idempotency record): SAVEPOINT,
-look-up and posting, the writes, RELEASE.
+``_adjustment_applied_at_once``: one statement, the ADJUST posting's own
+(``queries.posting_write``), carries the adjustment as its companion
+(``engine.PostingCompanion``, ``queries.adjustment_applied_parts``): the look-up
+(reason, earlier request, thresholds) as a gate, the adjustment row, its history
+and audit records and, last, the finance event. If the gate says the request is
+not one to apply at once (unknown reason, approval needed, a replay), or the
+posting refused, or there was no finance counter, the transaction (or savepoint)
+is rolled back, posting included, and ``_adjustment_request`` takes it step by
+step. Round trips: BEGIN, the statement, COMMIT, as many as the raw posting
+(ten through the ORM; five, then four, with psycopg's pipeline); inside a
+caller's transaction (counting, the API's idempotency record): SAVEPOINT, the
+statement, RELEASE.
 Statements are pinned by ``tests/inventory/test_adjustments_round_trips.py``.
 Decisions (approve, reject) are rare and use the ORM.
 """
@@ -62,7 +57,6 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -87,7 +81,13 @@ from ..exceptions import (
     InvalidReasonCode,
     SelfApprovalForbidden,
 )
-from ..finance import AMOUNT_PLACES, FinanceLine, finance_event_pending, finance_event_record
+from ..finance import (
+    AMOUNT_PLACES,
+    FinanceLine,
+    finance_event_parts,
+    finance_event_pending,
+    finance_event_record,
+)
 from ..models import (
     AdjustmentApproval,
     AdjustmentSource,
@@ -104,7 +104,7 @@ from ..models import (
     Warehouse,
 )
 from ..signals import adjustment_decided, adjustment_deciding
-from .engine import PostingResult, _actor_fields, qty_checked, same_warehouse
+from .engine import PostingCompanion, PostingResult, _actor_fields, qty_checked, same_warehouse
 from .stock import stock_adjust
 
 APPROVE_PERMISSION = "inventory.approve_inventoryadjustment"
@@ -225,7 +225,9 @@ def _adjustment_request(
         _check_not_below_reserved(request)
         adjustment.state = AdjustmentState.PENDING_APPROVAL
         adjustment.ledger_entry_ids = []
-        sql.execute(_inserts(adjustment, actor, [_requested_entry(adjustment)]))
+        sql.execute(
+            _inserts(adjustment, actor, [_requested_entry(adjustment, request.reason.code)])
+        )
         return adjustment
     _applied(adjustment, _post(adjustment, actor, code), actor)
     return adjustment
@@ -249,31 +251,62 @@ def _adjustment_applied_at_once(
     source_ref,
     request_key,
 ) -> InventoryAdjustment:
-    """The common case in four round trips with BEGIN and COMMIT: post at once and learn
-    in the same round trip (the look-up queued before the posting) whether that was
-    right; then the writes (``_applied``).
+    """The common case in the raw posting's three round trips (BEGIN, one statement,
+    COMMIT): the adjustment's rows and its look-up ride the ADJUST posting's statement
+    (``_applied_companion``); the adjustment's rows are written only if the look-up
+    says the request is one to apply at once.
 
-    If it was not right (unknown reason, approval needed, a replay, a refusal), raising
-    ``_NotAtOnce`` rolls back this transaction (or savepoint), posting included, and
-    ``_adjustment_request`` handles the request step by step.
+    If it is not (unknown reason, approval needed, a replay, a refusal, no finance
+    counter), raising ``_NotAtOnce`` rolls back this transaction (or savepoint),
+    posting included, and ``_adjustment_request`` handles the request step by step.
     """
     qty, code = _checked_input(warehouse, item, location, qty_delta, reason_code)
     adjustment = _new_adjustment(
         warehouse=warehouse, item=item, location=location, status=status, qty=qty, note=note,
         actor=actor, source=source, source_ref=source_ref, request_key=request_key,
     )  # fmt: skip
-    with transaction.atomic(), _pipeline() as batch:
-        lookup = batch.execute(queries.ADJUSTMENT_REQUEST_LOOKUP, [request_key, code, warehouse.pk])
+    adjustment.state = AdjustmentState.APPLIED
+    adjustment.applied_at = adjustment.created_at
+    with transaction.atomic():
         try:
-            result = _post(adjustment, actor, code)
+            result = _post(
+                adjustment, actor, code, companion=_applied_companion(adjustment, code, actor)
+            )
         except DomainError:
             raise _NotAtOnce from None
-        found = _Found(*lookup.fetchone())
-        if not found.applies_at_once(qty, adjustment.value):
+        reason_id, adjustment_id, finance_id = result.companion or (None,) * 3
+        if adjustment_id is None or finance_id is None:
             raise _NotAtOnce
-        adjustment.reason_code = _reason(code, found)
-        _applied(adjustment, result, actor, batch=batch)
+    adjustment.reason_code = _reason(
+        code, _Found(reason_id, ReasonCodeUse.ADJUSTMENT, False, None, None, None)
+    )
+    adjustment.posting_id = result.posting_id
+    adjustment.ledger_entry_ids = result.entry_ids
     return adjustment
+
+
+def _applied_companion(adjustment: InventoryAdjustment, code: str, actor) -> PostingCompanion:
+    """The adjustment's look-up and rows in its posting's statement
+    (``queries.adjustment_applied_parts``): the row, its history record, the requested
+    and applied audit records (the ledger ids added in SQL) and the finance event."""
+    entries = [_requested_entry(adjustment, code), _applied_entry(adjustment, None)]
+    finance = finance_event_pending(**_finance_event(adjustment, code))
+    history = {
+        "history_date": adjustment.created_at,
+        "history_type": "+",
+        "history_change_reason": None,
+        "history_user_id": current_history_user_id(),
+    }
+    parts, columns = queries.adjustment_applied_parts(
+        adjustment,
+        reason_code=code,
+        history=history,
+        audit_rows=audit_values(entries=entries, actor=actor, warehouse=adjustment.warehouse),
+        ledger_ids_in=1,
+        finance=finance_event_parts("adj"),
+        finance_record=finance.record,
+    )
+    return PostingCompanion(tuple(parts), columns)
 
 
 def _new_adjustment(
@@ -321,24 +354,20 @@ _ADJUSTMENT_RELATED = tuple(
 )
 
 
-def _applied(adjustment: InventoryAdjustment, result: PostingResult, actor, batch=None):
-    """Write a posted adjustment: the row, its history and audit records, then (last, it
-    takes the finance counter's lock) the finance event, all in one round trip (the
-    pipeline's Sync, no read before it)."""
+def _applied(adjustment: InventoryAdjustment, result: PostingResult, actor):
+    """Write a posted adjustment (the step-by-step path): the row, its history and audit
+    records in one statement, then (last, it takes the finance counter's lock) the
+    finance event."""
     adjustment.state = AdjustmentState.APPLIED
-    adjustment.posting_id = result.posting.pk
+    adjustment.posting_id = result.posting_id
     adjustment.applied_at = adjustment.created_at
     adjustment.ledger_entry_ids = result.entry_ids
-    entries = [_requested_entry(adjustment), _applied_entry(adjustment, result)]
-    if batch is None:
-        with _pipeline() as batch:
-            _applied(adjustment, result, actor, batch=batch)
-        return
-    for statement, params in _inserts(adjustment, actor, entries):
-        batch.execute(statement, params)
-    finance = finance_event_pending(**_finance_event(adjustment))
-    cursor = batch.execute(finance.statement, finance.params)
-    batch.then(lambda: finance.recorded(cursor.fetchone(), instance=False))
+    entries = [
+        _requested_entry(adjustment, adjustment.reason_code.code),
+        _applied_entry(adjustment, result.entry_ids),
+    ]
+    sql.execute(_inserts(adjustment, actor, entries))
+    _finance_record(adjustment)
 
 
 @dataclass(frozen=True)
@@ -434,40 +463,6 @@ def _inserts(adjustment: InventoryAdjustment, actor, entries: list) -> list[tupl
     history = [timezone.now(), "+", None, current_history_user_id()]
     events = audit_values(entries=entries, actor=actor, warehouse=adjustment.warehouse)
     return [queries.adjustment_insert(adjustment, history, events)]
-
-
-class _Batch:
-    """Statements queued in psycopg's pipeline mode (``_pipeline``): the first read of a
-    result (``fetchone``) sends everything queued and waits once; leaving the block
-    sends the rest with the pipeline's Sync and waits once more. ``then``: what to
-    do with results read only after that Sync (before the cursors are closed)."""
-
-    def __init__(self):
-        self.cursors, self.callbacks = [], []
-
-    def execute(self, statement: str, params: list):
-        cursor = sql.server_bound_cursor()
-        cursor.execute(statement, params)
-        self.cursors.append(cursor)
-        return cursor
-
-    def then(self, callback) -> None:
-        self.callbacks.append(callback)
-
-
-@contextmanager
-def _pipeline():
-    connection.ensure_connection()
-    batch = _Batch()
-    with connection.wrap_database_errors:
-        try:
-            with connection.connection.pipeline():
-                yield batch
-            for callback in batch.callbacks:
-                callback()
-        finally:
-            for cursor in batch.cursors:
-                cursor.close()
 
 
 class _AdjustmentIds:
@@ -567,7 +562,7 @@ def adjustment_approve(*, adjustment_id: int, approver, note: str = "") -> Inven
     )
     result = _post(adjustment, approver, adjustment.reason_code.code)
     adjustment.state = AdjustmentState.APPLIED
-    adjustment.posting_id = result.posting.pk
+    adjustment.posting_id = result.posting_id
     adjustment.applied_at = timezone.now()
     adjustment.save(update_fields=["state", "posting", "applied_at"])
     adjustment.ledger_entry_ids = result.entry_ids
@@ -576,7 +571,7 @@ def adjustment_approve(*, adjustment_id: int, approver, note: str = "") -> Inven
         approver,
         [
             _decided_entry(adjustment, ApprovalDecision.APPROVED, note),
-            _applied_entry(adjustment, result),
+            _applied_entry(adjustment, result.entry_ids),
         ],
     )
     _announce_decided(adjustment, ApprovalDecision.APPROVED, approver)
@@ -676,7 +671,9 @@ def _may_approve(approver, adjustment: InventoryAdjustment) -> bool:
 # --- effects: posting, finance, audit ------------------------------------------------
 
 
-def _post(adjustment: InventoryAdjustment, actor, reason_code: str) -> PostingResult:
+def _post(
+    adjustment: InventoryAdjustment, actor, reason_code: str, companion=None
+) -> PostingResult:
     """The adjustment's one posting; its key is the adjustment number (one effect)."""
     return stock_adjust(
         item=adjustment.item,
@@ -687,15 +684,16 @@ def _post(adjustment: InventoryAdjustment, actor, reason_code: str) -> PostingRe
         posting_key=f"adjustment:{adjustment.adjustment_number}",
         source_ref=adjustment.adjustment_number,
         actor=actor,
+        companion=companion,
     )
 
 
 def _finance_record(adjustment: InventoryAdjustment) -> None:
     """Last step of the transaction: it takes the finance counter's lock until commit."""
-    finance_event_record(**_finance_event(adjustment))
+    finance_event_record(**_finance_event(adjustment, adjustment.reason_code.code))
 
 
-def _finance_event(adjustment: InventoryAdjustment) -> dict:
+def _finance_event(adjustment: InventoryAdjustment, reason_code: str) -> dict:
     """The adjustment's finance event (quantity times unit cost, negative for a loss)."""
     return dict(
         event_type=FinanceEventType.INVENTORY_ADJUSTED,
@@ -703,7 +701,7 @@ def _finance_event(adjustment: InventoryAdjustment) -> dict:
         reference_type=ENTITY,
         reference_id=str(adjustment.pk),
         reference_number=adjustment.adjustment_number,
-        reason_code=adjustment.reason_code.code,
+        reason_code=reason_code,
         lines=[
             FinanceLine(
                 item=adjustment.item, qty=adjustment.qty_delta, uom=adjustment.item.base_uom.code
@@ -714,8 +712,9 @@ def _finance_event(adjustment: InventoryAdjustment) -> dict:
     )
 
 
-def adjustment_snapshot(adjustment: InventoryAdjustment) -> dict:
-    """What an auditor reads of an adjustment (JSON; quantities as strings)."""
+def adjustment_snapshot(adjustment: InventoryAdjustment, reason_code: str | None = None) -> dict:
+    """What an auditor reads of an adjustment (JSON; quantities as strings); ``reason_code``
+    when the adjustment has no reason instance yet (applied at once)."""
     return {
         "adjustmentNumber": adjustment.adjustment_number,
         "state": adjustment.state,
@@ -723,7 +722,7 @@ def adjustment_snapshot(adjustment: InventoryAdjustment) -> dict:
         "location": adjustment.location.code,
         "status": adjustment.status.code,
         "qtyDelta": format(adjustment.qty_delta, "f"),
-        "reasonCode": adjustment.reason_code.code,
+        "reasonCode": adjustment.reason_code.code if reason_code is None else reason_code,
         "value": format(adjustment.value, "f"),
         "requestedBy": adjustment.requested_by_label,
         "source": adjustment.source,
@@ -732,25 +731,28 @@ def adjustment_snapshot(adjustment: InventoryAdjustment) -> dict:
     }
 
 
-def _requested_entry(adjustment: InventoryAdjustment) -> AuditEntry:
-    after = adjustment_snapshot(adjustment)
+def _requested_entry(adjustment: InventoryAdjustment, reason_code: str) -> AuditEntry:
+    after = adjustment_snapshot(adjustment, reason_code)
     after["state"] = AdjustmentState.PENDING_APPROVAL
     if adjustment.state == AdjustmentState.APPLIED:
         after["approvalRequired"] = False
     return AuditEntry("adjustment.requested", ENTITY, str(adjustment.pk), None, after)
 
 
-def _applied_entry(adjustment: InventoryAdjustment, result: PostingResult) -> AuditEntry:
+def _applied_entry(adjustment: InventoryAdjustment, entry_ids: list[int] | None) -> AuditEntry:
+    """``entry_ids`` None: the statement that writes the record adds them."""
+    after = {
+        "state": AdjustmentState.APPLIED,
+        "postingKey": f"adjustment:{adjustment.adjustment_number}",
+    }
+    if entry_ids is not None:
+        after["ledgerEntryIds"] = entry_ids
     return AuditEntry(
         "adjustment.applied",
         ENTITY,
         str(adjustment.pk),
         {"state": AdjustmentState.PENDING_APPROVAL},
-        {
-            "state": AdjustmentState.APPLIED,
-            "postingKey": f"adjustment:{adjustment.adjustment_number}",
-            "ledgerEntryIds": result.entry_ids,
-        },
+        after,
     )
 
 

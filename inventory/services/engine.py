@@ -76,10 +76,26 @@ class PostingResult:
     them costs as much CPU as the posting's statement.
     """
 
-    def __init__(self, *, replayed: bool, reservation=None, posting=None, entries=None, build=None):
+    def __init__(
+        self,
+        *,
+        replayed: bool,
+        reservation=None,
+        posting=None,
+        entries=None,
+        build=None,
+        written_ids: tuple[int, list[int]] | None = None,
+        companion: tuple | None = None,
+    ):
         self.replayed = replayed
         self.reservation = reservation
         self._posting, self._entries, self._build = posting, entries, build
+        # (posting id, ledger entry ids) as the statement answered them: read without
+        # building the instances.
+        self._written_ids = written_ids
+        #: The ``PostingCompanion``'s columns as the posting's statement answered them
+        #: (None: no companion, or the posting was a replay).
+        self.companion = companion
 
     @property
     def posting(self) -> InventoryPosting:
@@ -94,7 +110,15 @@ class PostingResult:
         return self._entries
 
     @property
+    def posting_id(self) -> int:
+        if self._written_ids is not None:
+            return self._written_ids[0]
+        return self.posting.pk
+
+    @property
     def entry_ids(self) -> list[int]:
+        if self._written_ids is not None:
+            return list(self._written_ids[1])
         return [entry.pk for entry in self.entries]
 
     def __repr__(self):
@@ -124,6 +148,24 @@ class ReservationChange:
     consumed: Decimal = ZERO
     released: Decimal = ZERO
     closes_as: str | None = None  # the final state, when the change resolves it
+
+
+@dataclass(frozen=True)
+class PostingCompanion:
+    """Rows a caller writes in its posting's own statement (``queries.posting_write``),
+    so that they cost no round trip of their own: an adjustment's row, audit records and
+    finance event ride with its ADJUST posting.
+
+    ``parts``: ``(name, sql, params)`` of further ``WITH`` parts, placed after the
+    posting's rows. They may read ``posted`` (one row, ``id`` the posting's, only once
+    every gate of the posting let its rows be written: a refused or replayed posting
+    writes none of the companion's rows if each part reads from it) and ``led`` (the
+    ledger entries' ``id, line_no``). ``columns``: SQL expressions the statement answers
+    beside the posting's, handed back as ``PostingResult.companion``.
+    """
+
+    parts: tuple[tuple[str, str, list], ...]
+    columns: tuple[str, ...]
 
 
 @dataclass
@@ -529,6 +571,7 @@ class _Written:
     ledger_ids: list[int]
     reservation_id: int | None = None
     balance_id: int | None = None
+    companion: tuple | None = None
 
 
 def _write(
@@ -538,6 +581,7 @@ def _write(
     posting_id: int | None,
     guarded: _Guarded | None,
     updates: list[tuple[str, list]],
+    companion: PostingCompanion | None = None,
 ) -> _Written | None:
     """One statement (``queries.posting_write``): (claim,) balances, reservation,
     ledger and event.
@@ -566,12 +610,19 @@ def _write(
         reservation_id=reservation_id,
         ledger_rows=[rows.ledger_values(line, n) for n, line in enumerate(plan.lines, start=1)],
         event=rows.event(claim.posting_key, reservation_id, known),
+        companion=companion,
     )
     row = _pg_fetchone(statement, params)
     if row is None:
         return None
-    written_posting_id, balance_id, new_reservation_id, ledger_ids = row
-    return _Written(written_posting_id, ledger_ids or [], new_reservation_id, balance_id)
+    written_posting_id, balance_id, new_reservation_id, ledger_ids, *companion_row = row
+    return _Written(
+        written_posting_id,
+        ledger_ids or [],
+        new_reservation_id,
+        balance_id,
+        tuple(companion_row) if companion is not None else None,
+    )
 
 
 def _pg_fetchone(statement: str, params: list):
@@ -789,12 +840,14 @@ def post(
     source_ref: str,
     actor,
     plan: Plan | Callable[[], Plan],
+    companion: PostingCompanion | None = None,
 ) -> PostingResult:
     """Claim ``posting_key`` and write what ``plan`` says, once; see the module docstring.
 
     ``content`` is what makes two calls with one key the same posting (its
     fingerprint). ``plan`` is a ``Plan``, or a function that builds one after
-    the claim (taking the locks and checking the rules it needs).
+    the claim (taking the locks and checking the rules it needs). ``companion``:
+    the caller's rows written in the posting's statement (``PostingCompanion``).
     """
     claim = _Claim(
         posting_key=posting_key_checked(posting_key),
@@ -813,7 +866,12 @@ def post(
     actor_id, actor_label = _actor_fields(actor)
     rows = _Rows(plan, source_ref, actor_id, actor_label, get_correlation_id())
     written = _write(
-        rows=rows, claim=claim, posting_id=posting_id, guarded=guarded, updates=updates
+        rows=rows,
+        claim=claim,
+        posting_id=posting_id,
+        guarded=guarded,
+        updates=updates,
+        companion=companion,
     )
     if written is None:
         return _replay(claim)
@@ -926,4 +984,10 @@ def _result(claim: _Claim, rows: _Rows, written: _Written) -> PostingResult:
         ]
         return posting, entries
 
-    return PostingResult(replayed=False, reservation=reservation, build=build)
+    return PostingResult(
+        replayed=False,
+        reservation=reservation,
+        build=build,
+        written_ids=(written.posting_id, written.ledger_ids),
+        companion=written.companion,
+    )

@@ -16,6 +16,7 @@ from ..models import (
 from .engine import (
     Line,
     Plan,
+    PostingCompanion,
     PostingResult,
     accepting,
     post,
@@ -213,11 +214,14 @@ def stock_adjust(
     posting_key: str,
     source_ref: str,
     actor=None,
+    companion: PostingCompanion | None = None,
 ) -> PostingResult:
     """A count found more (positive delta) or less (negative delta) than the books say.
 
     A negative delta may only take available stock: reservations on the
     balance must be released first (a count never silently breaks a pick).
+    ``companion``: the adjustment's own rows, written in the posting's statement
+    (``inventory.services.adjustments``).
     """
     qty_delta = qty_checked(qty_delta, field_name="qty_delta", allow_negative=True)
     same_warehouse(item, location)
@@ -237,6 +241,7 @@ def stock_adjust(
         },
         source_ref=source_ref,
         actor=actor,
+        companion=companion,
         plan=Plan(
             lines=[
                 Line(LedgerEntryType.ADJUSTMENT, item, location, status, on_hand_delta=qty_delta)
