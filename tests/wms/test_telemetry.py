@@ -59,6 +59,11 @@ def test_tracing_start_spans_request_and_sql_with_trace_id_in_log(
     finished = spans.get_finished_spans()
     server = [s for s in finished if s.kind.name == "SERVER"]
     assert len(server) == 1, [s.name for s in finished]
+    # Named by the route Django resolved, with the semantic conventions' attributes.
+    assert server[0].name == "GET api/v1/replenishment-orders"
+    assert server[0].attributes["http.route"] == "api/v1/replenishment-orders"
+    assert server[0].attributes["http.status_code"] == 200
+    assert server[0].attributes["http.method"] == "GET"
     trace_id = server[0].context.trace_id
     sql = [s for s in finished if s.attributes.get("db.system") == "postgresql"]
     assert sql and all(s.context.trace_id == trace_id for s in sql)
@@ -66,6 +71,36 @@ def test_tracing_start_spans_request_and_sql_with_trace_id_in_log(
     (line,) = [li for li in request_log_lines() if li.get("path") == "/api/v1/replenishment-orders"]
     assert line["traceId"] == format(trace_id, "032x")
     assert line["correlationId"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)
+def test_tracing_start_leaves_probes_untraced_and_marks_server_errors(
+    spans, client, warehouse, system_client, monkeypatch
+):
+    """/healthz and /metrics (polled every few seconds) make no span; a refused request
+    is a span without an error status (the client's error), a failing one a span with it."""
+    from django.urls import resolve
+
+    for path in ("/healthz", "/metrics"):
+        client.get(path)
+    assert [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"] == []
+
+    store = system_client("store", "S042", [warehouse])
+    assert client.get("/api/v1/replenishment-orders").status_code == 401
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    view = resolve("/api/v1/replenishment-orders").func
+    monkeypatch.setattr(view.cls, "get", broken)
+    store.raise_request_exception = False
+    assert store.get("/api/v1/replenishment-orders").status_code == 500
+    refused, failed = [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"]
+    assert refused.attributes["http.status_code"] == 401
+    assert refused.status.status_code.name == "UNSET"
+    assert failed.attributes["http.status_code"] == 500
+    assert failed.status.status_code.name == "ERROR"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -117,14 +152,14 @@ def test_telemetry_init_without_endpoint_imports_nothing_of_opentelemetry(db):
 
 
 def test_telemetry_init_with_endpoint_exports_over_otlp(db):
-    """With OTEL_EXPORTER_OTLP_ENDPOINT the web process instruments Django (its
+    """With OTEL_EXPORTER_OTLP_ENDPOINT the web process traces requests (its span
     middleware first) and exports through the OTLP/HTTP batch processor."""
     env = subprocess_env(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318")
     code = (
         "import wms.wsgi, wms.telemetry as t; from django.conf import settings;"
         "p = t._provider._active_span_processor._span_processors[0];"
         "print(type(p).__name__, type(p._batch_processor._exporter).__name__,"
-        " 'opentelemetry' in settings.MIDDLEWARE[0])"
+        " settings.MIDDLEWARE[0] == t.REQUEST_SPANS_MIDDLEWARE)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
