@@ -22,13 +22,20 @@ With the COMMIT sent with the last writes (three round trips, as many as the
 raw posting) the ratio was 0.51 and 0.62 in two runs (load ~10.5 and ~6);
 that path ended the transaction behind ``transaction.atomic``'s back and was
 taken out again. Four round trips, 5 rounds x 3 s, load ~6: 131 vs 221 /s,
-ratio 0.59. The target is NOT met on this machine. In one process (no other
-worker), cProfile over 1,000 calls: 6.3 ms per adjustment against 2.6 ms per
-raw posting, of which 4.7 ms and 2.1 ms wait for PostgreSQL: the look-up,
-five more rows with their indexes, the finance counter and the foreign-key
-checks at commit. Round trips no longer separate the two paths; what is left
-is that work (folding the finance event into the adjustment's statement, and
-fewer audit rows, are the next steps, both beyond the posting service's API).
+ratio 0.59; at a quiet moment (load ~1): 551 vs 1020 /s, 0.54.
+
+Now (commit 29e7293) the adjustment rides its posting's statement
+(``engine.PostingCompanion``): BEGIN, one statement, COMMIT, as the raw posting,
+its rows as JSON records so that psycopg caches the statement's conversion.
+In one process, at a quiet moment: 1.57 vs 1.19 ms per call (0.76); this
+bench, same day, load 1-4: 0.46 to 0.68 between runs, 0.53 over 15 rounds of
+2 s (Python CPU 0.85 vs 0.46 ms per call). The target is NOT met by this
+bench. What separates the two paths now is the adjustment's own work:
+PostgreSQL executes its statement in 0.43 ms against 0.15 ms (5 more rows, 17
+more index entries, 46 WAL records against 13-17: pg_stat_statements), and
+0.3-0.4 ms more Python (the row, its snapshots, the finance event and their
+JSON). Fewer rows (one audit record instead of "requested" + "applied" for an
+adjustment applied at once, no separate history record) is a product decision.
 Finance events are numbered under one counter lock held until commit
 (``inventory.finance``), so adjustments from several workers queue there;
 ``--workers 1`` (the default) measures the path itself.
