@@ -178,12 +178,14 @@ def delivery_health() -> ListSource:
     for how long, and how many were given up (dead letters). Instance-wide."""
     now = timezone.now()
     waiting = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
-    outbox = OutboxEvent.objects.aggregate(
-        pending=Count("pk", filter=Q(status=OutboxStatus.PENDING)),
-        retrying=Count("pk", filter=Q(status=OutboxStatus.PENDING, attempts__gt=0)),
-        dead=Count("pk", filter=Q(status=OutboxStatus.DEAD)),
-        oldest=Min("occurred_at", filter=Q(status=OutboxStatus.PENDING)),
+    # Pending and dead events each through their partial index: the published rest
+    # (most of the table, kept for the retention window) is never read.
+    outbox = OutboxEvent.objects.filter(status=OutboxStatus.PENDING).aggregate(
+        pending=Count("pk"),
+        retrying=Count("pk", filter=Q(attempts__gt=0)),
+        oldest=Min("occurred_at"),
     )
+    outbox["dead"] = OutboxEvent.objects.filter(status=OutboxStatus.DEAD).count()
     rows = [_health_row("outbox", "event bus", outbox, now)]
     per_system = (
         WebhookDelivery.objects.values("system__code")

@@ -69,6 +69,9 @@ class OutboxEvent(models.Model):
                 condition=Q(status="PENDING"),
                 name="outbox_agg_pending_idx",
             ),
+            # The dead-letter alert and the delivery-health report count dead events.
+            # No insert or publish writes it (neither row is DEAD): only a give-up does.
+            models.Index(fields=["id"], condition=Q(status="DEAD"), name="outbox_dead_id_idx"),
         ]
 
     def __str__(self):

@@ -121,6 +121,25 @@ def test_delivery_health_counts_the_outbox(db, boss):
     assert outbox["oldestAgeSeconds"] is not None
 
 
+def test_dead_outbox_events_are_counted_through_their_partial_index(db):
+    """The dead count (alert, delivery health) can read ``outbox_dead_id_idx`` alone, and a
+    published event is not in that index: no publish pays for it. (Sequential scans off:
+    on a test-sized table the planner would rightly prefer one.)"""
+    from django.db import connection
+
+    queryset = OutboxEvent.objects.filter(status=OutboxStatus.DEAD)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = queryset.explain()
+        cursor.execute(
+            "SELECT pg_get_expr(indpred, indrelid) FROM pg_index "
+            "WHERE indexrelid = 'outbox_dead_id_idx'::regclass"
+        )
+        [(predicate,)] = cursor.fetchall()
+    assert "outbox_dead_id_idx" in plan, plan
+    assert "DEAD" in predicate and "PUBLISHED" not in predicate and "PENDING" not in predicate
+
+
 def test_exceptions_report_by_type_and_age(warehouse, boss):
     """Open receiving exceptions per type with the oldest and their age buckets; resolved
     ones only with status=ALL; the exception-age alert names the old one."""
