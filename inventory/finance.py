@@ -30,13 +30,12 @@ so the lock is held as briefly as the guarantee allows:
   who got the lock second) conflicts and inserts nothing; that writer puts
   the number back (``last - 1``, still under the lock, so nobody saw it) and
   returns the first event: idempotent and still gap-free.
-- a writer whose last writes go in one round trip (an applied adjustment:
-  its row, history and audit records, then this statement, in psycopg's
-  pipeline) queues the statement instead (``finance_event_pending``) and
-  hands its answer to ``PendingFinanceEvent.recorded`` before anything else
-  in the transaction: the same statement, still last, the number put back
-  under the same lock; it only saves the wait for the answer before the
-  pipeline's Sync (one round trip less with the lock held).
+- a writer whose own last writes ride a posting's statement (an adjustment
+  applied at once: ``engine.PostingCompanion``) takes the same two steps as
+  parts of that statement (``finance_event_parts``): the counter bumped only
+  once its other rows are written, so its lock is still the statement's last;
+  an event recorded before or a missing counter row inserts nothing, and that
+  writer rolls back and records the event the step-by-step way.
 
 What the caller's transaction still does after the statement (the API's
 idempotency record and message log, then COMMIT) is outside this module; the
@@ -206,12 +205,11 @@ def finance_event_record(
 class PendingFinanceEvent:
     """A rendered finance event and its statement (``_record_statement``), not run yet.
 
-    For a writer that sends its own last writes and this statement in one round
-    trip (psycopg's pipeline: ``inventory.services.adjustments``): it runs
-    ``statement`` with ``params`` last, then hands the one row it answered to
-    ``recorded`` before anything else, still in the transaction (the counter's
-    lock held): ``recorded`` puts back the number of an event recorded before.
-    ``finance_event_record`` is exactly that, on its own cursor.
+    ``finance_event_record`` runs ``statement`` with ``params`` and hands the row it
+    answered to ``recorded`` (still in the transaction, the counter's lock held),
+    which puts back the number of an event recorded before. A writer that inserts
+    the event inside a statement of its own (``finance_event_parts``) passes
+    ``record`` instead.
     """
 
     statement: str
@@ -225,9 +223,8 @@ class PendingFinanceEvent:
         record = {f.column: self.values[f.attname] for f in _EVENT_COLUMNS}
         return json.dumps(record, default=str, separators=(",", ":"))
 
-    def recorded(self, row, *, instance: bool = True) -> FinanceEvent | None:
-        """The event once ``statement`` answered ``row``; ``instance=False``: None unless the
-        event was there before (no model instance built, a writer that needs none)."""
+    def recorded(self, row) -> FinanceEvent:
+        """The event once ``statement`` answered ``row``."""
         if row is None:  # the migration creates it; a flushed test database may not have it
             FinanceSequence.objects.get_or_create(pk=1, defaults={"last": 0})
             return finance_event_record(**self.request)
@@ -235,8 +232,6 @@ class PendingFinanceEvent:
             with server_bound_cursor() as cursor:
                 cursor.execute(_NUMBER_RETURN, [row[0]])
             return FinanceEvent.objects.get(source_key=self.values["source_key"])
-        if not instance:
-            return None
         event = FinanceEvent(id=row[1], sequence=row[0], **self.values)
         FinanceEvent.warehouse.field.set_cached_value(event, self.request["warehouse"])
         event._state.adding, event._state.db = False, connection.alias
