@@ -27,10 +27,13 @@ ratio 0.59; at a quiet moment (load ~1): 551 vs 1020 /s, 0.54.
 Now (commit 29e7293) the adjustment rides its posting's statement
 (``engine.PostingCompanion``): BEGIN, one statement, COMMIT, as the raw posting,
 its rows as JSON records so that psycopg caches the statement's conversion.
-In one process, at a quiet moment: 1.57 vs 1.19 ms per call (0.76); this
-bench, same day, load 1-4: 0.46 to 0.68 between runs, 0.53 over 15 rounds of
-2 s (Python CPU 0.85 vs 0.46 ms per call). The target is NOT met by this
-bench. What separates the two paths now is the adjustment's own work:
+In one process (2,000 calls each way): 1.57 vs 1.19 ms per call (0.76) at one
+moment, 3.47-3.74 vs 1.92-1.95 ms (0.52-0.55) two hours later, the machine
+slower for both (Python CPU 1.46-1.55 vs 0.78-0.80 ms, PostgreSQL backend CPU
+1.72-1.85 vs 0.84-0.88 ms per call: the adjustment costs about twice the raw
+posting on both sides). This bench, same day, load 0.3-4: 0.46 to 0.68 between
+runs, 0.50-0.55 over 15 rounds of 2 s. The target is NOT met.
+What separates the two paths now is the adjustment's own work:
 PostgreSQL executes its statement in 0.43 ms against 0.15 ms (5 more rows, 17
 more index entries, 46 WAL records against 13-17: pg_stat_statements), and
 0.3-0.4 ms more Python (the row, its snapshots, the finance event and their
