@@ -12,6 +12,7 @@ from wms.exceptions import DomainError
 from wms.models import OutboxEvent
 
 from .helpers import balance_of
+from .helpers import reserve as _reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -24,17 +25,6 @@ def stocked(item, bin_a, available):
         item=item, location=bin_a, status=available, qty=D("20"), posting_key="rcv", source_ref="t"
     )
     return item
-
-
-def _reserve(item, location, status, qty, key):
-    return services.reservation_create(
-        item=item,
-        location=location,
-        status=status,
-        qty=D(qty),
-        demand_ref="ReplenishmentOrderLine:1",
-        posting_key=key,
-    )
 
 
 def test_reservations_consume_two_picks_of_one_reservation(

@@ -20,6 +20,7 @@ from wms.exceptions import DomainError
 from wms.models import OutboxEvent
 
 from .helpers import balance_of
+from .helpers import reserve as _reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -38,18 +39,6 @@ def stocked(item, bin_a, available):
         source_ref="Receipt:setup",
     )
     return item
-
-
-def _reserve(item, location, status, qty, key, **kwargs):
-    return services.reservation_create(
-        item=item,
-        location=location,
-        status=status,
-        qty=D(qty),
-        demand_ref="ReplenishmentOrderLine:1",
-        posting_key=key,
-        **kwargs,
-    )
 
 
 # --- receipts and idempotency -------------------------------------------------
