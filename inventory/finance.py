@@ -107,14 +107,14 @@ def _line(line: FinanceLine) -> tuple[dict, Decimal]:
 _EVENT_COLUMNS = tuple(
     f for f in FinanceEvent._meta.concrete_fields if f.attname not in ("id", "sequence")
 )
-_LINES_INDEX = [f.attname for f in _EVENT_COLUMNS].index("lines")
 
 
 @functools.cache
 def _record_statement() -> str:
     """The counter bumped (its row locked until commit) and the event inserted with the
-    new number, in one statement; one row ``(number, event id)`` back, the id NULL when
-    ``source_key`` was recorded before, no row when the counter row is missing.
+    new number, in one statement (``finance_event_parts``, the one parameter the event
+    as JSON); one row ``(number, event id)`` back, the id NULL when ``source_key`` was
+    recorded before, no row when the counter row is missing.
 
     Replaces ``SELECT … FOR UPDATE`` of the counter, a look-up of ``source_key``, the
     counter's ``UPDATE`` and the ORM's ``INSERT``: four round trips under the lock that
@@ -122,43 +122,37 @@ def _record_statement() -> str:
     the batched pack and ship services of the same change): a shipment's statements
     from the counter to its service's end 4 -> 1, ship confirmations 5.0 -> 10.6/s.
     """
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _EVENT_COLUMNS)
-    values = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in _EVENT_COLUMNS)
-    counter, events = FinanceSequence._meta.db_table, FinanceEvent._meta.db_table
-    return (
-        f"WITH n AS (UPDATE {quote(counter)} SET last = last + 1 WHERE id = 1 RETURNING last), "
-        f"e AS (INSERT INTO {quote(events)} (sequence, {columns}) SELECT n.last, {values} FROM n "
-        "ON CONFLICT (source_key) DO NOTHING RETURNING id) "
-        "SELECT n.last, e.id FROM n LEFT JOIN e ON TRUE"
-    )
+    parts = ", ".join(f"{name} AS ({statement})" for name, statement in finance_event_parts())
+    return f"WITH {parts} SELECT fin_n.last, fin_e.id FROM fin_n LEFT JOIN fin_e ON TRUE"
 
 
 @functools.cache
-def finance_event_parts(gate: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """``_record_statement`` as two ``WITH`` parts of a writer's own statement (an applied
-    adjustment rides its posting's statement, ``engine.PostingCompanion``): ``fin_n``
-    bumps the counter only once the part ``gate`` has its row, so the counter's row
-    lock is still taken after every other lock of the statement (PostgreSQL runs an
-    uncorrelated ``EXISTS`` before the UPDATE scans; a part it reads runs first);
-    ``fin_e`` inserts the event, its one parameter ``PendingFinanceEvent.record``.
-    Read ``(SELECT id FROM fin_e)``: none means no counter row or an event recorded
-    before (the writer then takes the step-by-step path, which handles both).
+def finance_event_parts(gate: str | None = None) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The two steps of recording an event as ``WITH`` parts: ``fin_n`` bumps the counter
+    (its row locked until commit), ``fin_e`` inserts the event with that number, its
+    one parameter ``PendingFinanceEvent.record``, and inserts nothing for a
+    ``source_key`` recorded before. ``_record_statement`` is these two alone.
+
+    ``gate``: a part of a writer's own statement (an applied adjustment rides its
+    posting's statement, ``engine.PostingCompanion``): the counter is bumped only once
+    that part has its row, so the counter's row lock is still taken after every other
+    lock of the statement (PostgreSQL runs an uncorrelated ``EXISTS`` before the UPDATE
+    scans; a part it reads runs first). That writer reads ``(SELECT id FROM fin_e)``:
+    none means no counter row or an event recorded before, and it takes the
+    step-by-step path, which handles both.
     """
     from . import queries  # queries imports the models this module's callers import
 
-    counter, events = FinanceSequence._meta.db_table, FinanceEvent._meta.db_table
+    quote = connection.ops.quote_name
+    counter, events = quote(FinanceSequence._meta.db_table), quote(FinanceEvent._meta.db_table)
+    gated = f" AND EXISTS (SELECT FROM {gate})" if gate else ""
     row = queries.populate_record_sql(
         FinanceEvent,
         "%s::jsonb",
         f"'sequence', fin_n.last, 'id', {queries.next_id_sql(FinanceEvent)}",
     )
     return (
-        (
-            "fin_n",
-            f"UPDATE {counter} SET last = last + 1 "
-            f"WHERE id = 1 AND EXISTS (SELECT FROM {gate}) RETURNING last",
-        ),
+        ("fin_n", f"UPDATE {counter} SET last = last + 1 WHERE id = 1{gated} RETURNING last"),
         (
             "fin_e",
             f"INSERT INTO {events} SELECT r.* FROM fin_n CROSS JOIN {row} "
@@ -205,23 +199,21 @@ def finance_event_record(
 class PendingFinanceEvent:
     """A rendered finance event and its statement (``_record_statement``), not run yet.
 
-    ``finance_event_record`` runs ``statement`` with ``params`` and hands the row it
-    answered to ``recorded`` (still in the transaction, the counter's lock held),
-    which puts back the number of an event recorded before. A writer that inserts
-    the event inside a statement of its own (``finance_event_parts``) passes
-    ``record`` instead.
+    ``finance_event_record`` runs ``statement`` with ``params`` (``record``) and hands
+    the row it answered to ``recorded`` (still in the transaction, the counter's lock
+    held), which puts back the number of an event recorded before. A writer that
+    inserts the event inside a statement of its own (``finance_event_parts``) passes
+    ``record`` to its ``fin_e``.
     """
 
     statement: str
-    params: list
+    record: str  # the event's columns as one JSON object: fin_e's parameter
     request: dict  # finance_event_record's arguments: recorded again if the counter is missing
     values: dict  # the event's column values (attnames), for the instance
 
     @property
-    def record(self) -> str:
-        """The event's columns as one JSON object (``finance_event_parts``' ``fin_e``)."""
-        record = {f.column: self.values[f.attname] for f in _EVENT_COLUMNS}
-        return json.dumps(record, default=str, separators=(",", ":"))
+    def params(self) -> list:
+        return [self.record]
 
     def recorded(self, row) -> FinanceEvent:
         """The event once ``statement`` answered ``row``."""
@@ -241,9 +233,9 @@ class PendingFinanceEvent:
 def finance_event_pending(**request) -> PendingFinanceEvent:
     """``finance_event_record``'s event rendered (same arguments), its statement not run.
 
-    The column values go as they are (psycopg adapts uuids, datetimes, decimals and
-    text; the statement's casts type them; the lines as JSON text): no model
-    instance and no field's ``get_db_prep_save`` on the way.
+    The column values go as one JSON object (decimals, datetimes and uuids as their
+    text, which ``jsonb_populate_record`` reads back into the columns' types): no
+    model instance and no field's ``get_db_prep_save`` on the way.
     """
     rendered, total = [], Decimal("0")
     for line in request["lines"]:
@@ -267,9 +259,13 @@ def finance_event_pending(**request) -> PendingFinanceEvent:
         "source_key": request["source_key"],
         "correlation_id": get_correlation_id() or "",
     }
-    params = [values[f.attname] for f in _EVENT_COLUMNS]
-    params[_LINES_INDEX] = json.dumps(rendered)
-    return PendingFinanceEvent(_record_statement(), params, request, values)
+    record = {f.column: values[f.attname] for f in _EVENT_COLUMNS}
+    return PendingFinanceEvent(
+        _record_statement(),
+        json.dumps(record, default=str, separators=(",", ":")),
+        request,
+        values,
+    )
 
 
 def finance_events_after(*, after: int, limit: int, warehouse_ids=None):

@@ -910,7 +910,7 @@ def _adjustment_applied_sql(ledger_ids_in: int) -> tuple[str, str, str, str]:
         "AND coalesce(t.max_abs_qty >= %s, TRUE) AND coalesce(t.max_abs_value >= %s, TRUE)"
     )
     adjustment = (
-        f"INSERT INTO {InventoryAdjustment._meta.db_table} SELECT r.* "
+        f"INSERT INTO {sql.table(InventoryAdjustment)} SELECT r.* "
         "FROM posted CROSS JOIN adj_ok CROSS JOIN "
         + populate_record_sql(
             InventoryAdjustment, "%s::jsonb", "'posting_id', posted.id, 'reason_code_id', adj_ok.id"
@@ -919,7 +919,7 @@ def _adjustment_applied_sql(ledger_ids_in: int) -> tuple[str, str, str, str]:
     )
     historical = InventoryAdjustment.history.model
     history = (
-        f"INSERT INTO {historical._meta.db_table} SELECT r.* FROM adj CROSS JOIN "
+        f"INSERT INTO {sql.table(historical)} SELECT r.* FROM adj CROSS JOIN "
         + populate_record_sql(
             historical,
             "to_jsonb(adj) || %s::jsonb",
@@ -927,7 +927,7 @@ def _adjustment_applied_sql(ledger_ids_in: int) -> tuple[str, str, str, str]:
         )
     )
     audit = (
-        f"INSERT INTO {AuditEvent._meta.db_table} SELECT r.* FROM adj CROSS JOIN "
+        f"INSERT INTO {sql.table(AuditEvent)} SELECT r.* FROM adj CROSS JOIN "
         f"jsonb_array_elements(jsonb_set(%s::jsonb, '{{{ledger_ids_in},after,ledgerEntryIds}}', "
         "(SELECT coalesce(jsonb_agg(id ORDER BY line_no), '[]') FROM led))) e CROSS JOIN "
         + populate_record_sql(AuditEvent, "e", f"'id', {next_id_sql(AuditEvent)}")
